@@ -1,0 +1,38 @@
+"""Whole-array writes under an integer ``version`` guard, retried on conflict.
+
+The embedded server silently ignores positional updates inside arrays of sub-documents, so arrays
+such as addresses or cart lines are rewritten whole: ``$set`` filtered on ``{_id, version}`` with
+``$inc: {version: 1}``. A concurrent writer makes the filter miss; we reload and apply again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.core.errors import Conflict, NotFound
+
+Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
+
+
+async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base_filter: dict[str, Any] | None = None,
+                           attempts: int = 20) -> Any:
+    """Load ``doc_id``, let ``mutate(doc)`` return the fields to ``$set`` (it may raise to refuse),
+    and write them only if nobody changed the document meanwhile. Returns the document as written."""
+    coll = document.get_pymongo_collection()
+    for _ in range(attempts):
+        raw = await coll.find_one({"_id": doc_id, **(base_filter or {})})
+        if raw is None:
+            raise NotFound()
+        doc = document.model_validate(raw)
+        changes = mutate(doc)
+        if isinstance(changes, Awaitable):
+            changes = await changes
+        if not changes:
+            return doc
+        version = raw.get("version", 0)
+        res = await coll.update_one({"_id": doc_id, "version": version},
+                                    {"$set": changes, "$inc": {"version": 1}})
+        if res.matched_count == 1:
+            return document.model_validate({**raw, **changes, "version": version + 1})
+    raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

@@ -1,0 +1,123 @@
+"""App factory: settings, middleware, error handlers, routers, and the lifespan (DB, Redis, workers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
+
+from app.config import Settings, get_settings
+from app.core.db import connect
+from app.core.embedded_mongo import EmbeddedMongo
+from app.core.errors import install_error_handlers
+from app.core.http import HttpMiddleware
+from app.core.jobs import JobRunner
+from app.core.logging import configure_logging
+from app.core.ratelimit import build_limiter, rate_limit_handler
+from app.core.redis import make_redis
+from app.routers import API_PREFIX, ROUTERS, ops
+from app.services.email import EmailService
+
+log = logging.getLogger("app")
+
+TAGS = [
+    {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
+    {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "admin: users", "description": "User management (admins)."},
+    {"name": "health", "description": "Liveness and readiness."},
+]
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens and closes; routers reach it through dependencies."""
+
+    settings: Settings
+    mongo: Any = None
+    redis: Any = None
+    embedded: EmbeddedMongo | None = None
+    jobs: JobRunner | None = None
+    email: EmailService | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt: Runtime = app.state.runtime
+        url = settings.mongodb_url
+        if not url:
+            rt.embedded = EmbeddedMongo(settings.embedded_db_dir / "mongo")
+            url = rt.embedded.start()
+            log.warning("MONGODB_URL is unset: using the embedded nx-27017 server (development/demo only)")
+        rt.mongo = await connect(settings, url)
+        rt.redis = make_redis(settings.redis_url)
+        rt.jobs = JobRunner(settings.worker_poll_seconds)
+        rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
+        rt.jobs.register("email", rt.email.send_due)
+        if settings.workers_enabled:
+            rt.jobs.start()
+        try:
+            yield
+        finally:
+            await rt.jobs.stop()
+            if rt.redis is not None:
+                await rt.redis.aclose()
+            await rt.mongo.close()
+            if rt.embedded:
+                rt.embedded.stop()
+
+    app = FastAPI(
+        title=settings.app_name,
+        version="1.0.0",
+        description="JSON REST API of the Amour Florals flower shop. Errors are RFC 9457 problem+json.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.runtime = Runtime(settings=settings)
+    app.state.settings = settings
+    app.state.limiter = build_limiter(settings)
+    for probe in (ops.health, ops.ready, ops.metrics):
+        app.state.limiter.exempt(probe)  # probes must never be throttled
+
+    install_error_handlers(app)
+    app.add_exception_handler(RateLimitExceeded, rate_limit_handler)  # type: ignore[arg-type]
+
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(ops.metrics_router)
+
+    # Outermost first: request id/headers/body cap wrap everything, then CORS, then rate limiting.
+    app.add_middleware(SlowAPIASGIMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
+                       "X-Order-Token", "If-None-Match"],
+        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token"],
+        max_age=600,
+    )
+    app.add_middleware(HttpMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes, hsts=settings.behind_https)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn (``app.main:app_factory --factory``)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

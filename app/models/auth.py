@@ -1,0 +1,59 @@
+"""Refresh-token sessions and single-use tokens (storage). Secrets are stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document
+from pymongo import ASCENDING, IndexModel
+
+from app.models.base import id_field, now_field
+
+
+class RefreshSession(Document):
+    """One refresh token. Rotation revokes it and creates its successor in the same family."""
+
+    id: str = id_field("ses")
+    user_id: str
+    family_id: str
+    token_hash: str
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    replaced_by: str | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+    created_at: datetime = now_field()
+
+    class Settings:
+        name = "refresh_sessions"
+        indexes = [
+            IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+            IndexModel([("user_id", ASCENDING), ("revoked_at", ASCENDING)], name="user_revoked"),
+            IndexModel([("family_id", ASCENDING)], name="family"),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=7 * 24 * 3600, name="expires_ttl"),
+        ]
+
+
+class TokenPurpose(StrEnum):
+    password_reset = "password_reset"
+    email_verify = "email_verify"
+
+
+class OneTimeToken(Document):
+    id: str = id_field("tok")
+    purpose: TokenPurpose
+    user_id: str
+    token_hash: str
+    expires_at: datetime
+    used_at: datetime | None = None
+    created_at: datetime = now_field()
+
+    class Settings:
+        name = "one_time_tokens"
+        indexes = [
+            IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+            IndexModel([("user_id", ASCENDING), ("purpose", ASCENDING)], name="user_purpose"),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=24 * 3600, name="expires_ttl"),
+        ]

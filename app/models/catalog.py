@@ -1,0 +1,172 @@
+"""Catalog storage: categories (a tree with stored ancestors) and products (bouquets).
+
+Shared vocabularies (occasions, flower types, colors) live here so filters, schemas and the seed agree.
+Stock is an embedded object keyed by size code (``stock: {"standard": 5, "deluxe": 3}``), changed only
+by conditional atomic ``$inc`` (never read-modify-write). Units held by unpaid orders are already
+taken out of ``stock``, so public availability excludes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.models.base import id_field, now_field
+
+
+class Occasion(StrEnum):
+    birthday = "birthday"
+    anniversary = "anniversary"
+    love_romance = "love_romance"
+    wedding = "wedding"
+    sympathy = "sympathy"
+    get_well = "get_well"
+    congratulations = "congratulations"
+    thank_you = "thank_you"
+    new_baby = "new_baby"
+    just_because = "just_because"
+    mothers_day = "mothers_day"
+    valentines_day = "valentines_day"
+
+
+class FlowerType(StrEnum):
+    roses = "roses"
+    lilies = "lilies"
+    tulips = "tulips"
+    orchids = "orchids"
+    sunflowers = "sunflowers"
+    peonies = "peonies"
+    hydrangeas = "hydrangeas"
+    carnations = "carnations"
+    daisies = "daisies"
+    ranunculus = "ranunculus"
+    gerberas = "gerberas"
+    mixed = "mixed"
+
+
+class Color(StrEnum):
+    red = "red"
+    pink = "pink"
+    white = "white"
+    yellow = "yellow"
+    purple = "purple"
+    orange = "orange"
+    blue = "blue"
+    mixed = "mixed"
+
+
+class ProductStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    archived = "archived"
+
+
+class AddOnKind(StrEnum):
+    vase = "vase"
+    extra = "extra"
+
+
+class Category(Document):
+    id: str = id_field("cat")
+    name: str
+    slug: str
+    description: str | None = None
+    image_url: str | None = None
+    seo_title: str | None = None
+    seo_description: str | None = None
+    parent_id: str | None = None
+    # Root first, parent last: a subtree query is one indexed match on `ancestors`.
+    ancestors: list[str] = Field(default_factory=list)
+    depth: int = 0  # 0 = root; at most 3 (4 levels)
+    sort_order: int = 0
+    is_active: bool = True
+    created_at: datetime = now_field()
+    updated_at: datetime = now_field()
+
+    class Settings:
+        name = "categories"
+        indexes = [
+            IndexModel([("slug", ASCENDING)], unique=True, name="slug_unique"),
+            IndexModel([("ancestors", ASCENDING)], name="ancestors"),
+            IndexModel([("parent_id", ASCENDING), ("sort_order", ASCENDING)], name="parent_order"),
+        ]
+
+
+class Size(BaseModel):
+    code: str  # e.g. "standard", "deluxe", "premium"; the key into Product.stock
+    name: str
+    price: int  # cents
+    description: str | None = None
+
+
+class AddOn(BaseModel):
+    code: str  # e.g. "glass-vase", "chocolates"
+    name: str
+    kind: AddOnKind
+    price: int  # cents
+
+
+class ProductImage(BaseModel):
+    id: str = id_field("img")
+    storage_key: str  # local path or Cloudinary public_id
+    url: str
+    alt: str = ""
+    width: int
+    height: int
+    # width -> URL, for responsive images (srcset)
+    variants: dict[str, str] = Field(default_factory=dict)
+
+
+class Product(Document):
+    id: str = id_field("prd")
+    name: str
+    slug: str
+    description: str = ""
+    care_instructions: str | None = None
+    category_id: str
+    # The product's category followed by its ancestors: "in category X or below" is {"category_path": X}.
+    category_path: list[str] = Field(default_factory=list)
+    occasions: list[Occasion] = Field(default_factory=list)
+    flower_types: list[FlowerType] = Field(default_factory=list)
+    colors: list[Color] = Field(default_factory=list)
+    sizes: list[Size] = Field(default_factory=list)
+    stock: dict[str, int] = Field(default_factory=dict)  # size code -> units available
+    add_ons: list[AddOn] = Field(default_factory=list)
+    images: list[ProductImage] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    seo_title: str | None = None
+    seo_description: str | None = None
+    status: ProductStatus = ProductStatus.draft
+    featured: bool = False
+    low_stock_threshold: int = 3
+    price_min: int = 0  # cheapest size price (cents), kept in step with `sizes` for filters and sorting
+    rating_sum: int = 0  # exact aggregates, changed with $inc
+    rating_count: int = 0
+    rating_avg: float = 0.0
+    units_sold: int = 0
+    search_text: str = ""  # lower-cased, accent-free name + tags + flower types, for prefix suggest
+    ever_ordered: bool = False  # set by checkout; such a product can be archived but not deleted
+    version: int = 0
+    created_at: datetime = now_field()
+    updated_at: datetime = now_field()
+
+    class Settings:
+        name = "products"
+        indexes = [
+            IndexModel([("slug", ASCENDING)], unique=True, name="slug_unique"),
+            IndexModel([("status", ASCENDING), ("category_path", ASCENDING), ("price_min", ASCENDING)],
+                       name="status_category_price"),
+            IndexModel([("status", ASCENDING), ("occasions", ASCENDING), ("price_min", ASCENDING)],
+                       name="status_occasion_price"),
+            IndexModel([("status", ASCENDING), ("flower_types", ASCENDING)], name="status_flower"),
+            IndexModel([("status", ASCENDING), ("colors", ASCENDING)], name="status_color"),
+            IndexModel([("status", ASCENDING), ("price_min", ASCENDING)], name="status_price"),
+            IndexModel([("status", ASCENDING), ("units_sold", DESCENDING)], name="status_popular"),
+            IndexModel([("status", ASCENDING), ("rating_avg", DESCENDING)], name="status_rating"),
+            IndexModel([("status", ASCENDING), ("featured", ASCENDING)], name="status_featured"),
+            IndexModel([("search_text", ASCENDING)], name="search_prefix"),
+        ]

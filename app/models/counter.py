@@ -1,0 +1,34 @@
+"""Small shared documents: atomic counters and processed-once events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from beanie import Document
+from pydantic import Field
+
+from app.models.base import now_field
+
+
+class Counter(Document):
+    """A named atomic sequence (e.g. order numbers): ``$inc`` with upsert."""
+
+    id: str
+    value: int = 0
+
+    class Settings:
+        name = "counters"
+
+
+class Event(Document):
+    """Something that must be processed exactly once, keyed by its external id (e.g. a Stripe event)."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    processed_at: datetime | None = None
+    created_at: datetime = now_field()
+
+    class Settings:
+        name = "events"

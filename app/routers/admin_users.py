@@ -1,0 +1,38 @@
+"""/admin/users (admins only): list, detail, change role, deactivate/reactivate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.core.pagination import PageParams
+from app.deps import AdminUser, admin_user, get_user_admin_service
+from app.models.common import Page, problem_responses
+from app.models.user import Role
+from app.schemas.users import AdminUserPatch, UserOut, user_out
+from app.services.accounts import UserAdminService
+
+router = APIRouter(prefix="/users", tags=["admin: users"], dependencies=[Depends(admin_user)])
+
+Users = Annotated[UserAdminService, Depends(get_user_admin_service)]
+UserId = Annotated[str, Path(max_length=40, pattern=r"^usr_[0-9A-Z]{26}$")]
+
+
+@router.get("", response_model=Page[UserOut], summary="List users (search by email or name)")
+async def list_users(users: Users, page: Annotated[PageParams, Query()],
+                     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                     role: Role | None = None, active: bool | None = None) -> Page[UserOut]:
+    docs, cursor, total = await users.list(page, q=q, role=role, active=active)
+    return Page(items=[user_out(u) for u in docs], next_cursor=cursor, total=total)
+
+
+@router.get("/{user_id}", response_model=UserOut, responses=problem_responses(404))
+async def get_user(user_id: UserId, users: Users) -> UserOut:
+    return user_out(await users.get(user_id))
+
+
+@router.patch("/{user_id}", response_model=UserOut, responses=problem_responses(404, 409, 422),
+              summary="Change role or active flag (sessions of the user end)")
+async def patch_user(user_id: UserId, body: AdminUserPatch, users: Users, actor: AdminUser) -> UserOut:
+    return user_out(await users.update(actor, user_id, body.role, body.is_active))

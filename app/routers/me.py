@@ -1,0 +1,81 @@
+"""/users/me: the signed-in user's profile, password, addresses, account deletion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+
+from app.deps import CurrentUser, client_info, get_account_service, get_auth_service
+from app.models.common import problem_responses
+from app.schemas.auth import TokenPair
+from app.schemas.users import (
+    AddressIn,
+    AddressOut,
+    AddressPatch,
+    ChangePasswordIn,
+    DeleteAccountIn,
+    ProfilePatch,
+    UserOut,
+    user_out,
+)
+from app.services.accounts import AccountService
+from app.services.auth import AuthService, ClientInfo
+
+router = APIRouter(prefix="/users/me", tags=["account"], responses=problem_responses(401))
+
+Accounts = Annotated[AccountService, Depends(get_account_service)]
+AddressId = Annotated[str, Path(max_length=40, pattern=r"^adr_[0-9A-Z]{26}$")]
+
+
+@router.get("", response_model=UserOut, summary="My profile")
+async def get_me(user: CurrentUser) -> UserOut:
+    return user_out(user)
+
+
+@router.patch("", response_model=UserOut, responses=problem_responses(422), summary="Update my profile")
+async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts) -> UserOut:
+    return user_out(await accounts.update_profile(user, body))
+
+
+@router.post("/password", response_model=TokenPair, responses=problem_responses(422),
+             summary="Change my password (ends every session; returns a fresh token pair)")
+async def change_password(body: ChangePasswordIn, user: CurrentUser, request: Request,
+                          auth: Annotated[AuthService, Depends(get_auth_service)],
+                          client: Annotated[ClientInfo, Depends(client_info)]) -> TokenPair:
+    return await auth.change_password(user, body.current_password, body.new_password, client)
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(409, 422),
+               summary="Delete my account (personal data anonymized; order records kept)")
+async def delete_me(body: DeleteAccountIn, user: CurrentUser, accounts: Accounts) -> Response:
+    await accounts.delete_account(user, body.password)
+    return Response(status_code=204)
+
+
+@router.get("/addresses", response_model=list[AddressOut], summary="My addresses")
+async def list_addresses(user: CurrentUser) -> list[AddressOut]:
+    return [AddressOut.model_validate(a.model_dump()) for a in user.addresses]
+
+
+@router.post("/addresses", response_model=AddressOut, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(409, 422), summary="Add an address (at most 20)")
+async def add_address(body: AddressIn, user: CurrentUser, accounts: Accounts) -> AddressOut:
+    return AddressOut.model_validate((await accounts.add_address(user, body)).model_dump())
+
+
+@router.get("/addresses/{address_id}", response_model=AddressOut, responses=problem_responses(404))
+async def get_address(address_id: AddressId, user: CurrentUser, accounts: Accounts) -> AddressOut:
+    return AddressOut.model_validate(accounts.get_address(user, address_id).model_dump())
+
+
+@router.patch("/addresses/{address_id}", response_model=AddressOut, responses=problem_responses(404, 422))
+async def patch_address(address_id: AddressId, body: AddressPatch, user: CurrentUser,
+                        accounts: Accounts) -> AddressOut:
+    return AddressOut.model_validate((await accounts.update_address(user, address_id, body)).model_dump())
+
+
+@router.delete("/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404))
+async def delete_address(address_id: AddressId, user: CurrentUser, accounts: Accounts) -> Response:
+    await accounts.delete_address(user, address_id)
+    return Response(status_code=204)

@@ -1,0 +1,54 @@
+"""Health checks and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.core.metrics import render
+
+router = APIRouter(tags=["health"])
+metrics_router = APIRouter(include_in_schema=False)
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/health", response_model=Health, summary="Liveness")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", response_model=Readiness, summary="Readiness: MongoDB and Redis reachable",
+            responses={503: {"model": Readiness}})
+async def ready(request: Request) -> JSONResponse:
+    rt = request.app.state.runtime
+    checks: dict[str, str] = {}
+
+    async def probe(name: str, coro) -> None:
+        try:
+            await asyncio.wait_for(coro, timeout=2)
+            checks[name] = "ok"
+        except Exception:
+            checks[name] = "down"
+
+    await probe("mongodb", rt.mongo.admin.command("ping"))
+    if rt.redis is not None:
+        await probe("redis", rt.redis.ping())
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+@metrics_router.get("/metrics")
+async def metrics() -> Response:
+    body, media = render()
+    return Response(body, media_type=media)

@@ -1,0 +1,142 @@
+"""User, profile and address API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from app.models.common import StrictModel
+from app.models.user import Role
+
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
+    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
+)
+
+Occasion = Literal[
+    "birthday", "anniversary", "love_romance", "wedding", "sympathy", "get_well", "congratulations",
+    "thank_you", "new_baby", "just_because", "mothers_day", "valentines_day",
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+def normalize_us_phone(value: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10 or digits[0] in "01" or digits[3] in "01":
+        raise ValueError("must be a US phone number with 10 digits, e.g. (212) 555-0142")
+    return f"+1{digits}"
+
+
+def check_state(value: str) -> str:
+    if value not in US_STATES:
+        raise ValueError("must be a US state or territory code such as NY or CA")
+    return value
+
+
+UsPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=25), AfterValidator(normalize_us_phone)]
+StateCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2),
+                      AfterValidator(check_state)]
+Zip = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}(-\d{4})?$")]
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=120)]
+OptLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+
+
+class Preferences(BaseModel):
+    email_notifications: bool = True
+    newsletter: bool = False
+    favorite_occasions: list[Occasion] = Field(default_factory=list, max_length=12)
+
+
+class PreferencesPatch(StrictModel):
+    email_notifications: bool | None = None
+    newsletter: bool | None = None
+    favorite_occasions: list[Occasion] | None = Field(None, max_length=12)
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    phone: str | None
+    role: Role
+    is_active: bool
+    email_verified: bool
+    preferences: Preferences
+    created_at: datetime
+
+
+class ProfilePatch(StrictModel):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    phone: UsPhone | None = None
+    preferences: PreferencesPatch | None = None
+
+
+class ChangePasswordIn(StrictModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    new_password: Annotated[str, StringConstraints(min_length=10, max_length=128)]
+
+
+class DeleteAccountIn(StrictModel):
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class AddressIn(StrictModel):
+    label: Label | None = None
+    first_name: Name
+    last_name: Name
+    line1: Line
+    line2: OptLine | None = None
+    city: City
+    state: StateCode
+    zip: Zip
+    phone: UsPhone | None = None
+    is_default: bool = False
+
+
+class AddressPatch(StrictModel):
+    label: Label | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    line1: Line | None = None
+    line2: OptLine | None = None
+    city: City | None = None
+    state: StateCode | None = None
+    zip: Zip | None = None
+    phone: UsPhone | None = None
+    is_default: bool | None = None
+
+
+class AddressOut(BaseModel):
+    id: str
+    label: str | None
+    first_name: str
+    last_name: str
+    line1: str
+    line2: str | None
+    city: str
+    state: str
+    zip: str
+    phone: str | None
+    is_default: bool
+    created_at: datetime
+
+
+class AdminUserPatch(StrictModel):
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+def user_out(user) -> UserOut:
+    return UserOut(
+        id=user.id, email=user.email, first_name=user.first_name, last_name=user.last_name, phone=user.phone,
+        role=user.role, is_active=user.is_active, email_verified=user.email_verified_at is not None,
+        preferences=Preferences.model_validate(user.preferences.model_dump()), created_at=user.created_at,
+    )

@@ -1,0 +1,43 @@
+"""Idempotent demo data. Each seeder adds what is missing and leaves existing records alone."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from app.core.clock import utcnow
+from app.core.security import hash_password
+from app.models.user import Address, Role, User
+
+DEMO_PASSWORD = "Bouquet-Demo-2026"
+
+DEMO_USERS = [
+    ("admin@amourflorals.test", "Ava", "Admin", Role.admin),
+    ("staff@amourflorals.test", "Sam", "Staff", Role.staff),
+    ("olivia@example.com", "Olivia", "Bloom", Role.customer),
+    ("liam@example.com", "Liam", "Fern", Role.customer),
+    ("emma@example.com", "Emma", "Rose", Role.customer),
+]
+
+
+async def seed_users() -> list[str]:
+    lines = []
+    for email, first, last, role in DEMO_USERS:
+        if await User.find_one(User.email == email) is None:
+            addresses = [] if role != Role.customer else [Address(
+                label="Home", first_name=first, last_name=last, line1="120 Bleecker St", city="New York",
+                state="NY", zip="10012", phone="+12125550142", is_default=True)]
+            await User(email=email, first_name=first, last_name=last, role=role, addresses=addresses,
+                       password_hash=hash_password(DEMO_PASSWORD), email_verified_at=utcnow()).insert()
+        lines.append(f"  {role.value:<9} {email:<28} {DEMO_PASSWORD}")
+    return ["Demo logins:", *lines]
+
+
+# Later areas append their seeders here; each returns lines to print.
+SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [seed_users]
+
+
+async def seed_all() -> list[str]:
+    out: list[str] = []
+    for seeder in SEEDERS:
+        out.extend(await seeder())
+    return out
