@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_use_tls: bool = False
     smtp_timeout: float = 10.0
-    email_from: str = "Amour Florals <hello@amourflorals.test>"
+    email_from: str = "Amour Florals <hello@amourflorals.com>"
     email_max_attempts: int = Field(12, ge=1, le=100)
 
     # --- background workers -------------------------------------------------------------------------

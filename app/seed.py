@@ -11,8 +11,8 @@ from app.models.user import Address, Role, User
 DEMO_PASSWORD = "Bouquet-Demo-2026"
 
 DEMO_USERS = [
-    ("admin@amourflorals.test", "Ava", "Admin", Role.admin),
-    ("staff@amourflorals.test", "Sam", "Staff", Role.staff),
+    ("admin@amourflorals.com", "Ava", "Admin", Role.admin),
+    ("staff@amourflorals.com", "Sam", "Staff", Role.staff),
     ("olivia@example.com", "Olivia", "Bloom", Role.customer),
     ("liam@example.com", "Liam", "Fern", Role.customer),
     ("emma@example.com", "Emma", "Rose", Role.customer),
