@@ -57,12 +57,28 @@ async def test_nin_on_array_in_update_filter(db):
     assert (await coll.update_one({"_id": "k", "holds": {"$nin": ["ord_b"]}}, {"$set": {"x": 1}})).matched_count == 1
 
 
+async def test_membership_in_an_indexed_array_with_in(db):
+    """Divergence: on the embedded server, ``find({"holds": x})`` returns nothing when ``holds`` has an index
+    (count and updates still match). ``{"holds": {"$in": [x]}}`` is right on both servers; the app uses it."""
+    coll = db.c_indexed
+    await coll.create_index("holds", name="holds")
+    await coll.create_index([("active", 1), ("zips", 1)], name="active_zips")
+    await coll.insert_one({"_id": "k", "active": True, "holds": ["ord_a", "ord_b"], "zips": ["10012"]})
+    await coll.update_one({"_id": "k"}, {"$addToSet": {"holds": "ord_c"}})
+    for order_id in ("ord_a", "ord_c"):
+        assert [d["_id"] for d in await coll.find({"holds": {"$in": [order_id]}}).to_list()] == ["k"]
+        assert (await coll.find_one({"_id": "k", "holds": {"$in": [order_id]}})) is not None
+    assert await coll.find_one({"holds": {"$in": ["ord_x"]}}) is None
+    assert [d["_id"] for d in await coll.find({"active": True, "zips": {"$in": ["10012"]}}).to_list()] == ["k"]
+
+
 async def test_release_by_membership_pull_and_dec_happens_once(db):
     coll = db.c_slots
+    await coll.create_index("holds", name="holds")
     await coll.insert_one({"_id": "k", "taken": 2, "holds": ["ord_a", "ord_b"]})
 
     async def release() -> bool:
-        return await coll.find_one_and_update({"holds": "ord_a"},
+        return await coll.find_one_and_update({"holds": {"$in": ["ord_a"]}},
                                               {"$pull": {"holds": "ord_a"}, "$inc": {"taken": -1}}) is not None
 
     assert sum(await asyncio.gather(*[release() for _ in range(10)])) == 1

@@ -175,7 +175,7 @@ class DeliveryService:
         """The active zone serving ``zip_code``: an exact ZIP wins over a prefix, a longer prefix over a shorter."""
         zip5 = zip_code[:5]
         prefixes = [zip5[:n] for n in range(1, 5)]
-        docs = await DeliveryZone.find({"active": True, "$or": [{"zip_codes": zip5},
+        docs = await DeliveryZone.find({"active": True, "$or": [{"zip_codes": {"$in": [zip5]}},
                                                                 {"zip_prefixes": {"$in": prefixes}}]}).to_list()
 
         def rank(zone: DeliveryZone) -> tuple[int, str]:
@@ -322,21 +322,23 @@ class DeliveryService:
         key = slot_key(scope, day, quote.slot)
         coll = SlotUsage.get_pymongo_collection()
         await ensure_document(coll, key, {"scope": scope, "date": day, "slot": quote.slot, "taken": 0, "holds": []})
-        # `$nin: [id]`, not `$ne: id`: the embedded server mis-evaluates `$ne` on arrays in update filters.
+        # `$nin: [id]`, not `$ne: id`: the embedded server mis-evaluates `$ne` on arrays in update filters,
+        # and `{"holds": id}` finds nothing on its indexed array (tests/test_db_contract_delivery.py).
         res = await coll.update_one(
             {"_id": key, "taken": {"$lt": slot_cfg.capacity}, "holds": {"$nin": [order_id]}},
             {"$inc": {"taken": 1}, "$addToSet": {"holds": order_id}},
         )
         if res.modified_count == 1:
             return
-        if await coll.find_one({"_id": key, "holds": order_id}) is not None:
+        if await coll.find_one({"_id": key, "holds": {"$in": [order_id]}}) is not None:
             return  # this order already holds the slot
         raise Conflict(REASONS["slot-full"], code="slot-full")
 
     async def release_slot(self, order_id: str) -> None:
         """Give back every place ``order_id`` holds; each exactly once, also when called concurrently."""
         coll = SlotUsage.get_pymongo_collection()
-        while await coll.find_one_and_update({"holds": order_id},
+        # `$in: [id]` rather than `{"holds": id}`: see tests/test_db_contract_delivery.py (indexed arrays).
+        while await coll.find_one_and_update({"holds": {"$in": [order_id]}},
                                              {"$pull": {"holds": order_id}, "$inc": {"taken": -1}}) is not None:
             pass
 
