@@ -184,3 +184,42 @@ async def test_scalar_pull_from_favorites(db):
     await coll.insert_one({"_id": "usr_1", "favorites": ["prd_a", "prd_b"]})
     await coll.update_one({"_id": "usr_1"}, {"$pull": {"favorites": "prd_a"}})
     assert (await coll.find_one({"_id": "usr_1"}))["favorites"] == ["prd_b"]
+
+
+async def test_datetime_writes_that_keep_real_dates(db):
+    """Divergence: the embedded server stores a datetime given directly to ``$set`` (``{"$set": {"at": dt}}``)
+    as a naive string. These forms keep an aware BSON date on both servers, and the app uses only them:
+    insert, ``replace_one``, ``$setOnInsert``, ``$currentDate``, and datetimes inside a ``$set`` sub-document."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.core.clock import utcnow
+
+    coll = db.c_dates
+    now = utcnow()
+    later = now + timedelta(days=3)
+    await coll.insert_one({"_id": "a", "at": now, "version": 0})
+    await coll.replace_one({"_id": "a", "version": 0}, {"at": later, "version": 1})
+    await coll.update_one({"_id": "b"}, {"$setOnInsert": {"at": now}}, upsert=True)
+    await coll.update_one({"_id": "a"}, {"$currentDate": {"touched": True},
+                                         "$set": {"lines": [{"added_at": now}], "sub": {"t": now}}})
+    a, b = await coll.find_one({"_id": "a"}), await coll.find_one({"_id": "b"})
+    assert a["at"] == later and b["at"] == now
+    assert a["lines"][0]["added_at"] == now and a["sub"]["t"] == now
+    assert isinstance(a["touched"], datetime) and a["touched"].tzinfo is not None
+    assert abs(a["touched"] - datetime.now(UTC)) < timedelta(minutes=5)
+    assert [d["_id"] for d in await coll.find({"at": {"$gt": now}}).to_list()] == ["a"]
+
+
+async def test_replace_under_version_guard(db):
+    coll = db.c_versioned
+    await coll.insert_one({"_id": "a", "version": 0, "n": 0})
+
+    async def bump() -> int:
+        raw = await coll.find_one({"_id": "a"})
+        res = await coll.replace_one({"_id": "a", "version": raw["version"]},
+                                     {"version": raw["version"] + 1, "n": raw["n"] + 1})
+        return res.matched_count
+
+    results = await asyncio.gather(*[bump() for _ in range(10)])
+    doc = await coll.find_one({"_id": "a"})
+    assert doc["n"] == sum(results) == doc["version"] >= 1

@@ -40,6 +40,7 @@ class DeliveryZone(Document):
     fee: int  # cents
     same_day_allowed: bool = True
     active: bool = True
+    version: int = 0
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
 

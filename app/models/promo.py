@@ -34,7 +34,8 @@ class PromoCode(Document):
     per_customer_limit: int | None = None
     category_ids: list[str] = Field(default_factory=list)  # empty = every line
     active: bool = True
-    uses: int = 0  # changed only with conditional $inc
+    uses: int = 0  # changed only with conditional $inc (together with `version`)
+    version: int = 0  # bumped by every write: admin edits replace the document under this guard
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
 

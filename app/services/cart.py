@@ -81,6 +81,12 @@ def _dump(lines: list[CartLine]) -> list[dict[str, Any]]:
     return [x.model_dump() for x in lines]
 
 
+async def _write(cart_id: str, mutate) -> Cart:
+    # Every cart writer bumps `version`, so the whole document may be replaced under the guard (which also
+    # keeps `expires_at`/`updated_at` real dates on the embedded server; see app/core/versioned.py).
+    return await update_versioned(Cart, cart_id, mutate, replace=True)
+
+
 class CartService:
     def __init__(self, settings: Settings, promos: PromoService, delivery: DeliveryService,
                  clock: Clock = utcnow) -> None:
@@ -168,7 +174,7 @@ class CartService:
             lines = [fresh if same and x.id == same.id else x for x in lines] if same else [*lines, fresh]
             return {"lines": _dump(lines), **self._touch(doc)}
 
-        written = await update_versioned(Cart, cart.id, mutate)
+        written = await _write(cart.id, mutate)
         priced = await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
         priced.cart_token = token
         return priced
@@ -211,7 +217,7 @@ class CartService:
             lines = [updated if x.id == item_id else x for x in doc.lines if twin is None or x.id != twin.id]
             return {"lines": _dump(lines), **self._touch(doc)}
 
-        written = await update_versioned(Cart, cart.id, mutate)
+        written = await _write(cart.id, mutate)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     async def remove_item(self, *, user: User | None, cart_token: str | None, item_id: str) -> PricedCart:
@@ -221,7 +227,7 @@ class CartService:
             self._find_line(doc, item_id)
             return {"lines": _dump([x for x in doc.lines if x.id != item_id]), **self._touch(doc)}
 
-        written = await update_versioned(Cart, cart.id, mutate)
+        written = await _write(cart.id, mutate)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     async def empty(self, *, user: User | None, cart_token: str | None) -> None:
@@ -232,7 +238,7 @@ class CartService:
     async def clear(self, cart_id: str) -> None:
         """Remove every line and the promo code (after a paid order, or on request)."""
         await Cart.get_pymongo_collection().update_one(
-            {"_id": cart_id}, {"$set": {"lines": [], "promo_code": None, "updated_at": utcnow()},
+            {"_id": cart_id}, {"$set": {"lines": [], "promo_code": None}, "$currentDate": {"updated_at": True},
                                "$inc": {"version": 1}})
 
     @staticmethod
@@ -250,12 +256,12 @@ class CartService:
             raise Unprocessable("Add something to your cart before entering a code.", code="cart-empty")
         result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=self._promo_lines(priced),
                                             user_id=user.id if user else None, email=user.email if user else None)
-        written = await update_versioned(Cart, cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)})
+        written = await _write(cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)})
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     async def remove_promo(self, *, user: User | None, cart_token: str | None) -> PricedCart:
         cart = await self._load_existing(user, cart_token)
-        written = await update_versioned(Cart, cart.id, lambda doc: {"promo_code": None, **self._touch(doc)})
+        written = await _write(cart.id, lambda doc: {"promo_code": None, **self._touch(doc)})
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     @staticmethod
@@ -316,7 +322,7 @@ class CartService:
                 changes["promo_code"] = guest.promo_code
             return changes
 
-        await update_versioned(Cart, target.id, mutate)
+        await _write(target.id, mutate)
         return moved
 
     async def move_favorite(self, *, user: User, product_id: str, data: MoveToCartIn) -> PricedCart:

@@ -119,7 +119,7 @@ class DeliveryService:
                 changes["updated_at"] = utcnow()
             return changes
 
-        return await update_versioned(DeliveryConfig, CONFIG_ID, mutate)
+        return await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
 
     # --- zones ----------------------------------------------------------------------------------
     async def list_zones(self, params: PageParams, *, active: bool | None = None):
@@ -146,10 +146,10 @@ class DeliveryService:
         if not codes and not prefixes:
             raise Unprocessable("A zone needs at least one ZIP code or ZIP prefix.", code="zone-without-zip")
         await self._ensure_zips_free(codes, prefixes, except_id=zone_id)
-        if changes:
-            changes["updated_at"] = utcnow()
-            await DeliveryZone.find_one(DeliveryZone.id == zone_id).update({"$set": changes})
-        return await self.get_zone(zone_id)
+        if not changes:
+            return zone
+        changes["updated_at"] = utcnow()
+        return await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
 
     async def delete_zone(self, zone_id: str) -> None:
         await self.get_zone(zone_id)

@@ -19,6 +19,7 @@ from app.core.atomic import ensure_document
 from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import PageParams, paginate
+from app.core.versioned import update_versioned
 from app.models.catalog import Category
 from app.models.promo import PromoCode, PromoCustomerUses, PromoKind, PromoRedemption, RedemptionStatus
 from app.schemas.promo import PromoIn, PromoLine, PromoPatch, PromoResult
@@ -97,7 +98,8 @@ class PromoService:
             await self._check_categories(merged.category_ids)
         changes["updated_at"] = utcnow()
         try:
-            await PromoCode.find_one(PromoCode.id == promo_id).update({"$set": changes})
+            # A use taken meanwhile bumps `version` too, so the replace never overwrites the counter.
+            await update_versioned(PromoCode, promo_id, lambda _: changes, replace=True)
         except DuplicateKeyError:
             raise Conflict(f"The code {merged.code} already exists.", code="promo-code-taken") from None
         return await self.get(promo_id)
@@ -237,7 +239,7 @@ class PromoService:
             flt: dict[str, Any] = {"_id": promo.id, "active": True, "usage_limit": promo.usage_limit}
             if promo.usage_limit is not None:
                 flt["uses"] = {"$lt": promo.usage_limit}
-            res = await coll.update_one(flt, {"$inc": {"uses": 1}})
+            res = await coll.update_one(flt, {"$inc": {"uses": 1, "version": 1}})
             if res.modified_count == 1:
                 return promo
             fresh = await coll.find_one({"_id": promo.id})
@@ -254,7 +256,7 @@ class PromoService:
     @staticmethod
     async def _undo(promo_id: str, counter_id: str | None) -> None:
         await PromoCode.get_pymongo_collection().update_one({"_id": promo_id, "uses": {"$gt": 0}},
-                                                            {"$inc": {"uses": -1}})
+                                                            {"$inc": {"uses": -1, "version": 1}})
         if counter_id:
             await PromoCustomerUses.get_pymongo_collection().update_one(
                 {"_id": counter_id, "used": {"$gt": 0}}, {"$inc": {"used": -1}})
@@ -263,7 +265,7 @@ class PromoService:
         """Return the use ``order_id`` took, exactly once (a repeat or concurrent call does nothing)."""
         raw = await PromoRedemption.get_pymongo_collection().find_one_and_update(
             {"_id": order_id, "status": RedemptionStatus.taken.value},
-            {"$set": {"status": RedemptionStatus.released.value, "released_at": utcnow()}},
+            {"$set": {"status": RedemptionStatus.released.value}, "$currentDate": {"released_at": True}},
         )
         if raw is None:
             return
