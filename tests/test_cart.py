@@ -146,11 +146,17 @@ async def test_lines_are_flagged_not_silently_changed(client, customer):
     assert changed["unit_price_at_add"] == 6000 and changed["unit_price"] == 6500
     assert cart["subtotal"] == 4 * 6500  # the archived line is left out
     assert cart["can_checkout"] is False
+    r = await client.patch(f"{ITEMS}/{gone['id']}", headers=headers, json={"quantity": 2})
+    assert r.status_code == 409 and r.json()["type"].endswith("/product-unavailable")
+    assert (await client.delete(f"{ITEMS}/{gone['id']}", headers=headers)).status_code == 200
+    assert (await add(client, archived, headers=headers)).status_code == 404  # archived: not for sale
     # A deleted product keeps its name from when it was added.
+    await Product.find_one(Product.id == archived.id).update({"$set": {"status": "active"}})
+    await add(client, archived, headers=headers)
     await Product.find_one(Product.id == archived.id).delete()
     cart = (await client.get(CART, headers=headers)).json()
-    assert cart["lines"][0]["product_name"] == "Autumn Glow"
-    assert cart["lines"][0]["flags"]["unavailable_reason"] == "product-deleted"
+    deleted = next(x for x in cart["lines"] if x["product_id"] == archived.id)
+    assert deleted["product_name"] == "Autumn Glow" and deleted["flags"]["unavailable_reason"] == "product-deleted"
 
 
 async def test_change_and_remove_lines(client, customer):
@@ -264,3 +270,16 @@ async def test_move_favorite_to_cart(client, customer):
     r = await client.post(f"/api/v1/users/me/favorites/{other.id}/move-to-cart", headers=headers,
                           json={"size": "standard"})
     assert r.status_code == 404
+
+
+async def test_delivery_fee_estimate_for_a_zip(client, customer, admin):
+    _, headers = customer
+    r = await client.post("/api/v1/admin/delivery/zones", headers=admin[1],
+                          json={"name": "SoHo", "zip_codes": ["10012"], "fee": 999})
+    assert r.status_code == 201
+    await add(client, await make_product(), headers=headers)
+    assert (await client.get(CART, headers=headers)).json()["delivery_fee"] is None
+    body = (await client.get(CART, headers=headers, params={"zip": "10012"})).json()
+    assert body["delivery_fee"] == 999 and body["total"] == 4500 + 999
+    assert (await client.get(CART, headers=headers, params={"zip": "94110"})).json()["delivery_fee"] is None
+    assert (await client.get(CART, headers=headers, params={"zip": "1"})).status_code == 422

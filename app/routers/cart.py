@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
 from app.models.common import problem_responses
@@ -27,11 +27,11 @@ def _ctx(user, token) -> dict:
 
 
 @router.get("/cart", response_model=PricedCart, summary="My cart, priced now (empty when there is none)")
-async def get_cart(carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
-    cart = await carts.load(user=user, cart_token=token)
-    if cart is None:
-        return carts.empty_priced()
-    return await carts.price(cart, user_id=user.id if user else None, email=user.email if user else None)
+async def get_cart(carts: Carts, user: OptionalUser, token: CartToken,
+                   zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$",
+                                                    description="Estimate the delivery fee for this ZIP.")] = None,
+                   ) -> PricedCart:
+    return await carts.view(**_ctx(user, token), zip_code=zip)
 
 
 @router.post("/cart/items", response_model=PricedCart, responses=problem_responses(404, 409, 422),

@@ -191,7 +191,10 @@ class CartService:
         cart = await self._load_existing(user, cart_token)
         fields = patch.model_dump(exclude_unset=True)
         current = self._find_line(cart, item_id)
-        product = await self._active_product(current.product_id)
+        product = await Product.get(current.product_id)
+        if product is None or product.status != ProductStatus.active:
+            raise Conflict("This bouquet is no longer available; remove it from your cart.",
+                           code="product-unavailable")
 
         def mutate(doc: Cart) -> dict[str, Any]:
             line = self._find_line(doc, item_id)
@@ -341,6 +344,18 @@ class CartService:
         if not ids:
             return {}
         return {p.id: p for p in await Product.find({"_id": {"$in": sorted(ids)}}).to_list()}
+
+    async def view(self, *, user: User | None, cart_token: str | None, zip_code: str | None = None) -> PricedCart:
+        """The cart priced now; with ``zip_code`` the delivery fee is estimated from its zone (null if unserved)."""
+        cart = await self.load(user=user, cart_token=cart_token)
+        if cart is None:
+            return self.empty_priced()
+        fee = None
+        if zip_code:
+            zone = await self.delivery.zone_for_zip(zip_code)
+            fee = zone.fee if zone else None
+        return await self.price(cart, delivery_fee=fee, user_id=user.id if user else None,
+                                email=user.email if user else None)
 
     def empty_priced(self) -> PricedCart:
         return PricedCart(id=None, lines=[], item_count=0, subtotal=0, discount=0, delivery_fee=None,
