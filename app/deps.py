@@ -88,3 +88,43 @@ def get_user_admin_service(request: Request):
     from app.services.accounts import UserAdminService
 
     return UserAdminService(get_auth_service(request))
+
+
+def get_clock(request: Request):
+    """The current-time function (``app.state.clock`` when set, e.g. by tests; else ``utcnow``)."""
+    from app.core.clock import utcnow
+
+    return getattr(request.app.state, "clock", None) or utcnow
+
+
+def get_delivery_service(request: Request):
+    from app.services.delivery import DeliveryService
+
+    return DeliveryService(request.app.state.settings, get_clock(request))
+
+
+def get_promo_service(request: Request):
+    from app.services.promo import PromoService
+
+    return PromoService(request.app.state.settings, get_clock(request))
+
+
+def get_cart_service(request: Request):
+    from app.services.cart import CartService
+
+    return CartService(request.app.state.settings, get_promo_service(request), get_delivery_service(request),
+                       get_clock(request))
+
+
+CART_TOKEN_HEADER = "X-Cart-Token"
+
+
+def cart_token(request: Request) -> str | None:
+    """The guest cart token from ``X-Cart-Token``; a malformed one counts as none (the cart is unknown)."""
+    value = request.headers.get(CART_TOKEN_HEADER)
+    if value and 20 <= len(value) <= 128 and value.replace("-", "").replace("_", "").isalnum() and value.isascii():
+        return value
+    return None
+
+
+CartToken = Annotated[str | None, Depends(cart_token)]
