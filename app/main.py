@@ -30,7 +30,10 @@ log = logging.getLogger("app")
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "catalog", "description": "Categories, bouquets, filters and facets, search suggestions, sitemap."},
     {"name": "admin: users", "description": "User management (admins)."},
+    {"name": "admin: catalog", "description": "Categories and products (shop staff)."},
+    {"name": "admin: inventory", "description": "Stock levels and low-stock report (shop staff)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 

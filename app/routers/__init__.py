@@ -1,9 +1,12 @@
 """Every API router, mounted under API_PREFIX by the app factory (order = order in the OpenAPI)."""
 
-from app.routers import admin, admin_users, auth, me, ops
+from app.routers import admin, admin_catalog, admin_users, auth, catalog, me, ops
 
 API_PREFIX = "/api/v1"
 
 admin.router.include_router(admin_users.router)
+admin.router.include_router(admin_catalog.categories)
+admin.router.include_router(admin_catalog.products)
+admin.router.include_router(admin_catalog.inventory)
 
-ROUTERS = [auth.router, me.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, catalog.router, admin.router, ops.router]
