@@ -1,6 +1,6 @@
 """Cache of public catalog reads, keyed by a catalog version that every catalog write bumps.
 
-Keys are ``cat:<version>:<namespace>:<digest of the normalized query>``. A write bumps the version
+Keys are ``catalog:<db>:<version>:<namespace>:<digest of the normalized query>``. A write bumps the version
 after it commits, so the next read misses and recomputes: a change is visible on the next request,
 and old entries are simply never read again (they expire by TTL).
 
@@ -30,12 +30,13 @@ from app.config import Settings
 
 log = logging.getLogger("app.catalog_cache")
 
-VERSION_KEY = "catalog:version"
 
 
 class CatalogCache:
     def __init__(self, settings: Settings, redis: Any = None) -> None:
         self.redis = redis
+        self.prefix = f"catalog:{settings.mongodb_db}:"  # one Redis may serve several databases
+        self.version_key = self.prefix + "version"
         self.ttl = settings.catalog_cache_ttl_seconds
         self.max_entries = settings.catalog_cache_max_entries
         self._local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
@@ -46,7 +47,7 @@ class CatalogCache:
         if self.redis is None:
             return self._version
         try:
-            raw = await self.redis.get(VERSION_KEY)
+            raw = await self.redis.get(self.version_key)
         except RedisError as exc:
             log.warning("catalog cache: redis unavailable (%s); reading through", exc)
             return None
@@ -57,7 +58,7 @@ class CatalogCache:
         self._local.clear()  # unreachable now; free the memory
         if self.redis is not None:
             try:
-                await self.redis.incr(VERSION_KEY)
+                await self.redis.incr(self.version_key)
             except RedisError:
                 # Other processes would keep serving the old version until the TTL: say so loudly.
                 log.error("catalog cache: could not bump the shared version; entries may be stale for "
@@ -71,7 +72,7 @@ class CatalogCache:
         version = await self.version()
         if version is None:
             return await loader()
-        key = f"cat:{version}:{namespace}:{digest(params)}"
+        key = f"{self.prefix}{version}:{namespace}:{digest(params)}"
         now = time.monotonic()
         hit = self._local.get(key)
         if hit is not None and hit[0] > now:

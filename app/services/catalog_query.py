@@ -53,7 +53,7 @@ def dimension_clauses(f: ProductFilters, category_id: str | None) -> dict[str, d
     """The facet dimensions that are filtered on, each as one clause (any-of within a dimension)."""
     dims: dict[str, dict[str, Any]] = {}
     if category_id:
-        dims["category"] = {"category_path": category_id}
+        dims["category"] = {"category_path": {"$in": [category_id]}}  # $in: see tests/test_db_contract_catalog
     if f.occasion:
         dims["occasion"] = {"occasions": {"$in": [o.value for o in f.occasion]}}
     if f.flower_type:

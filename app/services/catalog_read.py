@@ -34,8 +34,8 @@ from app.services.catalog_query import (
 SUMMARY_FIELDS = ["name", "slug", "category_id", "price_min", "sizes", "images", "rating_avg", "rating_count",
                   "featured", "occasions", "flower_types", "colors", "units_sold"]
 SUMMARY_PROJECTION = dict.fromkeys(SUMMARY_FIELDS, 1)
-RANK_PROJECTION = {"score": {"$meta": "textScore"}, "price_min": 1, "units_sold": 1, "rating_avg": 1,
-                   "rating_count": 1}
+RANK_PROJECTION = dict.fromkeys(["price_min", "units_sold", "rating_avg", "rating_count", "name", "tags",
+                                 "flower_types", "description"], 1)
 MAX_SUGGESTIONS = 10
 
 
@@ -192,14 +192,17 @@ class CatalogReader:
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            fkey: dict[str, Any]) -> dict[str, Any]:
-        """Full-text matches are ranked in Python (bounded): the sort keys of every match are loaded
-        once per filter set (cached), ordered, and the page after the cursor is cut from them."""
+        """Full-text matches are ranked in Python (bounded): the sort keys and relevance of every match
+        are computed once per filter set (cached), ordered, and the page after the cursor is cut from them.
+        (MongoDB's textScore is not used: the embedded server returns 0 for it next to other filters.)"""
         spec = SORTS[sort]
 
         async def rank() -> list[dict[str, Any]]:
             cursor = self.products.find(product_query(p, category_id), RANK_PROJECTION)
-            cursor = cursor.sort([("score", {"$meta": "textScore"})]).limit(self.settings.catalog_search_max_results)
-            return await cursor.to_list(None)
+            docs = await cursor.limit(self.settings.catalog_search_max_results).to_list(None)
+            return [{"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
+                     "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
+                     "rating_count": d.get("rating_count", 0)} for d in docs]
 
         ranked = await self.cache.get_or_load("rank", fkey, rank)
         rows = order_rows(ranked, spec)
@@ -358,6 +361,20 @@ class CatalogReader:
                     f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>\n')
 
         return await self.cache.get_or_load("sitemap", None, load)
+
+
+RELEVANCE_WEIGHTS = (("name", 10), ("tags", 5), ("flower_types", 5), ("description", 1))
+
+
+def relevance(doc: dict[str, Any], q: str) -> int:
+    """Weighted count of query words found at the start of a word of each field (accent-free)."""
+    terms = normalize(q).split()
+    score = 0
+    for field, weight in RELEVANCE_WEIGHTS:
+        value = doc.get(field) or ""
+        words = normalize(" ".join(value) if isinstance(value, list) else value).split()
+        score += weight * sum(1 for t in terms for w in words if w.startswith(t))
+    return score
 
 
 def _word_starts(label: str) -> list[str]:

@@ -11,7 +11,6 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.text import word_keys
 from app.models.catalog import Category, Product
@@ -20,6 +19,9 @@ from app.services.catalog_cache import notify_catalog_changed
 from app.services.slugs import insert_with_slug
 
 MAX_DEPTH = 3  # depth 0..3 = 4 levels
+# Timestamps are written with $currentDate: the embedded server stores a top-level datetime given to
+# $set as a string (see tests/test_db_contract_catalog.py).
+TOUCH = {"updated_at": True}
 
 
 def category_path(category_id: str, ancestors: list[str]) -> list[str]:
@@ -72,9 +74,9 @@ class CategoryAdminService:
         if "name" in changes:
             changes["search_keys"] = word_keys(changes["name"])
         if changes:
-            changes["updated_at"] = utcnow()
             try:
-                await Category.get_pymongo_collection().update_one({"_id": category_id}, {"$set": changes})
+                await Category.get_pymongo_collection().update_one({"_id": category_id},
+                                                                   {"$set": changes, "$currentDate": TOUCH})
             except DuplicateKeyError:
                 raise Conflict(f"The slug {changes['slug']!r} is taken.", code="slug-taken") from None
             await notify_catalog_changed(self.runtime)
@@ -86,26 +88,27 @@ class CategoryAdminService:
         if parent and (parent.id == cat.id or cat.id in parent.ancestors):
             raise Conflict("A category cannot move under itself or one of its descendants.", code="category-cycle")
         new_ancestors = [*parent.ancestors, parent.id] if parent else []
-        descendants = await Category.find({"ancestors": cat.id}).to_list()
+        # Membership as $in: the embedded server answers {"ancestors": id} wrongly on an indexed array.
+        descendants = await Category.find({"ancestors": {"$in": [cat.id]}}).to_list()
         height = max((d.depth - cat.depth for d in descendants), default=0)
         if len(new_ancestors) + height > MAX_DEPTH:
             raise Conflict("After this move the tree would be deeper than 4 levels.", code="category-too-deep")
-        now = utcnow()
         coll = Category.get_pymongo_collection()
         moved = {cat.id: new_ancestors}
         await coll.update_one({"_id": cat.id}, {"$set": {"parent_id": parent.id if parent else None,
                                                          "ancestors": new_ancestors,
-                                                         "depth": len(new_ancestors), "updated_at": now}})
+                                                         "depth": len(new_ancestors)}, "$currentDate": TOUCH})
         for d in descendants:
             below = d.ancestors[d.ancestors.index(cat.id):]  # the moved category and what lies under it
             ancestors = [*new_ancestors, *below]
             moved[d.id] = ancestors
-            await coll.update_one({"_id": d.id}, {"$set": {"ancestors": ancestors, "depth": len(ancestors),
-                                                           "updated_at": now}})
+            await coll.update_one({"_id": d.id}, {"$set": {"ancestors": ancestors, "depth": len(ancestors)},
+                                                  "$currentDate": TOUCH})
         products = Product.get_pymongo_collection()
         for cid, ancestors in moved.items():
             await products.update_many({"category_id": cid},
-                                       {"$set": {"category_path": category_path(cid, ancestors), "updated_at": now}})
+                                       {"$set": {"category_path": category_path(cid, ancestors)},
+                                        "$currentDate": TOUCH})
         await notify_catalog_changed(self.runtime)
         return await self.get(cat.id)
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import looks_like_id
 from app.core.pagination import PageParams, paginate
@@ -21,7 +20,7 @@ from app.models.inventory import StockMovement, StockReason
 from app.models.user import User
 from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
 from app.services.catalog_cache import notify_catalog_changed
-from app.services.categories import category_path
+from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock
 from app.services.slugs import insert_with_slug
 
@@ -78,8 +77,7 @@ class ProductAdminService:
             changes, unset, guard = await self._changes(current, patch)
             if not changes and not unset:
                 return current
-            changes["updated_at"] = utcnow()
-            update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}}
+            update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}, "$currentDate": TOUCH}
             if unset:
                 update["$unset"] = unset
             try:
@@ -137,7 +135,7 @@ class ProductAdminService:
                 await Category.find_one({"slug": params.category.lower()})
             if cat is None:
                 raise NotFound("No such category.")
-            clauses.append({"category_path": cat.id})
+            clauses.append({"category_path": {"$in": [cat.id]}})
         if params.featured is not None:
             clauses.append({"featured": params.featured})
         if params.in_stock is not None:
