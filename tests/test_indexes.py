@@ -8,7 +8,7 @@ embedded server this is weaker).
 
 from __future__ import annotations
 
-from app.models.catalog import Category, Product
+from app.models.catalog import PRODUCT_TEXT_INDEX, Category, Product
 from app.models.inventory import StockMovement
 
 EXPECTED = {
@@ -23,7 +23,8 @@ EXPECTED = {
 
 
 def _declared(model) -> dict[str, list[tuple[str, object]]]:
-    return {ix.document["name"]: list(ix.document["key"].items()) for ix in model.Settings.indexes}
+    extra = [PRODUCT_TEXT_INDEX] if model is Product else []
+    return {ix.document["name"]: list(ix.document["key"].items()) for ix in [*model.Settings.indexes, *extra]}
 
 
 async def test_expected_indexes_declared_and_present(app):
@@ -59,3 +60,18 @@ async def test_unique_slug_enforced(app):
     except DuplicateKeyError:
         return
     raise AssertionError("a second category with the same slug was stored")
+
+
+async def test_app_restarts_on_a_seeded_database(app, settings):
+    """Index creation at start-up must tolerate existing indexes on non-empty collections (the text index)."""
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+    from tests.catalog_helpers import seed
+
+    await seed(app)
+    await seed(app)  # the demo seeder is idempotent
+    assert await Product.find({}).count() == 64 and await Category.find({}).count() == 15
+    again = create_app(settings)
+    async with LifespanManager(again, startup_timeout=30):
+        assert await Product.find({"$text": {"$search": "roses"}}).count() > 0

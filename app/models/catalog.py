@@ -14,6 +14,7 @@ from enum import StrEnum
 from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
+from pymongo.errors import OperationFailure
 
 from app.models.base import id_field, now_field
 
@@ -179,7 +180,22 @@ class Product(Document):
             IndexModel([("category_id", ASCENDING)], name="category"),
             # Anchored prefix regex ($elemMatch) on the accent-free word keys of the name.
             IndexModel([("name_keys", ASCENDING)], name="name_keys"),
-            IndexModel([("name", TEXT), ("tags", TEXT), ("flower_types", TEXT), ("description", TEXT)],
-                       weights={"name": 10, "tags": 5, "flower_types": 5, "description": 1},
-                       default_language="english", name="text_search"),
+            # The text index (PRODUCT_TEXT_INDEX) is created by ensure_text_index(), not here.
         ]
+
+
+# Full-text search over name, tags, flower types and description. Not in Product.Settings.indexes:
+# the embedded server fails ("constraint failed") when an existing text index is created again on a
+# non-empty collection, which init_beanie does at every start; ensure_text_index() tolerates that.
+PRODUCT_TEXT_INDEX = IndexModel([("name", TEXT), ("tags", TEXT), ("flower_types", TEXT), ("description", TEXT)],
+                                weights={"name": 10, "tags": 5, "flower_types": 5, "description": 1},
+                                default_language="english", name="text_search")
+
+
+async def ensure_text_index() -> None:
+    coll = Product.get_pymongo_collection()
+    try:
+        await coll.create_indexes([PRODUCT_TEXT_INDEX])
+    except OperationFailure:
+        # Already there (embedded server)? A $text query proves it; otherwise this re-raises.
+        await coll.find({"$text": {"$search": "rose"}}).limit(1).to_list(None)

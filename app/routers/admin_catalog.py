@@ -34,11 +34,11 @@ products = APIRouter(prefix="/products", tags=["admin: catalog"])
 inventory = APIRouter(prefix="/inventory", tags=["admin: inventory"])
 
 
-def category_service(request: Request) -> CategoryAdminService:
+async def category_service(request: Request) -> CategoryAdminService:
     return CategoryAdminService(request.app.state.runtime)
 
 
-def product_service(request: Request) -> ProductAdminService:
+async def product_service(request: Request) -> ProductAdminService:
     return ProductAdminService(request.app.state.runtime)
 
 

@@ -7,11 +7,13 @@ document the shape; tests validate the bodies against them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.core.http_cache import cached_json, conditional
+from app.core.query import QueryModel
 from app.models.common import problem_responses
 from app.schemas.catalog import (
     CategoryDetail,
@@ -29,19 +31,24 @@ from app.services.catalog_read import CatalogReader, get_catalog_reader
 router = APIRouter(tags=["catalog"])
 
 
-def reader_dep(request: Request) -> CatalogReader:
-    return get_catalog_reader(request.app.state.runtime)
+async def reader_dep(request: Request) -> AsyncIterator[CatalogReader]:
+    reader = get_catalog_reader(request.app.state.runtime)
+    async with reader.cache.pinned():  # one snapshot of the cache versions per request
+        yield reader
 
 
 Reader = Annotated[CatalogReader, Depends(reader_dep)]
 Ref = Annotated[str, Path(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_-]+$",
                           description="Id or slug")]
 ShortLimit = Annotated[int, Query(ge=1, le=48)]
+ListQuery = QueryModel(ProductListParams)
+FacetQuery = QueryModel(ProductFilters)
 
 
 
 def _json(request: Request, payload: object) -> Response:
     return cached_json(request, payload, max_age=request.app.state.settings.catalog_http_max_age)
+
 
 
 @router.get("/categories", summary="Tree of active categories with product counts",
@@ -57,14 +64,17 @@ async def category_detail(ref: Ref, request: Request, reader: Reader) -> Respons
 
 
 @router.get("/products", response_model=ProductPage, responses=problem_responses(404, 422),
-            summary="Filter, search, sort and page through bouquets")
-async def list_products(request: Request, reader: Reader, params: Annotated[ProductListParams, Query()]) -> Response:
+            summary="Filter, search, sort and page through bouquets", openapi_extra=ListQuery.openapi)
+async def list_products(request: Request, reader: Reader,
+                        params: Annotated[ProductListParams, Depends(ListQuery)]) -> Response:
     return _json(request, await reader.list_products(params))
 
 
 @router.get("/products/facets", response_model=Facets, responses=problem_responses(404, 422),
-            summary="Counts per occasion, flower type, color, category and price bucket for the filters")
-async def product_facets(request: Request, reader: Reader, params: Annotated[ProductFilters, Query()]) -> Response:
+            summary="Counts per occasion, flower type, color, category and price bucket for the filters",
+            openapi_extra=FacetQuery.openapi)
+async def product_facets(request: Request, reader: Reader,
+                         params: Annotated[ProductFilters, Depends(FacetQuery)]) -> Response:
     return _json(request, await reader.facets(params))
 
 

@@ -1,11 +1,12 @@
 """Public catalog reads: category tree, product lists, facets, detail, suggestions, sitemap.
 
-What is cached (``catalog_cache``) is the *static* part of each answer: ids, names, prices, facet
-counts, totals. Stock changes with every sale, so it is never taken from the cache: each response
-reads the current ``stock`` of the products it shows with one ``_id $in`` query (one ``find_one``
-for a detail) and overlays per-size availability. A product selling out or coming back changes list
-membership for ``in_stock`` filters; ``inventory.adjust_stock`` bumps the catalog version for that
-(rare) case, and lists filtered on stock also drop any item the overlay shows the other way.
+What is cached (``catalog_cache``) is the *static* part of each answer (ids, names, prices, facet
+counts, totals), keyed by the catalog version, and separately the stock of the products shown
+(``{id: stock}``, one ``_id $in`` query), keyed by the stock version that every stock change bumps.
+Each response overlays that stock onto the static views: a sale costs one stock query per page on
+its next request, never a recomputation of lists or facets. A product selling out or coming back
+changes list membership for ``in_stock`` filters; ``inventory.adjust_stock`` bumps the catalog
+version for that (rare) case, and lists filtered on stock also drop any item the overlay contradicts.
 """
 
 from __future__ import annotations
@@ -220,13 +221,20 @@ class CatalogReader:
         """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
         if not items:
             return []
-        ids = [i["id"] for i in items]
-        stock = {d["_id"]: d.get("stock") or {}
-                 async for d in self.products.find({"_id": {"$in": ids}, **ACTIVE}, {"stock": 1})}
+        stock = await self.stock_of([i["id"] for i in items])
         out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
         if in_stock is not None:
             out = [i for i in out if i["in_stock"] is in_stock]
         return out
+
+    async def stock_of(self, ids: list[str]) -> dict[str, dict[str, int]]:
+        """Current stock of the active products among ``ids`` (cached under the stock version)."""
+
+        async def load() -> dict[str, dict[str, int]]:
+            query = {"_id": {"$in": ids}, **ACTIVE} if len(ids) > 1 else {"_id": ids[0], **ACTIVE}
+            return {d["_id"]: d.get("stock") or {} async for d in self.products.find(query, {"stock": 1})}
+
+        return await self.cache.get_or_load("stock", ids, load, stock=True)
 
     async def facets(self, f: ProductFilters) -> dict[str, Any]:
         category_id = await self._category_id(f)
@@ -316,10 +324,10 @@ class CatalogReader:
 
     async def product_detail(self, ref: str) -> dict[str, Any]:
         static = await self._detail_static(ref)
-        d = await self.products.find_one({"_id": static["id"], **ACTIVE}, {"stock": 1})
-        if d is None:
+        stock = await self.stock_of([static["id"]])
+        if static["id"] not in stock:
             raise NotFound("No such product.")
-        return overlay(static, d.get("stock") or {})
+        return overlay(static, stock[static["id"]])
 
     # --- suggestions and sitemap ------------------------------------------------------------------
     async def suggest(self, q: str) -> dict[str, Any]:

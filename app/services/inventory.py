@@ -4,8 +4,9 @@ A change is a single conditional atomic update: ``{"_id": id, "stock.<size>": {"
 ``$inc`` of that size and of ``stock_total`` — it never goes below zero and never reads-modifies-
 writes. Every change is recorded as a ``StockMovement``; a size left at or below the product's
 low-stock threshold queues one alert email per product, size and shop day; a product selling out or
-coming back in stock bumps the catalog cache version (it changes ``in_stock`` lists and facets).
-Ordinary sales do not touch the cache: public reads overlay live stock.
+coming back in stock bumps the catalog cache version (it changes ``in_stock`` lists and facets);
+any other change only bumps the stock version (cached stock maps are read again, static data stays).
+Checkout must take and give back units through ``adjust_stock`` (reason sale / release) for that.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.core.clock import shop_today
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models.catalog import Product
 from app.models.inventory import StockMovement, StockReason
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import notify_catalog_changed, notify_stock_changed
 
 log = logging.getLogger("app.inventory")
 
@@ -46,6 +47,7 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
     movement = StockMovement(product_id=product_id, size=size, delta=delta, before=after - delta, after=after,
                              reason=reason, note=note, actor_id=actor_id, ref=ref)
     await movement.insert()
+    await notify_stock_changed(runtime)
     total_after = doc.get("stock_total", 0)
     if (total_after > 0) != (total_after - delta > 0):
         await notify_catalog_changed(runtime)  # sold out, or back in stock
