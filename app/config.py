@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(2.0, gt=0)
     worker_lease_seconds: float = Field(60.0, gt=0)
 
+    # --- catalog --------------------------------------------------------------------------------
+    catalog_cache_ttl_seconds: int = Field(300, ge=1, le=86400,
+                                           description="Upper bound on how long a cached catalog read lives")
+    catalog_stock_ttl_seconds: int = Field(5, ge=1, le=300, description="Longest life of cached stock levels "
+                                           "(every change through inventory.py invalidates them at once)")
+    catalog_cache_max_entries: int = Field(2000, ge=10, le=1_000_000, description="In-process LRU size")
+    catalog_http_max_age: int = Field(0, ge=0, le=3600,
+                                      description="Cache-Control max-age of public catalog GETs; 0 = revalidate")
+    catalog_search_max_results: int = Field(500, ge=10, le=10_000, description="Cap on full-text matches ranked")
+    low_stock_alert_email: str | None = Field(None, description="Where low-stock alerts go; unset = no email")
+
     # --- shop -----------------------------------------------------------------------------------
     shop_timezone: str = "America/New_York"
     currency: str = "USD"

@@ -30,10 +30,13 @@ log = logging.getLogger("app")
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "catalog", "description": "Categories, bouquets, filters and facets, search suggestions, sitemap."},
     {"name": "cart", "description": "The shopping cart of a customer or a guest (`X-Cart-Token`); all amounts "
                                     "computed by the server."},
     {"name": "delivery", "description": "Delivery and store-pickup options: dates, time slots, fees."},
     {"name": "admin: users", "description": "User management (admins)."},
+    {"name": "admin: catalog", "description": "Categories and products (shop staff)."},
+    {"name": "admin: inventory", "description": "Stock levels and low-stock report (shop staff)."},
     {"name": "admin: delivery", "description": "Delivery zones, time slots and capacity, blackout dates (admins)."},
     {"name": "admin: promo codes", "description": "Promo codes (admins)."},
     {"name": "health", "description": "Liveness and readiness."},

@@ -5,13 +5,14 @@ from app.models.cart import Cart
 from app.models.catalog import Category, Product
 from app.models.counter import Counter, Event
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
+from app.models.inventory import StockMovement
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type] = [
     User, RefreshSession, OneTimeToken, OutboxEmail, Counter, Event,
-    Category, Product,
+    Category, Product, StockMovement,
     DeliveryZone, DeliveryConfig, SlotUsage,
     PromoCode, PromoCustomerUses, PromoRedemption,
     Cart,

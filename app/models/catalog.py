@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from beanie import Document
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
+from pymongo.errors import OperationFailure
 
 from app.models.base import id_field, now_field
 
@@ -84,6 +85,7 @@ class Category(Document):
     depth: int = 0  # 0 = root; at most 3 (4 levels)
     sort_order: int = 0
     is_active: bool = True
+    search_keys: list[str] = Field(default_factory=list)  # text.word_keys(name), for prefix suggest
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
 
@@ -93,6 +95,7 @@ class Category(Document):
             IndexModel([("slug", ASCENDING)], unique=True, name="slug_unique"),
             IndexModel([("ancestors", ASCENDING)], name="ancestors"),
             IndexModel([("parent_id", ASCENDING), ("sort_order", ASCENDING)], name="parent_order"),
+            IndexModel([("search_keys", ASCENDING)], name="search_keys"),
         ]
 
 
@@ -135,6 +138,8 @@ class Product(Document):
     colors: list[Color] = Field(default_factory=list)
     sizes: list[Size] = Field(default_factory=list)
     stock: dict[str, int] = Field(default_factory=dict)  # size code -> units available
+    # Sum of `stock`, changed in the same atomic $inc (app/services/inventory.py): `in_stock` filters on it.
+    stock_total: int = 0
     add_ons: list[AddOn] = Field(default_factory=list)
     images: list[ProductImage] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
@@ -148,7 +153,8 @@ class Product(Document):
     rating_count: int = 0
     rating_avg: float = 0.0
     units_sold: int = 0
-    search_text: str = ""  # lower-cased, accent-free name + tags + flower types, for prefix suggest
+    search_text: str = ""  # lower-cased, accent-free name + tags + flower types (admin search)
+    name_keys: list[str] = Field(default_factory=list)  # text.word_keys(name): accent-free prefix suggest
     ever_ordered: bool = False  # set by checkout; such a product can be archived but not deleted
     version: int = 0
     created_at: datetime = now_field()
@@ -168,5 +174,28 @@ class Product(Document):
             IndexModel([("status", ASCENDING), ("units_sold", DESCENDING)], name="status_popular"),
             IndexModel([("status", ASCENDING), ("rating_avg", DESCENDING)], name="status_rating"),
             IndexModel([("status", ASCENDING), ("featured", ASCENDING)], name="status_featured"),
-            IndexModel([("search_text", ASCENDING)], name="search_prefix"),
+            IndexModel([("status", ASCENDING), ("category_path", ASCENDING), ("units_sold", DESCENDING)],
+                       name="status_category_popular"),
+            IndexModel([("status", ASCENDING), ("stock_total", ASCENDING)], name="status_stock"),
+            IndexModel([("category_id", ASCENDING)], name="category"),
+            # Anchored prefix regex ($elemMatch) on the accent-free word keys of the name.
+            IndexModel([("name_keys", ASCENDING)], name="name_keys"),
+            # The text index (PRODUCT_TEXT_INDEX) is created by ensure_text_index(), not here.
         ]
+
+
+# Full-text search over name, tags, flower types and description. Not in Product.Settings.indexes:
+# the embedded server fails ("constraint failed") when an existing text index is created again on a
+# non-empty collection, which init_beanie does at every start; ensure_text_index() tolerates that.
+PRODUCT_TEXT_INDEX = IndexModel([("name", TEXT), ("tags", TEXT), ("flower_types", TEXT), ("description", TEXT)],
+                                weights={"name": 10, "tags": 5, "flower_types": 5, "description": 1},
+                                default_language="english", name="text_search")
+
+
+async def ensure_text_index() -> None:
+    coll = Product.get_pymongo_collection()
+    try:
+        await coll.create_indexes([PRODUCT_TEXT_INDEX])
+    except OperationFailure:
+        # Already there (embedded server)? A $text query proves it; otherwise this re-raises.
+        await coll.find({"$text": {"$search": "rose"}}).limit(1).to_list(None)

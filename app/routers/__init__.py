@@ -1,11 +1,26 @@
 """Every API router, mounted under API_PREFIX by the app factory (order = order in the OpenAPI)."""
 
-from app.routers import admin, admin_delivery, admin_promo, admin_users, auth, cart, delivery, me, ops
+from app.routers import (
+    admin,
+    admin_catalog,
+    admin_delivery,
+    admin_promo,
+    admin_users,
+    auth,
+    cart,
+    catalog,
+    delivery,
+    me,
+    ops,
+)
 
 API_PREFIX = "/api/v1"
 
 admin.router.include_router(admin_users.router)
+admin.router.include_router(admin_catalog.categories)
+admin.router.include_router(admin_catalog.products)
+admin.router.include_router(admin_catalog.inventory)
 admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
 
-ROUTERS = [auth.router, me.router, cart.router, delivery.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, catalog.router, cart.router, delivery.router, admin.router, ops.router]

@@ -48,6 +48,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello $first_name,\n\nThe password of your account was just changed and every other session was"
         " signed out. If this was not you, reset your password at once.\n",
     ),
+    "low_stock": (
+        "Low stock: $name ($size) — $available left",
+        "Size $size of $name ($product_id) is down to $available (threshold $threshold).\n\n"
+        "Restock it from the admin: $link\n",
+    ),
 }
 
 

@@ -1,0 +1,398 @@
+"""Public catalog reads: category tree, product lists, facets, detail, suggestions, sitemap.
+
+What is cached (``catalog_cache``) is the *static* part of each answer (ids, names, prices, facet
+counts, totals), keyed by the catalog version, and separately the stock of the products shown
+(``{id: stock}``, one ``_id $in`` query), keyed by the stock version that every stock change bumps.
+Each response overlays that stock onto the static views: a sale costs one stock query per page on
+its next request, never a recomputation of lists or facets. A product selling out or coming back
+changes list membership for ``in_stock`` filters; ``inventory.adjust_stock`` bumps the catalog
+version for that (rare) case, and lists filtered on stock also drop any item the overlay contradicts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from xml.sax.saxutils import escape
+
+from app.core.errors import NotFound
+from app.core.ids import looks_like_id
+from app.core.pagination import decode_cursor, encode_cursor, keyset_filter
+from app.core.text import normalize
+from app.models.catalog import Category, Color, FlowerType, Occasion, Product
+from app.schemas.catalog import OCCASION_LABELS, PRICE_BUCKETS, ProductFilters, ProductListParams, ProductSort
+from app.services.catalog_cache import get_catalog_cache
+from app.services.catalog_query import (
+    ACTIVE,
+    SORTS,
+    effective_sort,
+    facets_pipeline,
+    is_after,
+    order_rows,
+    product_query,
+)
+
+SUMMARY_FIELDS = ["name", "slug", "category_id", "price_min", "sizes", "images", "rating_avg", "rating_count",
+                  "featured", "occasions", "flower_types", "colors", "units_sold"]
+SUMMARY_PROJECTION = dict.fromkeys(SUMMARY_FIELDS, 1)
+RANK_PROJECTION = dict.fromkeys(["price_min", "units_sold", "rating_avg", "rating_count", "name", "tags",
+                                 "flower_types", "description"], 1)
+MAX_SUGGESTIONS = 10
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _image(img: dict[str, Any]) -> dict[str, Any]:
+    return {"id": img["id"], "url": img["url"], "alt": img.get("alt", ""), "width": img["width"],
+            "height": img["height"], "variants": img.get("variants", {})}
+
+
+def summary_static(d: dict[str, Any], currency: str) -> dict[str, Any]:
+    images = d.get("images") or []
+    return {
+        "id": d["_id"], "slug": d["slug"], "name": d["name"], "canonical_path": f"/products/{d['slug']}",
+        "category_id": d["category_id"], "price_min": d.get("price_min", 0), "currency": currency,
+        "sizes": [{"code": s["code"], "name": s["name"], "price": s["price"], "description": s.get("description")}
+                  for s in d.get("sizes", [])],
+        "image": _image(images[0]) if images else None,
+        "rating": {"average": round(d.get("rating_avg", 0.0), 2), "count": d.get("rating_count", 0)},
+        "featured": d.get("featured", False), "occasions": d.get("occasions", []),
+        "flower_types": d.get("flower_types", []), "colors": d.get("colors", []),
+    }
+
+
+def overlay(item: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
+    """A copy of a cached product view with the current per-size availability."""
+    sizes = [{**s, "available": max(0, stock.get(s["code"], 0)), "in_stock": stock.get(s["code"], 0) > 0}
+             for s in item["sizes"]]
+    return {**item, "sizes": sizes, "in_stock": any(s["in_stock"] for s in sizes)}
+
+
+def _cat_ref(c: dict[str, Any]) -> dict[str, Any]:
+    return {"id": c["id"], "name": c["name"], "slug": c["slug"], "canonical_path": f"/categories/{c['slug']}"}
+
+
+class CatalogReader:
+    def __init__(self, runtime: Any) -> None:
+        self.settings = runtime.settings
+        self.currency = runtime.settings.currency
+        self.cache = get_catalog_cache(runtime)
+
+    @property
+    def products(self) -> Any:
+        return Product.get_pymongo_collection()
+
+    # --- categories -------------------------------------------------------------------------------
+    async def category_index(self) -> dict[str, Any]:
+        """Every category (small), with visibility and subtree product counts; cached."""
+
+        async def load() -> dict[str, Any]:
+            raw = await Category.get_pymongo_collection().find({}).to_list(None)
+            counts_raw = await (await self.products.aggregate([
+                {"$match": ACTIVE}, {"$unwind": "$category_path"},
+                {"$group": {"_id": "$category_path", "n": {"$sum": 1}}},
+            ])).to_list(None)
+            counts = {r["_id"]: r["n"] for r in counts_raw}
+            by_id = {c["_id"]: c for c in raw}
+            cats: dict[str, dict[str, Any]] = {}
+            for c in sorted(raw, key=lambda c: (c.get("depth", 0), c.get("sort_order", 0), c["name"])):
+                visible = c.get("is_active", True) and all(
+                    by_id.get(a, {}).get("is_active", False) for a in c.get("ancestors", []))
+                cats[c["_id"]] = {
+                    "id": c["_id"], "name": c["name"], "slug": c["slug"], "description": c.get("description"),
+                    "image_url": c.get("image_url"), "seo_title": c.get("seo_title"),
+                    "seo_description": c.get("seo_description"), "parent_id": c.get("parent_id"),
+                    "ancestors": c.get("ancestors", []), "depth": c.get("depth", 0),
+                    "sort_order": c.get("sort_order", 0), "visible": visible,
+                    "search_keys": c.get("search_keys", []), "updated_at": _iso(c.get("updated_at")),
+                    "product_count": counts.get(c["_id"], 0),
+                }
+            return {"categories": cats, "slugs": {c["slug"]: cid for cid, c in cats.items()}}
+
+        return await self.cache.get_or_load("categories", None, load)
+
+    async def resolve_category(self, ref: str) -> dict[str, Any]:
+        index = await self.category_index()
+        cid = ref if ref in index["categories"] else index["slugs"].get(ref.lower())
+        cat = index["categories"].get(cid) if cid else None
+        if cat is None or not cat["visible"]:
+            raise NotFound("No such category.")
+        return cat
+
+    async def category_tree(self) -> dict[str, Any]:
+        index = await self.category_index()
+        nodes: dict[str, dict[str, Any]] = {}
+        roots: list[dict[str, Any]] = []
+        for c in index["categories"].values():  # parents come before children (sorted by depth)
+            if not c["visible"]:
+                continue
+            node = {**_cat_ref(c), "description": c["description"], "image_url": c["image_url"],
+                    "sort_order": c["sort_order"], "product_count": c["product_count"], "children": []}
+            nodes[c["id"]] = node
+            parent = nodes.get(c["parent_id"]) if c["parent_id"] else None
+            (parent["children"] if parent else roots).append(node)
+        return {"items": roots}
+
+    async def category_detail(self, ref: str) -> dict[str, Any]:
+        cat = await self.resolve_category(ref)
+        cats = (await self.category_index())["categories"]
+        children = [{**_cat_ref(c), "product_count": c["product_count"]}
+                    for c in cats.values() if c["parent_id"] == cat["id"] and c["visible"]]
+        ref_out = _cat_ref(cat)
+        return {
+            **ref_out, "description": cat["description"], "image_url": cat["image_url"],
+            "parent_id": cat["parent_id"], "depth": cat["depth"], "product_count": cat["product_count"],
+            "breadcrumbs": [*[_cat_ref(cats[a]) for a in cat["ancestors"] if a in cats], ref_out],
+            "children": children,
+            "seo": {"title": cat["seo_title"] or f"{cat['name']} | Amour Florals",
+                    "description": cat["seo_description"] or cat["description"],
+                    "canonical_path": ref_out["canonical_path"]},
+        }
+
+    # --- product lists ----------------------------------------------------------------------------
+    async def _category_id(self, f: ProductFilters) -> str | None:
+        return (await self.resolve_category(f.category))["id"] if f.category else None
+
+    @staticmethod
+    def _filters_key(f: ProductFilters, category_id: str | None) -> dict[str, Any]:
+        key = f.model_dump(mode="json", include=set(ProductFilters.model_fields))
+        key["category"] = category_id
+        return key
+
+    async def list_products(self, p: ProductListParams) -> dict[str, Any]:
+        category_id = await self._category_id(p)
+        sort = effective_sort(p.sort, p.q)
+        fkey = self._filters_key(p, category_id)
+        key = {"f": fkey, "sort": sort.value, "limit": p.limit, "cursor": p.cursor}
+
+        async def load() -> dict[str, Any]:
+            if p.q:
+                return await self._search_page(p, category_id, sort, fkey)
+            return await self._keyset_page(p, category_id, sort)
+
+        page = await self.cache.get_or_load("list", key, load)
+        items = await self.with_stock(page["items"], p.in_stock)
+        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"]}
+
+    async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort) -> dict[str, Any]:
+        spec = SORTS[sort]
+        query = product_query(p, category_id)
+        full = query
+        if p.cursor:
+            full = {"$and": [query, keyset_filter(spec, decode_cursor(p.cursor, len(spec)))]}
+        docs = await self.products.find(full, SUMMARY_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
+        next_cursor = None
+        if len(docs) > p.limit:
+            docs = docs[: p.limit]
+            next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec])
+        total = await self.products.count_documents(query)
+        return {"items": [summary_static(d, self.currency) for d in docs], "next_cursor": next_cursor,
+                "total": total}
+
+    async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
+                           fkey: dict[str, Any]) -> dict[str, Any]:
+        """Full-text matches are ranked in Python (bounded): the sort keys and relevance of every match
+        are computed once per filter set (cached), ordered, and the page after the cursor is cut from them.
+        (MongoDB's textScore is not used: the embedded server returns 0 for it next to other filters.)"""
+        spec = SORTS[sort]
+
+        async def rank() -> list[dict[str, Any]]:
+            cursor = self.products.find(product_query(p, category_id), RANK_PROJECTION)
+            docs = await cursor.limit(self.settings.catalog_search_max_results).to_list(None)
+            return [{"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
+                     "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
+                     "rating_count": d.get("rating_count", 0)} for d in docs]
+
+        ranked = await self.cache.get_or_load("rank", fkey, rank)
+        rows = order_rows(ranked, spec)
+        if p.cursor:
+            after = decode_cursor(p.cursor, len(spec))
+            rows = [r for r in rows if is_after(r, after, spec)]
+        chosen = rows[: p.limit]
+        next_cursor = encode_cursor([chosen[-1].get(f) for f, _ in spec]) if len(rows) > p.limit else None
+        docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}}, SUMMARY_PROJECTION).to_list(None)
+        by_id = {d["_id"]: d for d in docs}
+        items = [summary_static(by_id[r["_id"]], self.currency) for r in chosen if r["_id"] in by_id]
+        return {"items": items, "next_cursor": next_cursor, "total": len(ranked)}
+
+    async def with_stock(self, items: list[dict[str, Any]], in_stock: bool | None = None) -> list[dict[str, Any]]:
+        """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
+        if not items:
+            return []
+        stock = await self.stock_of([i["id"] for i in items])
+        out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
+        if in_stock is not None:
+            out = [i for i in out if i["in_stock"] is in_stock]
+        return out
+
+    async def stock_of(self, ids: list[str]) -> dict[str, dict[str, int]]:
+        """Current stock of the active products among ``ids`` (cached under the stock version)."""
+
+        async def load() -> dict[str, dict[str, int]]:
+            query = {"_id": {"$in": ids}, **ACTIVE} if len(ids) > 1 else {"_id": ids[0], **ACTIVE}
+            return {d["_id"]: d.get("stock") or {} async for d in self.products.find(query, {"stock": 1})}
+
+        return await self.cache.get_or_load("stock", ids, load, stock=True)
+
+    async def facets(self, f: ProductFilters) -> dict[str, Any]:
+        category_id = await self._category_id(f)
+
+        async def load() -> dict[str, Any]:
+            res = (await (await self.products.aggregate(facets_pipeline(f, category_id))).to_list(None))[0]
+            counts = {k: {r["_id"]: r["n"] for r in res.get(k, [])} for k in ("occasions", "flower_types", "colors")}
+            cats = (await self.category_index())["categories"]
+            cat_counts = {r["_id"]: r["n"] for r in res.get("categories", [])}
+            buckets = {r["_id"]: r["count"] for r in res.get("price", [])}
+            total = res["total"][0]["n"] if res.get("total") else 0
+            price = []
+            for lo, hi in PRICE_BUCKETS:
+                price.append({"min_price": lo, "max_price": hi - 1 if hi else None,
+                              "count": buckets.get(lo if hi else "over", 0)})
+            return {
+                "total": total,
+                "occasions": [{"value": o.value, "label": OCCASION_LABELS[o], "count": counts["occasions"].get(o, 0)}
+                              for o in Occasion],
+                "flower_types": [{"value": t.value, "label": t.value.replace("_", " ").title(),
+                                  "count": counts["flower_types"].get(t, 0)} for t in FlowerType],
+                "colors": [{"value": c.value, "label": c.value.title(), "count": counts["colors"].get(c, 0)}
+                           for c in Color],
+                "categories": [{"id": c["id"], "slug": c["slug"], "name": c["name"], "count": cat_counts[c["id"]]}
+                               for c in cats.values() if c["visible"] and cat_counts.get(c["id"])],
+                "price": price,
+            }
+
+        return await self.cache.get_or_load("facets", self._filters_key(f, category_id), load)
+
+    async def _simple_list(self, name: str, params: Any, query: dict[str, Any], sort: list[tuple[str, int]],
+                           limit: int) -> list[dict[str, Any]]:
+        async def load() -> list[dict[str, Any]]:
+            docs = await self.products.find(query, SUMMARY_PROJECTION).sort(sort).limit(limit).to_list(None)
+            return [summary_static(d, self.currency) for d in docs]
+
+        return await self.cache.get_or_load(name, params, load)
+
+    async def featured(self, limit: int) -> dict[str, Any]:
+        items = await self._simple_list("featured", limit, {"$and": [ACTIVE, {"featured": True}]},
+                                        SORTS[ProductSort.popular], limit)
+        return {"items": await self.with_stock(items)}
+
+    async def popular(self, limit: int) -> dict[str, Any]:
+        items = await self._simple_list("popular", limit, ACTIVE, SORTS[ProductSort.popular], limit)
+        return {"items": await self.with_stock(items)}
+
+    async def related(self, ref: str, limit: int) -> dict[str, Any]:
+        """In-stock products of the same category or sharing an occasion, best sellers first."""
+        product = await self._detail_static(ref)
+        query = {"$and": [ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
+                          {"$or": [{"category_id": product["category_id"]},
+                                   {"occasions": {"$in": product["occasions"]}}]}]}
+        items = await self._simple_list("related", [product["id"], limit], query, SORTS[ProductSort.popular], limit)
+        return {"items": await self.with_stock(items, in_stock=True)}
+
+    # --- product detail ---------------------------------------------------------------------------
+    async def _detail_static(self, ref: str) -> dict[str, Any]:
+        async def load() -> dict[str, Any] | None:
+            by = {"_id": ref} if looks_like_id(ref, "prd") else {"slug": ref.lower()}
+            d = await self.products.find_one({**by, **ACTIVE})
+            if d is None:
+                return None
+            cats = (await self.category_index())["categories"]
+            cat = cats.get(d["category_id"])
+            crumbs = [_cat_ref(cats[a]) for a in (cat["ancestors"] if cat else []) if a in cats]
+            if cat:
+                crumbs.append(_cat_ref(cat))
+            path = f"/products/{d['slug']}"
+            return {
+                **summary_static(d, self.currency), "description": d.get("description", ""),
+                "care_instructions": d.get("care_instructions"),
+                "add_ons": [{"code": a["code"], "name": a["name"], "kind": a["kind"], "price": a["price"]}
+                            for a in d.get("add_ons", [])],
+                "images": [_image(i) for i in d.get("images", [])], "tags": d.get("tags", []),
+                "breadcrumbs": crumbs,
+                "seo": {"title": d.get("seo_title") or f"{d['name']} | Amour Florals",
+                        "description": d.get("seo_description") or (d.get("description") or "")[:160] or None,
+                        "canonical_path": path},
+                "updated_at": _iso(d.get("updated_at")),
+            }
+
+        static = await self.cache.get_or_load("product", ref, load)
+        if static is None:
+            raise NotFound("No such product.")
+        return static
+
+    async def product_detail(self, ref: str) -> dict[str, Any]:
+        static = await self._detail_static(ref)
+        stock = await self.stock_of([static["id"]])
+        if static["id"] not in stock:
+            raise NotFound("No such product.")
+        return overlay(static, stock[static["id"]])
+
+    # --- suggestions and sitemap ------------------------------------------------------------------
+    async def suggest(self, q: str) -> dict[str, Any]:
+        key = normalize(q)
+        if len(key) < 2:
+            return {"items": []}
+
+        async def load() -> dict[str, Any]:
+            out: list[dict[str, Any]] = []
+            cats = (await self.category_index())["categories"].values()
+            for c in cats:
+                if c["visible"] and any(k.startswith(key) for k in c["search_keys"]) and len(out) < 3:
+                    out.append({"kind": "category", "label": c["name"], "value": c["slug"],
+                                "path": f"/categories/{c['slug']}"})
+            occasions = [o for o in Occasion if any(w.startswith(key) for w in _word_starts(OCCASION_LABELS[o]))]
+            for o in occasions[:3]:
+                out.append({"kind": "occasion", "label": OCCASION_LABELS[o], "value": o.value,
+                            "path": f"/products?occasion={o.value}"})
+            query = {"$and": [ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}}]}
+            docs = await self.products.find(query, {"name": 1, "slug": 1}).sort(SORTS[ProductSort.popular]) \
+                .limit(MAX_SUGGESTIONS - len(out)).to_list(None)
+            out.extend({"kind": "product", "label": d["name"], "value": d["slug"], "path": f"/products/{d['slug']}"}
+                       for d in docs)
+            return {"items": out[:MAX_SUGGESTIONS]}
+
+        return await self.cache.get_or_load("suggest", key, load)
+
+    async def sitemap(self) -> str:
+        async def load() -> str:
+            base = self.settings.storefront_url.rstrip("/")
+            urls = [(f"{base}/categories/{c['slug']}", c["updated_at"])
+                    for c in (await self.category_index())["categories"].values() if c["visible"]]
+            async for d in self.products.find(ACTIVE, {"slug": 1, "updated_at": 1}).sort([("_id", 1)]):
+                urls.append((f"{base}/products/{d['slug']}", _iso(d.get("updated_at"))))
+            body = "".join(
+                f"<url><loc>{escape(loc)}</loc>" + (f"<lastmod>{escape(mod)}</lastmod>" if mod else "") + "</url>"
+                for loc, mod in urls)
+            return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                    f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>\n')
+
+        return await self.cache.get_or_load("sitemap", None, load)
+
+
+RELEVANCE_WEIGHTS = (("name", 10), ("tags", 5), ("flower_types", 5), ("description", 1))
+
+
+def relevance(doc: dict[str, Any], q: str) -> int:
+    """Weighted count of query words found at the start of a word of each field (accent-free)."""
+    terms = normalize(q).split()
+    score = 0
+    for field, weight in RELEVANCE_WEIGHTS:
+        value = doc.get(field) or ""
+        words = normalize(" ".join(value) if isinstance(value, list) else value).split()
+        score += weight * sum(1 for t in terms for w in words if w.startswith(t))
+    return score
+
+
+def _word_starts(label: str) -> list[str]:
+    norm = normalize(label)
+    words = norm.split()
+    return [norm, *(" ".join(words[i:]) for i in range(1, len(words)))]
+
+
+def get_catalog_reader(runtime: Any) -> CatalogReader:
+    reader = runtime.extras.get("catalog_reader")
+    if reader is None:
+        reader = runtime.extras["catalog_reader"] = CatalogReader(runtime)
+    return reader

@@ -1,0 +1,97 @@
+"""Stock changes: the one place that writes ``Product.stock`` (admin adjustments and checkout alike).
+
+A change is a single conditional atomic update: ``{"_id": id, "stock.<size>": {"$gte": -delta}}`` +
+``$inc`` of that size and of ``stock_total`` — it never goes below zero and never reads-modifies-
+writes. Every change is recorded as a ``StockMovement``; a size left at or below the product's
+low-stock threshold queues one alert email per product, size and shop day; a product selling out or
+coming back in stock bumps the catalog cache version (it changes ``in_stock`` lists and facets);
+any other change only bumps the stock version (cached stock maps are read again, static data stays).
+Checkout must take and give back units through ``adjust_stock`` (reason sale / release) for that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from app.core.clock import shop_today
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.models.catalog import Product
+from app.models.inventory import StockMovement, StockReason
+from app.services.catalog_cache import notify_catalog_changed, notify_stock_changed
+
+log = logging.getLogger("app.inventory")
+
+
+async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, reason: StockReason,
+                       actor_id: str | None = None, note: str | None = None,
+                       ref: str | None = None) -> StockMovement:
+    """Add (``delta`` > 0) or take (``delta`` < 0) units of one size atomically.
+
+    Raises NotFound (no product), Unprocessable (no such size) or Conflict ``insufficient-stock``
+    (fewer than ``-delta`` units left; nothing changes).
+    """
+    if delta == 0:
+        raise Unprocessable("A stock change needs a non-zero delta.")
+    doc = await Product.get_pymongo_collection().find_one_and_update(
+        {"_id": product_id, f"stock.{size}": {"$gte": max(0, -delta)}},
+        {"$inc": {f"stock.{size}": delta, "stock_total": delta}},
+        projection={"stock": 1, "stock_total": 1, "name": 1, "slug": 1, "low_stock_threshold": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is None:
+        await _refusal(product_id, size, delta)
+    after = doc["stock"][size]
+    movement = StockMovement(product_id=product_id, size=size, delta=delta, before=after - delta, after=after,
+                             reason=reason, note=note, actor_id=actor_id, ref=ref)
+    await movement.insert()
+    await notify_stock_changed(runtime)
+    total_after = doc.get("stock_total", 0)
+    if (total_after > 0) != (total_after - delta > 0):
+        await notify_catalog_changed(runtime)  # sold out, or back in stock
+    if after <= doc.get("low_stock_threshold", 0):
+        await _alert_low_stock(runtime, doc, size, after)
+    return movement
+
+
+async def _refusal(product_id: str, size: str, delta: int) -> None:
+    raw = await Product.get_pymongo_collection().find_one({"_id": product_id}, {"stock": 1})
+    if raw is None:
+        raise NotFound("No such product.")
+    stock = raw.get("stock") or {}
+    if size not in stock:
+        raise Unprocessable(f"The product has no size {size!r}.", code="unknown-size")
+    raise Conflict(f"Only {stock[size]} left of size {size!r}; stock cannot go below zero.",
+                   code="insufficient-stock", available=stock[size])
+
+
+async def _alert_low_stock(runtime: Any, doc: dict[str, Any], size: str, available: int) -> None:
+    settings = runtime.settings
+    if not settings.low_stock_alert_email or runtime.email is None:
+        return
+    day = shop_today(settings.tz).isoformat()
+    await runtime.email.enqueue(
+        to=settings.low_stock_alert_email, template="low_stock",
+        context={"name": doc.get("name", doc["_id"]), "size": size, "available": available,
+                 "threshold": doc.get("low_stock_threshold", 0), "product_id": doc["_id"],
+                 "link": f"{settings.public_base_url.rstrip('/')}/api/v1/admin/products/{doc['_id']}"},
+        dedupe_key=f"low-stock:{doc['_id']}:{size}:{day}",
+    )
+
+
+async def low_stock_report() -> list[dict[str, Any]]:
+    """Sizes at or below their product's threshold, over draft and active products, emptiest first."""
+    rows = []
+    query = {"status": {"$in": ["draft", "active"]}}
+    projection = {"name": 1, "slug": 1, "status": 1, "stock": 1, "sizes": 1, "low_stock_threshold": 1}
+    async for d in Product.get_pymongo_collection().find(query, projection):
+        threshold = d.get("low_stock_threshold", 0)
+        for s in d.get("sizes", []):
+            available = (d.get("stock") or {}).get(s["code"], 0)
+            if available <= threshold:
+                rows.append({"product_id": d["_id"], "name": d["name"], "slug": d["slug"], "status": d["status"],
+                             "size": s["code"], "available": available, "threshold": threshold})
+    rows.sort(key=lambda r: (r["available"], r["name"], r["size"]))
+    return rows
