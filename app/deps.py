@@ -88,3 +88,20 @@ def get_user_admin_service(request: Request):
     from app.services.accounts import UserAdminService
 
     return UserAdminService(get_auth_service(request))
+
+
+def build_order_service(rt):
+    """The order service with the runtime's Stripe gateway and the reservation services it releases."""
+    from app.services.orders import OrderService
+
+    return OrderService(rt.settings, rt.email, rt.extras["stripe"])
+
+
+def get_order_service(request: Request):
+    return build_order_service(request.app.state.runtime)
+
+
+def get_order_payments(request: Request):
+    from app.services.order_jobs import OrderPayments
+
+    return OrderPayments(get_order_service(request))

@@ -22,14 +22,19 @@ from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.ratelimit import build_limiter, rate_limit_handler
 from app.core.redis import make_redis
-from app.routers import API_PREFIX, ROUTERS, ops
+from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.services.email import EmailService
+from app.services.order_jobs import register_order_jobs
+from app.services.payments import StripeGateway
 
 log = logging.getLogger("app")
 
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
+    {"name": "payments", "description": "The Stripe webhook."},
+    {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: users", "description": "User management (admins)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -64,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs = JobRunner(settings.worker_poll_seconds)
         rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
         rt.jobs.register("email", rt.email.send_due)
+        rt.extras["stripe"] = StripeGateway(settings)
+        register_order_jobs(rt)
         if settings.workers_enabled:
             rt.jobs.start()
         try:
@@ -89,8 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = Runtime(settings=settings)
     app.state.settings = settings
     app.state.limiter = build_limiter(settings)
-    for probe in (ops.health, ops.ready, ops.metrics):
-        app.state.limiter.exempt(probe)  # probes must never be throttled
+    for probe in (ops.health, ops.ready, ops.metrics, payments.stripe_webhook):
+        app.state.limiter.exempt(probe)  # probes and Stripe's webhooks must never be throttled
 
     install_error_handlers(app)
     app.add_exception_handler(RateLimitExceeded, rate_limit_handler)  # type: ignore[arg-type]
