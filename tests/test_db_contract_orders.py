@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
-from app.core.jobs import claim
 from app.models.counter import Event
 from app.models.order import IdempotencyRecord, Order
 from app.services.inventory import return_stock, take_stock
@@ -61,33 +60,65 @@ async def test_unique_number_and_idempotency_scope():
         await IdempotencyRecord(scope_key="k", request_hash="h2", locked_until=utcnow()).insert()
 
 
-async def test_marker_claim_on_nested_null_happens_once():
+async def test_boolean_marker_claim_happens_once_and_stamps_a_real_date():
     order = make_order_doc()
     await order.insert()
     coll = Order.get_pymongo_collection()
 
     async def claim_release():
-        return await coll.find_one_and_update({"_id": order.id, "reservation.released_at": None},
-                                              {"$set": {"reservation.released_at": utcnow()}})
+        return await coll.find_one_and_update(
+            {"_id": order.id, "reservation.released": False},
+            {"$set": {"reservation.released": True}, "$currentDate": {"reservation.released_at": True}})
 
     results = await asyncio.gather(*(claim_release() for _ in range(10)))
     assert sum(r is not None for r in results) == 1
     raw = await coll.find_one({"_id": order.id})
-    assert raw["reservation"]["released_at"] is not None
+    assert Order.model_validate(raw).reservation.released is True  # the embedded server stores 1
+    assert isinstance(raw["reservation"]["released_at"], datetime)
     assert raw["reservation"]["stock"] == [h.model_dump() for h in order.reservation.stock]
+    not_released = {"status": {"$in": ["pending_payment", "cancelled"]}, "reservation.released": False}
+    assert await coll.find(not_released).to_list() == []
 
 
-async def test_leased_claim_of_due_orders_and_ne_null():
+async def test_current_date_stamps_compare_as_dates_and_nested_dates_survive_set():
+    order = make_order_doc()
+    await order.insert()
+    coll = Order.get_pymongo_collection()
+    history = [{"at": utcnow(), "by": "system", "from_status": None, "to_status": "pending_payment", "note": None}]
+    await coll.update_one({"_id": order.id}, {"$set": {"status_history": history},
+                                              "$currentDate": {"updated_at": True, "job_failed_at": True}})
+    raw = await coll.find_one({"_id": order.id})
+    assert isinstance(raw["updated_at"], datetime) and isinstance(raw["status_history"][0]["at"], datetime)
+    assert await coll.find_one({"_id": order.id, "job_failed_at": {"$gte": utcnow() - timedelta(minutes=1)}})
+    # Backdating (tests) goes through replace_one, which keeps datetimes as dates.
+    await coll.replace_one({"_id": order.id}, {**raw, "job_failed_at": utcnow() - timedelta(minutes=5)})
+    assert await coll.find_one({"_id": order.id, "job_failed_at": {"$lt": utcnow() - timedelta(minutes=1)}})
+
+
+async def test_leased_claim_by_current_date_stamp():
     past = utcnow() - timedelta(minutes=1)
     due = make_order_doc(expires_at=past, payment_intent_id="pi_1")
     later = make_order_doc(expires_at=utcnow() + timedelta(hours=1))
-    for o in (due, later):
+    closed = make_order_doc(status="cancelled")
+    for o in (due, later, closed):
         await o.insert()
     coll = Order.get_pymongo_collection()
-    query = {"status": "pending_payment", "expires_at": {"$lte": utcnow()}}
-    claims = await asyncio.gather(*(claim(coll, query, lease_seconds=60, sort_key="expires_at") for _ in range(5)))
+
+    async def take(query):
+        return await coll.find_one_and_update(
+            {**query, "leased_at": {"$lt": utcnow() - timedelta(seconds=60)}},
+            {"$set": {"lease_owner": "me"}, "$currentDate": {"leased_at": True}}, sort=[("expires_at", 1)])
+
+    expiring = {"status": "pending_payment", "expires_at": {"$lte": utcnow()}}
+    claims = await asyncio.gather(*(take(expiring) for _ in range(5)))
     assert [c["_id"] for c in claims if c] == [due.id]
-    assert await coll.count_documents({"payment_intent_id": {"$ne": None}}) == 1
+    stale = {"status": {"$in": ["cancelled", "expired"]}, "reservation.released": False,
+             "updated_at": {"$lte": utcnow()}}
+    assert (await take(stale))["_id"] == closed.id
+    assert await take(stale) is None
+    reconcile = {"status": "pending_payment", "payment_method": "card", "created_at": {"$lte": utcnow()},
+                 "reconciled_at": {"$lte": utcnow()}}
+    assert [d["_id"] for d in await coll.find(reconcile).sort("created_at", 1).to_list()] == [due.id, later.id]
 
 
 async def test_array_membership_on_line_product_and_status_in():

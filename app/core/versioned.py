@@ -3,6 +3,9 @@
 The embedded server silently ignores positional updates inside arrays of sub-documents, so arrays
 such as addresses or cart lines are rewritten whole: ``$set`` filtered on ``{_id, version}`` with
 ``$inc: {version: 1}``. A concurrent writer makes the filter miss; we reload and apply again.
+
+A top-level field set to ``NOW`` is written with ``$currentDate``: the embedded server stores a datetime
+given directly to ``$set`` as a naive string (datetimes nested in arrays or sub-documents are kept).
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
+
+NOW: Any = object()  # sentinel: "stamp this field with the current time" ($currentDate)
 
 Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
@@ -31,8 +37,13 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
-        res = await coll.update_one({"_id": doc_id, "version": version},
-                                    {"$set": changes, "$inc": {"version": 1}})
+        stamps = {k: True for k, v in changes.items() if v is NOW}
+        values = {k: v for k, v in changes.items() if v is not NOW}
+        update: dict[str, Any] = {"$set": values, "$inc": {"version": 1}}
+        if stamps:
+            update["$currentDate"] = stamps
+        res = await coll.update_one({"_id": doc_id, "version": version}, update)
         if res.matched_count == 1:
-            return document.model_validate({**raw, **changes, "version": version + 1})
+            now = utcnow()
+            return document.model_validate({**raw, **values, **{k: now for k in stamps}, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

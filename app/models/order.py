@@ -8,7 +8,7 @@ set with a conditional update: ``reservation.released_at`` (stock, slot and prom
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from beanie import Document
@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.models.base import id_field, now_field
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OrderStatus(StrEnum):
@@ -138,8 +140,12 @@ class Reservation(BaseModel):
     stock: list[StockHold] = Field(default_factory=list)  # summed per product+size
     slot_held: bool = False
     promo_code: str | None = None
-    sold_at: datetime | None = None  # reservation became a sale (units_sold counted)
-    released_at: datetime | None = None  # stock, slot and promo use given back (exactly once)
+    # Markers claimed by conditional updates. Booleans, because the embedded server answers null-equality
+    # filters inconsistently once they are combined with other conditions.
+    sold: bool = False  # the reservation became a sale (units_sold counted)
+    sold_at: datetime | None = None
+    released: bool = False  # stock, slot and promo use given back (exactly once)
+    released_at: datetime | None = None
 
 
 class RefundStatus(StrEnum):
@@ -193,10 +199,12 @@ class Order(Document):
     cart_id: str | None = None
     cart_version: int | None = None
 
-    # leased claims of the expiry sweeper / reconciliation job (app.core.jobs.claim)
+    # Leased claims of the order jobs: claimable while `leased_at` is older than the lease. Stamped with
+    # $currentDate and never null: the embedded server stores a datetime given to $set as a string and
+    # mishandles null-equality combined with $in/$type, so app.core.jobs.claim's lease_until is unusable here.
     lease_owner: str | None = None
-    lease_until: datetime | None = None
-    reconciled_at: datetime | None = None
+    leased_at: datetime = EPOCH
+    reconciled_at: datetime = EPOCH
 
     version: int = 0
     created_at: datetime = now_field()
@@ -216,6 +224,8 @@ class Order(Document):
             IndexModel([("delivery.date", ASCENDING), ("delivery.slot", ASCENDING)], name="delivery_date_slot"),
             IndexModel([("delivery.zone_id", ASCENDING), ("delivery.date", ASCENDING)], name="zone_date"),
             IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
+            IndexModel([("status", ASCENDING), ("payment_method", ASCENDING), ("created_at", ASCENDING)],
+                       name="status_method_created"),
             IndexModel([("payment_intent_id", ASCENDING)], name="payment_intent",
                        partialFilterExpression={"payment_intent_id": {"$type": "string"}}),
             IndexModel([("lines.product_id", ASCENDING), ("status", ASCENDING)], name="product_status"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.core.clock import utcnow
 from app.models.catalog import Product
 
 _SIZE_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -28,7 +27,7 @@ async def take_stock(product_id: str, size: str, qty: int) -> bool:
     field = _field(size)
     res = await Product.get_pymongo_collection().update_one(
         {"_id": product_id, field: {"$gte": qty}},
-        {"$inc": {field: -qty}, "$set": {"ever_ordered": True, "updated_at": utcnow()}},
+        {"$inc": {field: -qty}, "$set": {"ever_ordered": True}, "$currentDate": {"updated_at": True}},
     )
     return res.modified_count == 1
 
@@ -39,7 +38,7 @@ async def return_stock(product_id: str, size: str, qty: int) -> None:
         return
     field = _field(size)
     await Product.get_pymongo_collection().update_one({"_id": product_id}, {"$inc": {field: qty},
-                                                                           "$set": {"updated_at": utcnow()}})
+                                                                           "$currentDate": {"updated_at": True}})
 
 
 async def available(product_id: str, size: str) -> int:

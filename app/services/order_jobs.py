@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 import stripe
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
 from app.core.errors import BadRequest
-from app.core.jobs import claim
+from app.core.jobs import WORKER_ID
 from app.models.counter import Event
-from app.models.order import Order, OrderStatus, RefundStatus
+from app.models.order import Order, OrderStatus, PaymentMethod, RefundStatus
 from app.services.orders import OrderService
 
 log = logging.getLogger("app.orders.jobs")
@@ -55,7 +56,7 @@ class OrderPayments:
         if stored is not None and stored.processed_at is not None:
             return "duplicate"
         await self._process(event)
-        await Event.get_pymongo_collection().update_one({"_id": key}, {"$set": {"processed_at": utcnow()}})
+        await Event.get_pymongo_collection().update_one({"_id": key}, {"$currentDate": {"processed_at": True}})
         return "processed"
 
     async def _process(self, event: Any) -> None:
@@ -92,19 +93,24 @@ class OrderPayments:
 
     # --- jobs -----------------------------------------------------------------------------------------
     async def _drain(self, due: dict[str, Any], sort_key: str, work: Any) -> int:
+        """Claim due orders one at a time with a lease and work on each. Work that succeeds leaves the order
+        no longer due; work that fails keeps the lease, so the order is tried again once the lease is over."""
         coll = Order.get_pymongo_collection()
+        lease = timedelta(seconds=self.settings.worker_lease_seconds)
         done = 0
         for _ in range(self.settings.order_job_batch):
-            raw = await claim(coll, due, lease_seconds=self.settings.worker_lease_seconds, sort_key=sort_key)
+            raw = await coll.find_one_and_update(
+                {**due, "leased_at": {"$lt": utcnow() - lease}},
+                {"$set": {"lease_owner": WORKER_ID}, "$currentDate": {"leased_at": True}},
+                sort=[(sort_key, 1)], return_document=ReturnDocument.AFTER)
             if raw is None:
                 break
             order = Order.model_validate(raw)
             try:
                 await work(order)
-            except Exception:  # keep the lease: the order is tried again once it has expired
-                log.exception("order job failed on %s", order.id)
+            except Exception:
+                log.exception("order job failed on %s; tried again after the lease", order.id)
                 continue
-            await coll.update_one({"_id": order.id}, {"$set": {"lease_owner": None, "lease_until": None}})
             done += 1
         return done
 
@@ -115,7 +121,7 @@ class OrderPayments:
         n = await self._drain({"status": OrderStatus.pending_payment, "expires_at": {"$lte": now}}, "expires_at",
                               self._expire)
         stale = {"status": {"$in": [OrderStatus.cancelled, OrderStatus.expired, OrderStatus.payment_failed]},
-                 "reservation.released_at": None, "updated_at": {"$lte": now - REFUND_RETRY_AFTER}}
+                 "reservation.released": False, "updated_at": {"$lte": now - REFUND_RETRY_AFTER}}
         return n + await self._drain(stale, "updated_at", self.orders.release)
 
     async def _expire(self, order: Order) -> None:
@@ -134,22 +140,23 @@ class OrderPayments:
         pending by a failed Stripe call are sent again with the same idempotency key."""
         now = utcnow()
         cutoff = now - timedelta(minutes=self.settings.reconcile_after_minutes)
-        due = {"status": OrderStatus.pending_payment, "payment_intent_id": {"$ne": None},
-               "created_at": {"$lte": cutoff}, "$or": [{"reconciled_at": None}, {"reconciled_at": {"$lte": cutoff}}]}
+        due = {"status": OrderStatus.pending_payment, "payment_method": PaymentMethod.card,
+               "created_at": {"$lte": cutoff}, "reconciled_at": {"$lte": cutoff}}
         n = await self._drain(due, "created_at", self._reconcile)
         refunds = {"refunds_pending": {"$gt": 0}, "updated_at": {"$lte": now - REFUND_RETRY_AFTER}}
         return n + await self._drain(refunds, "updated_at", self._retry_refunds)
 
     async def _reconcile(self, order: Order) -> None:
-        intent = await self.gateway.retrieve_intent(order.payment_intent_id or "")
-        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$set": {"reconciled_at": utcnow()}})
-        await self.orders.apply_intent(order, intent)
+        if order.payment_intent_id:
+            intent = await self.gateway.retrieve_intent(order.payment_intent_id)
+            await self.orders.apply_intent(order, intent)
+        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"reconciled_at": True}})
 
     async def _retry_refunds(self, order: Order) -> None:
         for record in order.refunds:
             if record.status == RefundStatus.pending:
                 order = await self.orders.push_refund(order, record.id)
-        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$set": {"updated_at": utcnow()}})
+        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"updated_at": True}})
 
 
 def register_order_jobs(rt: Any) -> None:

@@ -21,7 +21,7 @@ from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict, NotFound, Unauthorized
 from app.core.ids import looks_like_id, new_id
 from app.core.security import hash_token, tokens_equal
-from app.core.versioned import update_versioned
+from app.core.versioned import NOW, update_versioned
 from app.models.catalog import Product
 from app.models.counter import Counter
 from app.models.order import (
@@ -156,8 +156,7 @@ class OrderService:
         a = order.amounts
         intent = await self.gateway.create_intent(order_id=order.id, number=order.number, amount=a.total,
                                                   currency=a.currency, email=order.contact.email)
-        await Order.get_pymongo_collection().update_one({"_id": order.id, "payment_intent_id": None},
-                                                        {"$set": {"payment_intent_id": intent.id}})
+        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$set": {"payment_intent_id": intent.id}})
         order.payment_intent_id = intent.id
         return intent
 
@@ -170,11 +169,11 @@ class OrderService:
         def mutate(doc: Order) -> dict[str, Any]:
             if not can_move(doc.status, to, doc.delivery.method):
                 raise Conflict(f"An order that is {doc.status.value} cannot become {to.value}.",
-                               code="illegal-transition", status=doc.status.value)
+                               code="illegal-transition", current_status=doc.status.value)
             if check is not None:
                 check(doc)
             history = [*doc.status_history, StatusChange(by=by, from_status=doc.status, to_status=to, note=note)]
-            changes: dict[str, Any] = {"status": to, "status_history": _dump(history), "updated_at": utcnow(),
+            changes: dict[str, Any] = {"status": to, "status_history": _dump(history), "updated_at": NOW,
                                        "expires_at": None}
             if extra is not None:
                 changes.update(extra(doc))
@@ -182,7 +181,7 @@ class OrderService:
 
         order = await update_versioned(Order, order_id, mutate)
         await self._on_enter(order, to)
-        return order
+        return await self.get(order.id) if to in CLOSED else order  # a cancellation may have refunded
 
     async def try_move(self, order_id: str, to: OrderStatus, **kw: Any) -> Order | None:
         """``move`` for webhooks and jobs: a step the order can no longer take is no change, not an error."""
@@ -226,8 +225,8 @@ class OrderService:
     async def finalize_sale(self, order: Order) -> None:
         coll = Order.get_pymongo_collection()
         claimed = await coll.find_one_and_update(
-            {"_id": order.id, "reservation.sold_at": None, "reservation.released_at": None},
-            {"$set": {"reservation.sold_at": utcnow()}})
+            {"_id": order.id, "reservation.sold": False, "reservation.released": False},
+            {"$set": {"reservation.sold": True}, "$currentDate": {"reservation.sold_at": True}})
         if claimed is None:
             return
         holds = [(h.product_id, h.size, h.quantity) for h in order.reservation.stock]
@@ -244,14 +243,15 @@ class OrderService:
         ``released_at`` marker is claimed."""
         await self._release_holds(order)
         before = await Order.get_pymongo_collection().find_one_and_update(
-            {"_id": order.id, "reservation.released_at": None}, {"$set": {"reservation.released_at": utcnow()}},
+            {"_id": order.id, "reservation.released": False},
+            {"$set": {"reservation.released": True}, "$currentDate": {"reservation.released_at": True}},
             return_document=ReturnDocument.BEFORE)
         if before is None:
             return False
         current = Order.model_validate(before)
         for hold in current.reservation.stock:
             await return_stock(hold.product_id, hold.size, hold.quantity)
-        if current.reservation.sold_at is not None:
+        if current.reservation.sold:
             await record_sale([(h.product_id, h.size, h.quantity) for h in current.reservation.stock], sign=-1)
         return True
 
@@ -288,7 +288,7 @@ class OrderService:
             return order
         if order.payment_status in SETTLED:
             return order
-        payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": utcnow()}
+        payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": NOW}
         moved = await self.try_move(order.id, S.paid, by="stripe", extra=lambda _doc: payment)
         if moved is not None:
             return moved
@@ -299,7 +299,7 @@ class OrderService:
             flags = [*doc.flags, OrderFlag(code="paid-after-close",
                                            detail=f"{intent.id} succeeded after the order became {doc.status.value}; "
                                                   "refund the customer.")]
-            return {**payment, "flags": _dump(flags), "updated_at": utcnow()}
+            return {**payment, "flags": _dump(flags), "updated_at": NOW}
 
         return await update_versioned(Order, order.id, record_late)
 
@@ -310,7 +310,7 @@ class OrderService:
             if doc.status != S.pending_payment or doc.payment_status in SETTLED:
                 return {}
             return {"payment_status": PaymentStatus.failed, "payment_attempts": doc.payment_attempts + 1,
-                    "last_payment_error": message, "updated_at": utcnow()}
+                    "last_payment_error": message, "updated_at": NOW}
 
         return await update_versioned(Order, order.id, mutate)
 
@@ -322,7 +322,7 @@ class OrderService:
             if seen <= doc.amount_refunded or doc.amount_paid <= 0:
                 return {}
             return {"amount_refunded": seen, "payment_status": refund_status(doc.amount_paid, seen),
-                    "updated_at": utcnow()}
+                    "updated_at": NOW}
 
         before = order.amount_refunded
         order = await update_versioned(Order, order.id, mutate)
@@ -354,7 +354,7 @@ class OrderService:
                                code="refund-exceeds-paid", refundable=left)
             record = RefundRecord(id=record_id, amount=wanted, reason=reason, by=by)
             return {"refunds": _dump([*doc.refunds, record]), "refunds_pending": doc.refunds_pending + 1,
-                    "updated_at": utcnow()}
+                    "updated_at": NOW}
 
         order = await update_versioned(Order, order_id, mutate)
         return await self.push_refund(order, record_id, notify=notify)
@@ -390,7 +390,7 @@ class OrderService:
             refunded = max(doc.amount_refunded, done)
             return {"refunds": _dump(refunds), "refunds_pending": max(0, doc.refunds_pending - 1),
                     "amount_refunded": refunded, "payment_status": refund_status(doc.amount_paid, refunded),
-                    "updated_at": utcnow()}
+                    "updated_at": NOW}
 
         return await update_versioned(Order, order_id, mutate)
 
@@ -398,11 +398,12 @@ class OrderService:
     async def cancel(self, order: Order, *, by: str, note: str | None = None, staff: bool = False) -> Order:
         if not staff and order.status not in CUSTOMER_CANCELLABLE:
             raise Conflict(f"An order that is {order.status.value} can no longer be cancelled.",
-                           code="not-cancellable", status=order.status.value)
+                           code="not-cancellable", current_status=order.status.value)
         if order.status == S.pending_payment and order.payment_intent_id:
             # Close the PaymentIntent first: if the customer paid meanwhile, settle it and refund below.
             intent = await self.gateway.cancel_intent(order.payment_intent_id, order_id=order.id)
-            order = await self.apply_intent(order, intent)
+            if intent.status == "succeeded":
+                order = await self.apply_intent(order, intent)
         return await self.move(order.id, S.cancelled, by=by, note=note)
 
     async def staff_move(self, order: Order, to: OrderStatus, *, by: str, note: str | None) -> Order:
@@ -426,14 +427,14 @@ class OrderService:
                 raise Conflict(f"An order that is {doc.status.value} cannot be settled.", code="not-settleable")
             text = "Payment settled at the counter." + (f" {note}" if note else "")
             notes = [*doc.notes, OrderNote(by=by, text=text)]
-            return {"payment_status": PaymentStatus.paid, "amount_paid": doc.amounts.total, "paid_at": utcnow(),
-                    "notes": _dump(notes[-MAX_NOTES:]), "updated_at": utcnow()}
+            return {"payment_status": PaymentStatus.paid, "amount_paid": doc.amounts.total, "paid_at": NOW,
+                    "notes": _dump(notes[-MAX_NOTES:]), "updated_at": NOW}
 
         return await update_versioned(Order, order_id, mutate)
 
     async def add_note(self, order_id: str, *, by: str, text: str) -> Order:
         def mutate(doc: Order) -> dict[str, Any]:
-            return {"notes": _dump([*doc.notes, OrderNote(by=by, text=text)][-MAX_NOTES:]), "updated_at": utcnow()}
+            return {"notes": _dump([*doc.notes, OrderNote(by=by, text=text)][-MAX_NOTES:]), "updated_at": NOW}
 
         return await update_versioned(Order, order_id, mutate)
 
@@ -441,7 +442,7 @@ class OrderService:
         def mutate(doc: Order) -> dict[str, Any]:
             if any(f.code == code for f in doc.flags):
                 return {}
-            return {"flags": _dump([*doc.flags, OrderFlag(code=code, detail=detail)]), "updated_at": utcnow()}
+            return {"flags": _dump([*doc.flags, OrderFlag(code=code, detail=detail)]), "updated_at": NOW}
 
         await update_versioned(Order, order_id, mutate)
         log.warning("order %s flagged %s: %s", order_id, code, detail)
