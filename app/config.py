@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     # --- shop -----------------------------------------------------------------------------------
     shop_timezone: str = "America/New_York"
     currency: str = "USD"
+    tax_rate_bps: int = Field(0, ge=0, le=5000, description="Sales tax in basis points (825 = 8.25%).")
+
+    # --- cart -----------------------------------------------------------------------------------
+    guest_cart_days: int = Field(14, ge=1, le=90)
+
+    # --- delivery (defaults; admins edit the live values in the DeliveryConfig document) ----------------
+    same_day_cutoff: str = Field("13:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    delivery_max_days_ahead: int = Field(60, ge=0, le=365)
+    delivery_options_days: int = Field(14, ge=1, le=60, description="Dates listed when no date is asked for.")
+    delivery_slot_capacity: int = Field(20, ge=0, le=10_000)
+    pickup_slot_capacity: int = Field(30, ge=0, le=10_000)
 
     # --- orders and payments -----------------------------------------------------------------------
     stripe_secret_key: SecretStr | None = Field(None, description="Unset: card payments are refused with 503.")

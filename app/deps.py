@@ -90,18 +90,73 @@ def get_user_admin_service(request: Request):
     return UserAdminService(get_auth_service(request))
 
 
-def build_order_service(rt):
-    """The order service with the runtime's Stripe gateway and the reservation services it releases."""
-    from app.services.orders import OrderService
+def get_clock(request: Request):
+    """The current-time function (``app.state.clock`` when set, e.g. by tests; else ``utcnow``)."""
+    from app.core.clock import utcnow
 
-    return OrderService(rt.settings, rt.email, rt.extras["stripe"])
+    return getattr(request.app.state, "clock", None) or utcnow
+
+
+def get_delivery_service(request: Request):
+    from app.services.delivery import DeliveryService
+
+    return DeliveryService(request.app.state.settings, get_clock(request))
+
+
+def get_promo_service(request: Request):
+    from app.services.promo import PromoService
+
+    return PromoService(request.app.state.settings, get_clock(request))
+
+
+def get_cart_service(request: Request):
+    from app.services.cart import CartService
+
+    return CartService(request.app.state.settings, get_promo_service(request), get_delivery_service(request),
+                       get_clock(request))
+
+
+CART_TOKEN_HEADER = "X-Cart-Token"
+
+
+def cart_token(request: Request) -> str | None:
+    """The guest cart token from ``X-Cart-Token``; a malformed one counts as none (the cart is unknown)."""
+    value = request.headers.get(CART_TOKEN_HEADER)
+    if value and 20 <= len(value) <= 128 and value.replace("-", "").replace("_", "").isalnum() and value.isascii():
+        return value
+    return None
+
+
+CartToken = Annotated[str | None, Depends(cart_token)]
+
+
+def build_order_service(rt, clock=None):
+    """The order service with the runtime's Stripe gateway and the services whose holds it releases
+    (also used by the background jobs, which have no request)."""
+    from app.core.clock import utcnow
+    from app.services.cart import CartService
+    from app.services.delivery import DeliveryService
+    from app.services.orders import OrderService
+    from app.services.promo import PromoService
+
+    clock = clock or utcnow
+    delivery, promo = DeliveryService(rt.settings, clock), PromoService(rt.settings, clock)
+    return OrderService(rt.settings, rt.email, rt.extras["stripe"], delivery=delivery, promo=promo,
+                        cart=CartService(rt.settings, promo, delivery, clock))
 
 
 def get_order_service(request: Request):
-    return build_order_service(request.app.state.runtime)
+    return build_order_service(request.app.state.runtime, get_clock(request))
 
 
 def get_order_payments(request: Request):
     from app.services.order_jobs import OrderPayments
 
     return OrderPayments(get_order_service(request))
+
+
+def get_checkout_service(request: Request):
+    from app.services.checkout import CheckoutService
+
+    orders = get_order_service(request)
+    return CheckoutService(orders, orders.cart, orders.delivery, orders.promo, get_clock(request))

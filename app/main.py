@@ -32,10 +32,16 @@ log = logging.getLogger("app")
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "cart", "description": "The shopping cart of a customer or a guest (`X-Cart-Token`); all amounts "
+                                    "computed by the server."},
+    {"name": "delivery", "description": "Delivery and store-pickup options: dates, time slots, fees."},
+    {"name": "checkout", "description": "Turn the cart into an order and start its payment (Idempotency-Key)."},
     {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
     {"name": "payments", "description": "The Stripe webhook."},
     {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: users", "description": "User management (admins)."},
+    {"name": "admin: delivery", "description": "Delivery zones, time slots and capacity, blackout dates (admins)."},
+    {"name": "admin: promo codes", "description": "Promo codes (admins)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -115,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
                        "X-Order-Token", "If-None-Match"],
-        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token"],
+        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
         max_age=600,
     )
     app.add_middleware(HttpMiddleware, max_body_bytes=settings.max_body_bytes,

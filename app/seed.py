@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from app.core.clock import utcnow
 from app.core.security import hash_password
 from app.models.user import Address, Role, User
+from app.seed_delivery import seed_delivery_and_promos
 
 DEMO_PASSWORD = "Bouquet-Demo-2026"
 
@@ -33,7 +34,7 @@ async def seed_users() -> list[str]:
 
 
 # Later areas append their seeders here; each returns lines to print.
-SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [seed_users]
+SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [seed_users, seed_delivery_and_promos]
 
 
 async def seed_all() -> list[str]:

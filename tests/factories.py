@@ -1,4 +1,5 @@
-"""Test data: products created directly as documents, and orders placed through the order service."""
+"""Test data written straight to the database (the catalog's admin API lives on another branch), and orders
+built the way checkout builds them (placed through the order service by tests/stripe_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from app.core.clock import utcnow
 from app.core.ids import new_id
-from app.models.catalog import AddOn, AddOnKind, Product, ProductStatus, Size
+from app.models.catalog import AddOn, AddOnKind, Category, Product, ProductStatus, Size
 from app.models.order import (
     DeliveryMethod,
     Order,
@@ -23,17 +24,32 @@ from app.models.order import (
 )
 
 
-async def make_product(*, name: str | None = None, stock: dict[str, int] | None = None,
-                       prices: dict[str, int] | None = None, status: ProductStatus = ProductStatus.active,
-                       **fields: Any) -> Product:
-    name = name or f"Blush Peony Bouquet {uuid.uuid4().hex[:6]}"
+async def make_category(name: str = "Roses", parent: Category | None = None) -> Category:
+    category = Category(name=name, slug=f"{name.lower()}-{uuid.uuid4().hex[:6]}",
+                        parent_id=parent.id if parent else None,
+                        ancestors=[*parent.ancestors, parent.id] if parent else [],
+                        depth=parent.depth + 1 if parent else 0)
+    await category.insert()
+    return category
+
+
+async def make_product(*, name: str = "Blush Garden", stock: dict[str, int] | None = None,
+                       prices: dict[str, int] | None = None, category: Category | None = None,
+                       status: ProductStatus = ProductStatus.active, **fields: Any) -> Product:
+    """An active bouquet with sizes standard/deluxe (4500/6500 cents unless `prices`), add-ons
+    `glass-vase` (1500) and `chocolates` (1200), and stock (5 each unless `stock`)."""
     prices = prices or {"standard": 4500, "deluxe": 6500}
-    stock = {"standard": 10, "deluxe": 5} if stock is None else stock
+    stock = stock if stock is not None else {code: 5 for code in prices}
+    category_path = [category.id, *reversed(category.ancestors)] if category else []
     product = Product(
-        name=name, slug=name.lower().replace(" ", "-"), category_id=new_id("cat"),
+        name=name, slug=f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:6]}",
+        category_id=category.id if category else "cat_none", category_path=category_path,
         sizes=[Size(code=code, name=code.title(), price=price) for code, price in prices.items()],
         stock=stock, status=status, price_min=min(prices.values()),
-        add_ons=[AddOn(code="glass-vase", name="Glass vase", kind=AddOnKind.vase, price=1500)], **fields)
+        add_ons=[AddOn(code="glass-vase", name="Glass vase", kind=AddOnKind.vase, price=1500),
+                 AddOn(code="chocolates", name="Chocolates", kind=AddOnKind.extra, price=1200)],
+        **fields,
+    )
     await product.insert()
     return product
 

@@ -16,3 +16,14 @@ async def test_register_login_me(client, mailbox):
     assert r.status_code == 200 and r.json()["first_name"] == "Rose"
     msgs = await mailbox.wait_for("rose@example.com", "confirm")
     assert len(msgs) == 1
+
+
+async def test_streamed_body_over_the_cap_is_413_problem(client):
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = await client.post("/api/v1/auth/login", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "The request body is larger than 1048576 bytes."

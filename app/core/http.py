@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
@@ -18,8 +19,11 @@ log = logging.getLogger("app.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body streams in; an HTTPException so FastAPI's body parsing passes it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 class HttpMiddleware:
@@ -80,7 +84,7 @@ class HttpMiddleware:
                 if message["type"] == "http.request":
                     received[0] += len(message.get("body", b""))
                     if received[0] > limit:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(limit)
                 return message
 
             try:

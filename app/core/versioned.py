@@ -4,8 +4,11 @@ The embedded server silently ignores positional updates inside arrays of sub-doc
 such as addresses or cart lines are rewritten whole: ``$set`` filtered on ``{_id, version}`` with
 ``$inc: {version: 1}``. A concurrent writer makes the filter miss; we reload and apply again.
 
-A top-level field set to ``NOW`` is written with ``$currentDate``: the embedded server stores a datetime
-given directly to ``$set`` as a naive string (datetimes nested in arrays or sub-documents are kept).
+``replace=True`` rewrites the whole document instead (``replace_one`` on ``{_id, version}``). Use it for
+collections whose every writer bumps ``version`` (otherwise a concurrent ``$inc`` would be overwritten).
+It is also the way to write top-level datetimes: the embedded server stores a datetime given directly
+to ``$set`` as a naive string (tests/test_db_contract_delivery.py), while a replaced document keeps it.
+Alternatively a top-level field set to ``NOW`` is written with ``$currentDate`` (a real date either way).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
 async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base_filter: dict[str, Any] | None = None,
-                           attempts: int = 20) -> Any:
+                           attempts: int = 20, replace: bool = False) -> Any:
     """Load ``doc_id``, let ``mutate(doc)`` return the fields to ``$set`` (it may raise to refuse),
     and write them only if nobody changed the document meanwhile. Returns the document as written."""
     coll = document.get_pymongo_collection()
@@ -37,13 +40,19 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
+        now = utcnow()
         stamps = {k: True for k, v in changes.items() if v is NOW}
-        values = {k: v for k, v in changes.items() if v is not NOW}
-        update: dict[str, Any] = {"$set": values, "$inc": {"version": 1}}
-        if stamps:
-            update["$currentDate"] = stamps
-        res = await coll.update_one({"_id": doc_id, "version": version}, update)
+        changes = {k: (now if v is NOW else v) for k, v in changes.items()}
+        if replace:
+            replacement = {**raw, **changes, "version": version + 1}
+            replacement.pop("_id")
+            res = await coll.replace_one({"_id": doc_id, "version": version}, replacement)
+        else:
+            update: dict[str, Any] = {"$set": {k: v for k, v in changes.items() if k not in stamps},
+                                      "$inc": {"version": 1}}
+            if stamps:
+                update["$currentDate"] = stamps
+            res = await coll.update_one({"_id": doc_id, "version": version}, update)
         if res.matched_count == 1:
-            now = utcnow()
-            return document.model_validate({**raw, **values, **{k: now for k in stamps}, "version": version + 1})
+            return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

@@ -1,14 +1,20 @@
 """Every Beanie document the app stores. `init_beanie` receives DOCUMENT_MODELS."""
 
 from app.models.auth import OneTimeToken, RefreshSession
+from app.models.cart import Cart
 from app.models.catalog import Category, Product
 from app.models.counter import Counter, Event
+from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
 from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
+from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type] = [
     User, RefreshSession, OneTimeToken, OutboxEmail, Counter, Event,
     Category, Product,
+    DeliveryZone, DeliveryConfig, SlotUsage,
+    PromoCode, PromoCustomerUses, PromoRedemption,
+    Cart,
     Order, IdempotencyRecord,
 ]

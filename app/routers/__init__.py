@@ -1,10 +1,27 @@
 """Every API router, mounted under API_PREFIX by the app factory (order = order in the OpenAPI)."""
 
-from app.routers import admin, admin_orders, admin_users, auth, me, ops, orders, payments
+from app.routers import (
+    admin,
+    admin_delivery,
+    admin_orders,
+    admin_promo,
+    admin_users,
+    auth,
+    cart,
+    checkout,
+    delivery,
+    me,
+    ops,
+    orders,
+    payments,
+)
 
 API_PREFIX = "/api/v1"
 
 admin.router.include_router(admin_users.router)
+admin.router.include_router(admin_delivery.router)
+admin.router.include_router(admin_promo.router)
 admin.router.include_router(admin_orders.router)
 
-ROUTERS = [auth.router, me.router, orders.router, payments.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, cart.router, delivery.router, checkout.router, orders.router, payments.router,
+           admin.router, ops.router]

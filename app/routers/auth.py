@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from app.core.errors import Unauthorized
 from app.core.ratelimit import client_ip, hit
-from app.deps import OptionalUser, SettingsDep, client_info, get_auth_service
+from app.deps import CartToken, OptionalUser, SettingsDep, client_info, get_auth_service, get_cart_service
 from app.models.common import Message, problem_responses
 from app.schemas.auth import (
     AuthResult,
@@ -22,12 +22,14 @@ from app.schemas.auth import (
 )
 from app.schemas.users import UserOut, user_out
 from app.services.auth import AuthService, ClientInfo
+from app.services.cart import CartService
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 REFRESH_COOKIE = "af_refresh"
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 Client = Annotated[ClientInfo, Depends(client_info)]
+Carts = Annotated[CartService, Depends(get_cart_service)]
 
 
 def _set_refresh_cookie(response: Response, settings, tokens: TokenPair) -> None:
@@ -49,9 +51,10 @@ def _login_limits(request: Request, email: str) -> None:
 @router.post("/register", response_model=AuthResult, status_code=status.HTTP_201_CREATED,
              responses=problem_responses(409, 422, 429), summary="Create a customer account")
 async def register(body: RegisterIn, request: Request, response: Response, auth: Auth, client: Client,
-                   settings: SettingsDep) -> AuthResult:
+                   settings: SettingsDep, carts: Carts, cart_token: CartToken) -> AuthResult:
     hit(request, settings.rate_limit_register, "register", client_ip(request))
     user, tokens = await auth.register(body, client)
+    await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the new account
     _set_refresh_cookie(response, settings, tokens)
     return AuthResult(user=user_out(user), tokens=tokens)
 
@@ -59,9 +62,10 @@ async def register(body: RegisterIn, request: Request, response: Response, auth:
 @router.post("/login", response_model=AuthResult, responses=problem_responses(401, 403, 422, 429),
              summary="Sign in with email and password")
 async def login(body: LoginIn, request: Request, response: Response, auth: Auth, client: Client,
-                settings: SettingsDep) -> AuthResult:
+                settings: SettingsDep, carts: Carts, cart_token: CartToken) -> AuthResult:
     _login_limits(request, body.email)
     user, tokens = await auth.login(body.email, body.password, client)
+    await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the customer's cart
     _set_refresh_cookie(response, settings, tokens)
     return AuthResult(user=user_out(user), tokens=tokens)
 

@@ -41,7 +41,7 @@ async def test_succeeded_marks_paid_once_and_sends_the_confirmation(app, client,
 
 
 async def test_failed_then_succeeded_ends_paid_and_late_failure_changes_nothing(app, client, stripe_double):
-    product = await make_product()
+    product = await make_product(stock={"standard": 10})
     order = await place_order(app, [line_for(product)])
     failed = stripe_double.fail(order.payment_intent_id, "Insufficient funds.")
     assert (await send_webhook(client, "payment_intent.payment_failed", failed)).status_code == 200

@@ -1,0 +1,86 @@
+"""/admin/delivery (admins): zones, the delivery config (slots, blackout dates, cutoff), slot usage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from app.core.pagination import PageParams
+from app.deps import admin_user, get_delivery_service
+from app.models.common import Page, problem_responses
+from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
+from app.schemas.delivery import (
+    DeliveryConfigOut,
+    DeliveryConfigPatch,
+    SlotUsageOut,
+    ZoneIn,
+    ZoneOut,
+    ZonePatch,
+)
+from app.services.delivery import DeliveryService
+
+router = APIRouter(prefix="/delivery", tags=["admin: delivery"], dependencies=[Depends(admin_user)])
+
+Delivery = Annotated[DeliveryService, Depends(get_delivery_service)]
+ZoneId = Annotated[str, Path(max_length=40, pattern=r"^dzn_[0-9A-Z]{26}$")]
+
+
+def zone_out(zone: DeliveryZone) -> ZoneOut:
+    return ZoneOut.model_validate(zone.model_dump())
+
+
+def config_out(cfg: DeliveryConfig, tz: str) -> DeliveryConfigOut:
+    return DeliveryConfigOut.model_validate({**cfg.model_dump(exclude={"id", "version"}), "timezone": tz})
+
+
+def usage_out(u: SlotUsage) -> SlotUsageOut:
+    return SlotUsageOut(scope=u.scope, date=dt.date.fromisoformat(u.date), slot=u.slot, taken=u.taken)
+
+
+@router.get("/zones", response_model=Page[ZoneOut], summary="List delivery zones")
+async def list_zones(delivery: Delivery, page: Annotated[PageParams, Query()],
+                     active: bool | None = None) -> Page[ZoneOut]:
+    docs, cursor, total = await delivery.list_zones(page, active=active)
+    return Page(items=[zone_out(z) for z in docs], next_cursor=cursor, total=total)
+
+
+@router.post("/zones", response_model=ZoneOut, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(409, 422), summary="Create a delivery zone")
+async def create_zone(body: ZoneIn, delivery: Delivery) -> ZoneOut:
+    return zone_out(await delivery.create_zone(body))
+
+
+@router.get("/zones/{zone_id}", response_model=ZoneOut, responses=problem_responses(404))
+async def get_zone(zone_id: ZoneId, delivery: Delivery) -> ZoneOut:
+    return zone_out(await delivery.get_zone(zone_id))
+
+
+@router.patch("/zones/{zone_id}", response_model=ZoneOut, responses=problem_responses(404, 409, 422),
+              summary="Change a zone (name, ZIPs, fee, same-day, active)")
+async def patch_zone(zone_id: ZoneId, body: ZonePatch, delivery: Delivery) -> ZoneOut:
+    return zone_out(await delivery.update_zone(zone_id, body))
+
+
+@router.delete("/zones/{zone_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404),
+               summary="Delete a zone (orders keep their snapshot; prefer deactivating)")
+async def delete_zone(zone_id: ZoneId, delivery: Delivery) -> Response:
+    await delivery.delete_zone(zone_id)
+    return Response(status_code=204)
+
+
+@router.get("/config", response_model=DeliveryConfigOut, summary="Slots, pickup, blackout dates, cutoff")
+async def get_config(delivery: Delivery) -> DeliveryConfigOut:
+    return config_out(await delivery.config(), delivery.settings.shop_timezone)
+
+
+@router.patch("/config", response_model=DeliveryConfigOut, responses=problem_responses(409, 422),
+              summary="Change the delivery config (listed slots are replaced; lists are replaced whole)")
+async def patch_config(body: DeliveryConfigPatch, delivery: Delivery) -> DeliveryConfigOut:
+    return config_out(await delivery.update_config(body), delivery.settings.shop_timezone)
+
+
+@router.get("/usage", response_model=list[SlotUsageOut], summary="Places taken per zone and slot on a date")
+async def slot_usage(delivery: Delivery, date: Annotated[dt.date, Query()]) -> list[SlotUsageOut]:
+    return [usage_out(u) for u in await delivery.usage(date)]

@@ -1,0 +1,56 @@
+"""/admin/promo-codes (admins): create, list, read, change, delete promo codes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from app.core.pagination import PageParams
+from app.deps import admin_user, get_promo_service
+from app.models.common import Page, problem_responses
+from app.models.promo import PromoCode
+from app.schemas.promo import PromoIn, PromoOut, PromoPatch
+from app.services.promo import PromoService
+
+router = APIRouter(prefix="/promo-codes", tags=["admin: promo codes"], dependencies=[Depends(admin_user)])
+
+Promos = Annotated[PromoService, Depends(get_promo_service)]
+PromoId = Annotated[str, Path(max_length=40, pattern=r"^prm_[0-9A-Z]{26}$")]
+
+
+def promo_out(p: PromoCode) -> PromoOut:
+    remaining = None if p.usage_limit is None else max(0, p.usage_limit - p.uses)
+    return PromoOut.model_validate({**p.model_dump(), "remaining_uses": remaining})
+
+
+@router.get("", response_model=Page[PromoOut], summary="List promo codes (newest first)")
+async def list_promos(promos: Promos, page: Annotated[PageParams, Query()], active: bool | None = None,
+                      q: Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                                                     description="Code prefix.")] = None) -> Page[PromoOut]:
+    docs, cursor, total = await promos.list(page, active=active, q=q)
+    return Page(items=[promo_out(p) for p in docs], next_cursor=cursor, total=total)
+
+
+@router.post("", response_model=PromoOut, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(409, 422), summary="Create a promo code (codes are case-insensitive)")
+async def create_promo(body: PromoIn, promos: Promos) -> PromoOut:
+    return promo_out(await promos.create(body))
+
+
+@router.get("/{promo_id}", response_model=PromoOut, responses=problem_responses(404))
+async def get_promo(promo_id: PromoId, promos: Promos) -> PromoOut:
+    return promo_out(await promos.get(promo_id))
+
+
+@router.patch("/{promo_id}", response_model=PromoOut, responses=problem_responses(404, 409, 422),
+              summary="Change a promo code (null clears an optional limit)")
+async def patch_promo(promo_id: PromoId, body: PromoPatch, promos: Promos) -> PromoOut:
+    return promo_out(await promos.update(promo_id, body))
+
+
+@router.delete("/{promo_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404, 409),
+               summary="Delete a never-used promo code (a used one can only be deactivated)")
+async def delete_promo(promo_id: PromoId, promos: Promos) -> Response:
+    await promos.delete(promo_id)
+    return Response(status_code=204)

@@ -1,0 +1,83 @@
+"""/cart: the shopping cart of the signed-in customer, or of a guest identified by ``X-Cart-Token``.
+
+The first add without a cart creates a guest cart and returns its token once (header ``X-Cart-Token`` and
+``cart_token`` in the body). Every amount is computed by the server from the current catalog.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
+from app.models.common import problem_responses
+from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn
+from app.services.cart import CartService
+
+router = APIRouter(tags=["cart"])
+
+Carts = Annotated[CartService, Depends(get_cart_service)]
+LineId = Annotated[str, Path(max_length=40, pattern=r"^cln_[0-9A-Z]{26}$")]
+ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
+
+
+def _ctx(user, token) -> dict:
+    return {"user": user, "cart_token": None if user else token}
+
+
+@router.get("/cart", response_model=PricedCart, summary="My cart, priced now (empty when there is none)")
+async def get_cart(carts: Carts, user: OptionalUser, token: CartToken,
+                   zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$",
+                                                    description="Estimate the delivery fee for this ZIP.")] = None,
+                   ) -> PricedCart:
+    return await carts.view(**_ctx(user, token), zip_code=zip)
+
+
+@router.post("/cart/items", response_model=PricedCart, responses=problem_responses(404, 409, 422),
+             summary="Add a bouquet (same product, size, add-ons and message: quantities add)")
+async def add_item(body: CartItemIn, response: Response, carts: Carts, user: OptionalUser,
+                   token: CartToken) -> PricedCart:
+    priced = await carts.add_item(**_ctx(user, token), data=body)
+    if priced.cart_token:
+        response.headers[CART_TOKEN_HEADER] = priced.cart_token
+    return priced
+
+
+@router.patch("/cart/items/{item_id}", response_model=PricedCart, responses=problem_responses(404, 409, 422),
+              summary="Change a line's quantity, size, add-ons or gift message")
+async def patch_item(item_id: LineId, body: CartItemPatch, carts: Carts, user: OptionalUser,
+                     token: CartToken) -> PricedCart:
+    return await carts.update_item(**_ctx(user, token), item_id=item_id, patch=body)
+
+
+@router.delete("/cart/items/{item_id}", response_model=PricedCart, responses=problem_responses(404),
+               summary="Remove a line")
+async def delete_item(item_id: LineId, carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
+    return await carts.remove_item(**_ctx(user, token), item_id=item_id)
+
+
+@router.delete("/cart", status_code=status.HTTP_204_NO_CONTENT, summary="Empty the cart")
+async def empty_cart(carts: Carts, user: OptionalUser, token: CartToken) -> Response:
+    await carts.empty(**_ctx(user, token))
+    return Response(status_code=204)
+
+
+@router.post("/cart/promo", response_model=PricedCart, responses=problem_responses(404, 422),
+             summary="Apply a promo code (evaluated now; the error says why it does not apply)")
+async def apply_promo(body: PromoCodeIn, carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
+    return await carts.apply_promo(**_ctx(user, token), code=body.code)
+
+
+@router.delete("/cart/promo", response_model=PricedCart, responses=problem_responses(404),
+               summary="Remove the promo code")
+async def remove_promo(carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
+    return await carts.remove_promo(**_ctx(user, token))
+
+
+@router.post("/users/me/favorites/{product_id}/move-to-cart", response_model=PricedCart,
+             responses=problem_responses(401, 404, 409, 422),
+             summary="Put a favorite into the cart (it stays a favorite unless asked)")
+async def move_favorite_to_cart(product_id: ProductId, body: MoveToCartIn, carts: Carts,
+                                user: CurrentUser) -> PricedCart:
+    return await carts.move_favorite(user=user, product_id=product_id, data=body)

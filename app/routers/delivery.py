@@ -1,0 +1,28 @@
+"""/delivery: public delivery and pickup options (dates, slots, remaining capacity, fee, or why not)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.deps import get_delivery_service
+from app.models.common import problem_responses
+from app.schemas.delivery import DeliveryOptionsOut, Method
+from app.services.delivery import DeliveryService
+
+router = APIRouter(prefix="/delivery", tags=["delivery"])
+
+Delivery = Annotated[DeliveryService, Depends(get_delivery_service)]
+
+
+@router.get("/options", response_model=DeliveryOptionsOut, responses=problem_responses(422),
+            summary="Dates and time slots for a ZIP code (or store pickup), with fee and remaining capacity")
+async def delivery_options(
+    delivery: Delivery,
+    method: Method = "delivery",
+    zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$", description="Required for delivery.")] = None,
+    date: Annotated[dt.date | None, Query(description="One local date; omitted: the next days.")] = None,
+) -> DeliveryOptionsOut:
+    return await delivery.options(method=method, zip=zip, date=date)

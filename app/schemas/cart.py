@@ -1,0 +1,115 @@
+"""Cart API schemas. The client never sends a price: every amount in a response is computed by the server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from app.models.common import StrictModel
+from app.schemas.promo import PromoResult
+
+MAX_LINE_QUANTITY = 20
+MAX_LINES = 30
+MAX_ADD_ONS = 5
+
+ProductId = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
+OptionCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
+                                              pattern=r"^[A-Za-z0-9_-]+$")]
+Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+
+
+def _unique_sorted(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("add-ons must not repeat")
+    return sorted(values)
+
+
+AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), AfterValidator(_unique_sorted)]
+GiftMessage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=250)]
+
+
+class CartItemIn(StrictModel):
+    product_id: ProductId
+    size: OptionCode
+    add_ons: AddOnCodes = Field(default_factory=list)
+    quantity: Quantity = 1
+    gift_message: GiftMessage | None = None
+
+
+class CartItemPatch(StrictModel):
+    quantity: Quantity | None = None
+    size: OptionCode | None = None
+    add_ons: AddOnCodes | None = None
+    gift_message: GiftMessage | None = Field(None, description="null or empty clears the message.")
+
+
+class PromoCodeIn(StrictModel):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+class MoveToCartIn(StrictModel):
+    size: OptionCode
+    quantity: Quantity = 1
+    add_ons: AddOnCodes = Field(default_factory=list)
+    gift_message: GiftMessage | None = None
+    remove_from_favorites: bool = False
+
+
+class AddOnOut(BaseModel):
+    code: str
+    name: str
+    price: int
+
+
+class LineFlags(BaseModel):
+    unavailable: bool = Field(False, description="Archived, draft or deleted product, or a size/add-on removed.")
+    unavailable_reason: str | None = None
+    price_changed: bool = Field(False, description="The unit price differs from the price when added.")
+    insufficient_stock: bool = Field(False, description="The cart wants more of this product and size than "
+                                                        "is in stock (see `available`).")
+    available: int | None = Field(None, description="Units in stock of this product and size.")
+
+
+class PricedLine(BaseModel):
+    id: str
+    product_id: str
+    product_name: str
+    product_slug: str | None
+    image_url: str | None = None
+    category_path: list[str]
+    size: str
+    size_name: str
+    add_ons: list[AddOnOut]
+    unit_price: int
+    unit_price_at_add: int
+    quantity: int
+    line_total: int
+    gift_message: str | None
+    flags: LineFlags
+
+
+class PromoError(BaseModel):
+    code: str
+    detail: str
+
+
+class PricedCart(BaseModel):
+    id: str | None = Field(description="Null while there is no cart yet.")
+    lines: list[PricedLine]
+    item_count: int
+    subtotal: int = Field(description="Cents; lines flagged unavailable are left out.")
+    discount: int
+    promo_code: str | None = Field(None, description="The code applied to the cart, valid or not.")
+    promo: PromoResult | None = Field(None, description="What the code gives now; null when none or invalid.")
+    promo_error: PromoError | None = Field(None, description="Why the applied code gives nothing now.")
+    delivery_fee: int | None = Field(description="Null until a delivery choice is priced.")
+    tax_rate_bps: int
+    tax: int = Field(description="On subtotal - discount + delivery fee, rounded half up.")
+    total: int
+    currency: str
+    cart_version: int
+    can_checkout: bool = Field(description="Lines exist and none is unavailable, short of stock or "
+                                           "blocked by an invalid promo code.")
+    cart_token: str | None = Field(None, description="Only when this request created a guest cart: send it "
+                                                     "back in the X-Cart-Token header.")

@@ -1,0 +1,94 @@
+"""Promo code API schemas (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+
+from app.models.common import StrictModel
+from app.models.promo import PromoKind
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=32,
+                                        pattern=r"^[A-Za-z0-9_-]+$")]
+CategoryId = Annotated[str, StringConstraints(pattern=r"^cat_[0-9A-HJKMNP-TV-Z]{26}$")]
+Cents = Annotated[int, Field(ge=1, le=10_000_000)]
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not contain duplicates")
+    return values
+
+
+CategoryIds = Annotated[list[CategoryId], Field(max_length=50), AfterValidator(_unique)]
+
+
+class _PromoFields(StrictModel):
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    percent: int | None = Field(None, ge=1, le=100, description="Percentage kind: whole percent (10 = 10 %).")
+    percent_bps: int | None = Field(None, ge=1, le=10_000, description="Percentage kind: basis points (1250 = 12.5 %).")
+    amount: Cents | None = Field(None, description="Fixed kind: cents off.")
+    min_subtotal: int | None = Field(None, ge=0, le=10_000_000, description="Cents.")
+    max_discount: Cents | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = Field(None, description="Exclusive end.")
+    usage_limit: int | None = Field(None, ge=1, le=10_000_000, description="Total uses; null = unlimited.")
+    per_customer_limit: int | None = Field(None, ge=1, le=1000)
+    category_ids: CategoryIds | None = Field(None, description="The discount applies only to lines in these "
+                                                                "categories (or below); empty = every line.")
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_percent_form(self):
+        if self.percent is not None and self.percent_bps is not None:
+            raise ValueError("give percent or percent_bps, not both")
+        return self
+
+
+class PromoIn(_PromoFields):
+    code: Code
+    kind: PromoKind
+
+
+class PromoPatch(_PromoFields):
+    code: Code | None = None
+    kind: PromoKind | None = None
+
+
+class PromoOut(BaseModel):
+    id: str
+    code: str
+    description: str | None
+    kind: PromoKind
+    percent_bps: int | None
+    amount: int | None
+    min_subtotal: int
+    max_discount: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    usage_limit: int | None
+    per_customer_limit: int | None
+    category_ids: list[str]
+    active: bool
+    uses: int
+    remaining_uses: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromoLine(BaseModel):
+    """A cart line as promo evaluation sees it."""
+
+    product_id: str
+    category_path: list[str]
+    line_total: int
+
+
+class PromoResult(BaseModel):
+    code: str
+    discount: int = Field(description="Cents, capped by the eligible subtotal and max_discount.")
+    free_delivery: bool
+    kind: PromoKind | None = None
+    description: str | None = None
