@@ -140,8 +140,6 @@ class CheckoutService:
                                           email=o.contact.email)
 
         order = await self.orders.place(order, hold=hold)
-        # The cart moves to a new version: this version has its order; a later checkout is a new one.
-        await Cart.get_pymongo_collection().update_one({"_id": cart.id}, {"$inc": {"version": 1}})
         if body.payment_method == PaymentMethod.card:
             try:
                 await self.orders.start_card_payment(order)

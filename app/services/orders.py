@@ -22,6 +22,7 @@ from app.core.errors import AppError, Conflict, NotFound, Unauthorized
 from app.core.ids import looks_like_id, new_id
 from app.core.security import hash_token, tokens_equal
 from app.core.versioned import NOW, update_versioned
+from app.models.cart import Cart
 from app.models.catalog import Product
 from app.models.counter import Counter
 from app.models.order import (
@@ -200,6 +201,10 @@ class OrderService:
             await self.notify.send(order, "order_confirmation")
         elif status in CLOSED:
             await self.release(order)
+            if order.cart_id and order.payment_status not in SETTLED:
+                # Unpaid and over: the cart's version is free for a new checkout (one version, one live order).
+                await Cart.get_pymongo_collection().update_one(
+                    {"_id": order.cart_id, "version": order.cart_version}, {"$inc": {"version": 1}})
             if status == S.cancelled:
                 await self._after_cancel(order)
         else:
