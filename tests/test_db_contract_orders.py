@@ -146,3 +146,20 @@ async def test_event_id_inserted_once():
     await Event(id="stripe:evt_1", kind="x").insert()
     with pytest.raises(DuplicateKeyError):
         await Event(id="stripe:evt_1", kind="x").insert()
+
+
+async def test_order_list_indexes_exist():
+    expected = {
+        Order: {("number",), ("cart_id", "cart_version"), ("contact.user_id", "created_at"),
+                ("contact.email", "created_at"), ("status", "created_at"), ("created_at",),
+                ("delivery.date", "delivery.slot"), ("delivery.zone_id", "delivery.date"),
+                ("status", "expires_at"), ("status", "payment_method", "created_at"), ("payment_intent_id",),
+                ("lines.product_id", "status"), ("refunds_pending",)},
+        IdempotencyRecord: {("scope_key",), ("created_at",)},
+    }
+    for document, keys in expected.items():
+        info = await document.get_pymongo_collection().index_information()
+        assert keys <= {tuple(k for k, _ in index["key"]) for index in info.values()}, document.__name__
+    unique = {tuple(k for k, _ in index["key"]) for index in
+              (await Order.get_pymongo_collection().index_information()).values() if index.get("unique")}
+    assert {("number",), ("cart_id", "cart_version")} <= unique

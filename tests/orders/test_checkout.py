@@ -182,3 +182,21 @@ async def test_promo_use_taken_once_and_given_back_on_cancel(app, client, admin,
     assert (await PromoCode.find_one(PromoCode.code == "LAST1")).uses == 0
     assert [u.taken for u in await SlotUsage.find_all().to_list()] == [0]
     assert (await Product.get(product.id)).stock["standard"] == 5
+
+
+async def test_slot_with_capacity_three_and_ten_concurrent_checkouts(app, client, admin, stripe_double):
+    await open_shop(app, client, admin[1])
+    r = await client.patch(f"{API}/admin/delivery/config", headers=admin[1], json={
+        "slots": {"afternoon": {"start": "12:00", "end": "17:00", "capacity": 3}}})
+    assert r.status_code == 200, r.text
+    product = await make_product(stock={"standard": 20})
+    carts = [await guest_cart(client, product) for _ in range(10)]
+    results = await asyncio.gather(*(checkout(client, c, checkout_body(guest=True)) for c in carts))
+    codes = [r.status_code for r in results]
+    assert codes.count(201) == 3 and codes.count(409) == 7, codes
+    assert all(r.json()["type"].endswith("/slot-full") for r in results if r.status_code == 409)
+    assert (await Product.get(product.id)).stock["standard"] == 17  # the refused ones gave their units back
+    assert [u.taken for u in await SlotUsage.find_all().to_list()] == [3]
+    r = await client.get(f"{API}/delivery/options", params={"zip": "10012", "date": "2030-04-10"})
+    afternoon = next(s for s in r.json()["dates"][0]["slots"] if s["code"] == "afternoon")
+    assert afternoon["available"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.models.catalog import Product
 from app.models.counter import Event
 from app.models.order import Order
+from app.models.outbox import OutboxEmail
 from tests.factories import line_for, make_product
 from tests.services import body_text
 from tests.stripe_double import event, sign
@@ -121,3 +122,17 @@ async def test_refund_made_in_stripe_dashboard_moves_payment_state(app, client, 
     await send_webhook(client, "charge.refunded", dict(charge))
     full = await Order.get(order.id)
     assert (full.payment_status, full.amount_refunded) == ("refunded", order.amounts.total)
+
+
+async def test_sale_at_or_below_threshold_alerts_staff_once_a_day(app, client, stripe_double, mailbox):
+    product = await make_product(stock={"standard": 5}, low_stock_threshold=3)
+    first = await place_order(app, [line_for(product)])
+    await send_webhook(client, "payment_intent.succeeded", stripe_double.succeed(first.payment_intent_id))
+    assert mailbox.to("florist@amourflorals.test") == []  # 4 left: above the threshold
+    for _ in range(2):
+        order = await place_order(app, [line_for(product)])
+        await send_webhook(client, "payment_intent.succeeded", stripe_double.succeed(order.payment_intent_id))
+    msg = (await mailbox.wait_for("florist@amourflorals.test", "Low stock"))[0]
+    assert "3 left" in msg["Subject"] and product.name in msg["Subject"]
+    queued = await OutboxEmail.find(OutboxEmail.template == "low_stock_alert").to_list()
+    assert len(queued) == 1  # the second sale (2 left) is deduplicated per product, size and day
