@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     delivery_slot_capacity: int = Field(20, ge=0, le=10_000)
     pickup_slot_capacity: int = Field(30, ge=0, le=10_000)
 
+    # --- orders and payments -----------------------------------------------------------------------
+    stripe_secret_key: SecretStr | None = Field(None, description="Unset: card payments are refused with 503.")
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = Field(None, description="Tests only: base address of a local Stripe double.")
+    stripe_max_network_retries: int = Field(2, ge=0, le=5)
+    order_payment_minutes: int = Field(30, ge=1, le=24 * 60)
+    reconcile_after_minutes: int = Field(5, ge=1, le=24 * 60)
+    low_stock_alert_email: str | None = None
+    order_job_batch: int = Field(50, ge=1, le=1000)
+
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:
@@ -113,6 +123,10 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set to a random value of at least 32 characters in production")
             if not self.mongodb_url:
                 raise ValueError("MONGODB_URL is required in production (the embedded server is for development)")
+            if self.stripe_api_base:
+                raise ValueError("STRIPE_API_BASE is for tests only and must be unset in production")
+            if self.stripe_secret_key and not self.stripe_webhook_secret:
+                raise ValueError("STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set")
         return self
 
     @property

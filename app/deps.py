@@ -128,3 +128,35 @@ def cart_token(request: Request) -> str | None:
 
 
 CartToken = Annotated[str | None, Depends(cart_token)]
+
+
+def build_order_service(rt, clock=None):
+    """The order service with the runtime's Stripe gateway and the services whose holds it releases
+    (also used by the background jobs, which have no request)."""
+    from app.core.clock import utcnow
+    from app.services.cart import CartService
+    from app.services.delivery import DeliveryService
+    from app.services.orders import OrderService
+    from app.services.promo import PromoService
+
+    clock = clock or utcnow
+    delivery, promo = DeliveryService(rt.settings, clock), PromoService(rt.settings, clock)
+    return OrderService(rt.settings, rt.email, rt.extras["stripe"], delivery=delivery, promo=promo,
+                        cart=CartService(rt.settings, promo, delivery, clock), runtime=rt)
+
+
+def get_order_service(request: Request):
+    return build_order_service(request.app.state.runtime, get_clock(request))
+
+
+def get_order_payments(request: Request):
+    from app.services.order_jobs import OrderPayments
+
+    return OrderPayments(get_order_service(request))
+
+
+def get_checkout_service(request: Request):
+    from app.services.checkout import CheckoutService
+
+    orders = get_order_service(request)
+    return CheckoutService(orders, orders.cart, orders.delivery, orders.promo, get_clock(request))

@@ -22,8 +22,10 @@ from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.ratelimit import build_limiter, rate_limit_handler
 from app.core.redis import make_redis
-from app.routers import API_PREFIX, ROUTERS, ops
+from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.services.email import EmailService
+from app.services.order_jobs import register_order_jobs
+from app.services.payments import StripeGateway
 
 log = logging.getLogger("app")
 
@@ -34,6 +36,10 @@ TAGS = [
     {"name": "cart", "description": "The shopping cart of a customer or a guest (`X-Cart-Token`); all amounts "
                                     "computed by the server."},
     {"name": "delivery", "description": "Delivery and store-pickup options: dates, time slots, fees."},
+    {"name": "checkout", "description": "Turn the cart into an order and start its payment (Idempotency-Key)."},
+    {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
+    {"name": "payments", "description": "The Stripe webhook."},
+    {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: users", "description": "User management (admins)."},
     {"name": "admin: catalog", "description": "Categories and products (shop staff)."},
     {"name": "admin: inventory", "description": "Stock levels and low-stock report (shop staff)."},
@@ -72,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs = JobRunner(settings.worker_poll_seconds)
         rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
         rt.jobs.register("email", rt.email.send_due)
+        rt.extras["stripe"] = StripeGateway(settings)
+        register_order_jobs(rt)
         if settings.workers_enabled:
             rt.jobs.start()
         try:
@@ -97,8 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = Runtime(settings=settings)
     app.state.settings = settings
     app.state.limiter = build_limiter(settings)
-    for probe in (ops.health, ops.ready, ops.metrics):
-        app.state.limiter.exempt(probe)  # probes must never be throttled
+    for probe in (ops.health, ops.ready, ops.metrics, payments.stripe_webhook):
+        app.state.limiter.exempt(probe)  # probes and Stripe's webhooks must never be throttled
 
     install_error_handlers(app)
     app.add_exception_handler(RateLimitExceeded, rate_limit_handler)  # type: ignore[arg-type]
@@ -116,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
                        "X-Order-Token", "If-None-Match"],
-        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token"],
+        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
         max_age=600,
     )
     app.add_middleware(HttpMiddleware, max_body_bytes=settings.max_body_bytes,

@@ -52,6 +52,7 @@ class JobRunner:
         self.jobs: dict[str, Job] = {}
         self.wakeups: dict[str, asyncio.Event] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     def register(self, name: str, job: Job) -> None:
         self.jobs[name] = job
@@ -66,6 +67,9 @@ class JobRunner:
             self.tasks.append(asyncio.create_task(self._loop(name, job), name=f"job:{name}"))
 
     async def stop(self) -> None:
+        # The flag ends a loop whose cancellation was swallowed inside a job (a library that turns
+        # CancelledError into its own error while a network call is interrupted).
+        self.stopping = True
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -73,7 +77,7 @@ class JobRunner:
 
     async def _loop(self, name: str, job: Job) -> None:
         event = self.wakeups[name]
-        while True:
+        while not self.stopping:
             try:
                 await job()
             except asyncio.CancelledError:

@@ -8,6 +8,7 @@ such as addresses or cart lines are rewritten whole: ``$set`` filtered on ``{_id
 collections whose every writer bumps ``version`` (otherwise a concurrent ``$inc`` would be overwritten).
 It is also the way to write top-level datetimes: the embedded server stores a datetime given directly
 to ``$set`` as a naive string (tests/test_db_contract_delivery.py), while a replaced document keeps it.
+Alternatively a top-level field set to ``NOW`` is written with ``$currentDate`` (a real date either way).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
+
+NOW: Any = object()  # sentinel: "stamp this field with the current time" ($currentDate)
 
 Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
@@ -36,13 +40,19 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
+        now = utcnow()
+        stamps = {k: True for k, v in changes.items() if v is NOW}
+        changes = {k: (now if v is NOW else v) for k, v in changes.items()}
         if replace:
             replacement = {**raw, **changes, "version": version + 1}
             replacement.pop("_id")
             res = await coll.replace_one({"_id": doc_id, "version": version}, replacement)
         else:
-            res = await coll.update_one({"_id": doc_id, "version": version},
-                                        {"$set": changes, "$inc": {"version": 1}})
+            update: dict[str, Any] = {"$set": {k: v for k, v in changes.items() if k not in stamps},
+                                      "$inc": {"version": 1}}
+            if stamps:
+                update["$currentDate"] = stamps
+            res = await coll.update_one({"_id": doc_id, "version": version}, update)
         if res.matched_count == 1:
             return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

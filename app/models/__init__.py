@@ -6,6 +6,7 @@ from app.models.catalog import Category, Product
 from app.models.counter import Counter, Event
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
 from app.models.inventory import StockMovement
+from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.models.user import User
@@ -16,4 +17,5 @@ DOCUMENT_MODELS: list[type] = [
     DeliveryZone, DeliveryConfig, SlotUsage,
     PromoCode, PromoCustomerUses, PromoRedemption,
     Cart,
+    Order, IdempotencyRecord,
 ]

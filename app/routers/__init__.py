@@ -4,14 +4,18 @@ from app.routers import (
     admin,
     admin_catalog,
     admin_delivery,
+    admin_orders,
     admin_promo,
     admin_users,
     auth,
     cart,
     catalog,
+    checkout,
     delivery,
     me,
     ops,
+    orders,
+    payments,
 )
 
 API_PREFIX = "/api/v1"
@@ -22,5 +26,7 @@ admin.router.include_router(admin_catalog.products)
 admin.router.include_router(admin_catalog.inventory)
 admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
+admin.router.include_router(admin_orders.router)
 
-ROUTERS = [auth.router, me.router, catalog.router, cart.router, delivery.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, catalog.router, cart.router, delivery.router, checkout.router, orders.router,
+           payments.router, admin.router, ops.router]

@@ -53,6 +53,41 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Size $size of $name ($product_id) is down to $available (threshold $threshold).\n\n"
         "Restock it from the admin: $link\n",
     ),
+    # --- orders (context built by app.services.order_notify) -------------------------------------------
+    "order_confirmation": (
+        "Your Amour Florals order $number is confirmed",
+        "Hello $name,\n\nThank you for your order. Here is your summary.\n\n$summary\n\n"
+        "Follow your order here:\n$link\n",
+    ),
+    "order_preparing": (
+        "Order $number: our florists are preparing your bouquet",
+        "Hello $name,\n\nOur florists have started preparing order $number.\n\n$when\n\n$link\n",
+    ),
+    "order_out_for_delivery": (
+        "Order $number is out for delivery",
+        "Hello $name,\n\nOrder $number is on its way to $recipient.\n\n$when\n\n$link\n",
+    ),
+    "order_delivered": (
+        "Order $number was delivered",
+        "Hello $name,\n\nOrder $number was delivered to $recipient. We hope it brings joy.\n\n$link\n",
+    ),
+    "order_ready_for_pickup": (
+        "Order $number is ready for pickup",
+        "Hello $name,\n\nOrder $number is ready at our shop.\n\n$when\n\n$payment_note$link\n",
+    ),
+    "order_picked_up": (
+        "Order $number was picked up",
+        "Hello $name,\n\nOrder $number was picked up. Thank you for choosing Amour Florals.\n",
+    ),
+    "order_cancelled": (
+        "Order $number was cancelled",
+        "Hello $name,\n\nOrder $number was cancelled.$reason\n\n$refund_note\n",
+    ),
+    "order_refunded": (
+        "Refund for order $number",
+        "Hello $name,\n\nWe refunded $amount for order $number to your card. Depending on your bank it"
+        " can take 5 to 10 days to appear.\n\nReason: $reason\n",
+    ),
 }
 
 

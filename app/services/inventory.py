@@ -95,3 +95,38 @@ async def low_stock_report() -> list[dict[str, Any]]:
                              "size": s["code"], "available": available, "threshold": threshold})
     rows.sort(key=lambda r: (r["available"], r["name"], r["size"]))
     return rows
+
+
+# --- checkout's view: reserve / give back units of one size -------------------------------------------
+async def take_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref: str | None = None) -> bool:
+    """Hold ``qty`` units for an order if that many are available; False (nothing changed) otherwise."""
+    if qty <= 0:
+        raise ValueError("qty must be positive")
+    try:
+        await adjust_stock(runtime, product_id, size, -qty, reason=StockReason.sale, ref=ref)
+    except (Conflict, NotFound, Unprocessable):
+        return False
+    await Product.get_pymongo_collection().update_one({"_id": product_id}, {"$set": {"ever_ordered": True}})
+    return True
+
+
+async def return_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref: str | None = None) -> None:
+    """Give back units an order held (the caller guarantees once per reservation)."""
+    if qty <= 0:
+        return
+    try:
+        await adjust_stock(runtime, product_id, size, qty, reason=StockReason.release, ref=ref)
+    except (NotFound, Unprocessable):
+        log.warning("stock of %s/%s not returned: the product or size no longer exists (ref %s)",
+                    product_id, size, ref)
+
+
+async def available(product_id: str, size: str) -> int:
+    raw = await Product.get_pymongo_collection().find_one({"_id": product_id}, {"stock": 1})
+    return int(((raw or {}).get("stock") or {}).get(size, 0))
+
+
+async def record_sale(items: list[tuple[str, str, int]], sign: int = 1) -> None:
+    """Count units sold (``sign=-1`` takes a cancelled sale back)."""
+    for product_id, _size, qty in items:
+        await Product.get_pymongo_collection().update_one({"_id": product_id}, {"$inc": {"units_sold": sign * qty}})

@@ -1,0 +1,31 @@
+"""/checkout: turn the cart into an order (stock, slot and promo use held) and start its payment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response, status
+
+from app.deps import CartToken, OptionalUser, get_checkout_service
+from app.models.common import problem_responses
+from app.schemas.checkout import CheckoutIn, CheckoutOut
+from app.services.checkout import CheckoutService
+
+router = APIRouter(prefix="/checkout", tags=["checkout"])
+
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=255,
+                                       pattern=r"^[A-Za-z0-9_.:-]+$",
+                                       description="A unique key per checkout attempt (e.g. a UUID); retries "
+                                                   "with the same key and body return the same order.")]
+
+
+@router.post("", response_model=CheckoutOut, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(401, 409, 422, 503),
+             summary="Place the order for the cart (customers, or guests with X-Cart-Token)")
+async def checkout(body: CheckoutIn, response: Response, user: OptionalUser, cart_token: CartToken,
+                   key: IdempotencyKey,
+                   service: Annotated[CheckoutService, Depends(get_checkout_service)]) -> CheckoutOut:
+    result = await service.checkout(user=user, cart_token=cart_token, key=key, body=body)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result.body

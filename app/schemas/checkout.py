@@ -1,0 +1,83 @@
+"""Checkout API schemas. The body carries choices only (delivery, contact, payment method): every amount
+comes from the server's pricing of the cart, and unknown fields such as a price are rejected."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from app.models.common import StrictModel
+from app.models.order import PaymentMethod, PaymentStatus
+from app.schemas.auth import Email
+from app.schemas.delivery import ZipCode
+from app.schemas.orders import OrderOut
+
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=7, max_length=20,
+                                         pattern=r"^\+?[0-9 ().-]{7,20}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+SlotCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
+                                            pattern=r"^[a-z0-9_-]+$")]
+
+
+class CheckoutAddress(StrictModel):
+    line1: str = Field(min_length=1, max_length=120)
+    line2: str | None = Field(None, max_length=120)
+    city: str = Field(min_length=1, max_length=80)
+    state: str = Field(min_length=2, max_length=40)
+    zip: ZipCode
+
+
+class CheckoutDelivery(StrictModel):
+    method: Literal["delivery", "pickup"]
+    date: dt.date
+    slot: SlotCode
+    recipient_name: Name
+    recipient_phone: Phone
+    address: CheckoutAddress | None = Field(None, description="Required for delivery; omitted for pickup.")
+    card_message: str | None = Field(None, max_length=300)
+    instructions: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _address_fits_method(self) -> CheckoutDelivery:
+        if self.method == "delivery" and self.address is None:
+            raise ValueError("a delivery needs the recipient's address")
+        if self.method == "pickup" and self.address is not None:
+            raise ValueError("a pickup order has no delivery address")
+        return self
+
+
+class CheckoutContact(StrictModel):
+    email: Email
+    phone: Phone
+    name: Name | None = None
+
+
+class CheckoutIn(StrictModel):
+    payment_method: PaymentMethod
+    delivery: CheckoutDelivery
+    contact: CheckoutContact | None = Field(None, description="Required for guests; a signed-in customer's "
+                                                              "account email is used (the phone may be given).")
+
+    @model_validator(mode="after")
+    def _pay_on_pickup_is_for_pickup(self) -> CheckoutIn:
+        if self.payment_method == PaymentMethod.pay_on_pickup and self.delivery.method != "pickup":
+            raise ValueError("pay_on_pickup is only for store-pickup orders")
+        return self
+
+
+class PaymentOut(BaseModel):
+    method: PaymentMethod
+    status: PaymentStatus
+    payment_intent_id: str | None
+    client_secret: str | None = Field(description="For Stripe.js (card orders awaiting payment).")
+    amount: int
+    currency: str
+
+
+class CheckoutOut(BaseModel):
+    order: OrderOut
+    payment: PaymentOut
+    access_token: str | None = Field(None, description="Guests: the order access token for X-Order-Token "
+                                                       "(keep it; it is also in the confirmation email link).")

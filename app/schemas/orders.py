@@ -1,0 +1,260 @@
+"""Order API schemas: what customers, guests and staff see, and the bodies they send."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.models.common import StrictModel
+from app.models.order import (
+    DeliveryMethod,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    RefundStatus,
+)
+from app.services.order_states import CUSTOMER_CANCELLABLE, next_statuses
+
+
+class OrderAddOnOut(BaseModel):
+    code: str
+    name: str
+    price: int
+
+
+class OrderLineOut(BaseModel):
+    product_id: str
+    product_name: str
+    product_slug: str
+    size: str
+    size_name: str
+    add_ons: list[OrderAddOnOut]
+    unit_price: int = Field(description="Cents: size price plus add-ons.")
+    quantity: int
+    line_total: int
+    gift_message: str | None
+
+
+class AmountsOut(BaseModel):
+    subtotal: int
+    discount: int
+    delivery_fee: int
+    tax: int
+    total: int
+    currency: str
+
+
+class AddressOut(BaseModel):
+    line1: str
+    line2: str | None
+    city: str
+    state: str
+    zip: str
+
+
+class DeliveryOut(BaseModel):
+    method: DeliveryMethod
+    zone_id: str | None
+    recipient_name: str
+    recipient_phone: str
+    address: AddressOut | None
+    date: date
+    slot: str
+    window_start: datetime
+    window_end: datetime
+    card_message: str | None
+    instructions: str | None
+
+
+class ContactOut(BaseModel):
+    user_id: str | None
+    email: str
+    phone: str | None
+    name: str | None
+
+
+class OrderOut(BaseModel):
+    id: str
+    number: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    payment_method: PaymentMethod
+    lines: list[OrderLineOut]
+    amounts: AmountsOut
+    promo_code: str | None
+    delivery: DeliveryOut
+    contact: ContactOut
+    amount_paid: int
+    amount_refunded: int
+    paid_at: datetime | None
+    expires_at: datetime | None = Field(description="Unpaid orders are released after this instant.")
+    can_cancel: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderSummaryOut(BaseModel):
+    id: str
+    number: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    total: int
+    currency: str
+    item_count: int
+    delivery_method: DeliveryMethod
+    delivery_date: date
+    created_at: datetime
+
+
+class TrackingStep(BaseModel):
+    status: OrderStatus
+    at: datetime
+    note: str | None
+
+
+class TrackingOut(BaseModel):
+    id: str
+    number: str
+    status: OrderStatus
+    delivery_method: DeliveryMethod
+    delivery_date: date
+    slot: str
+    window_start: datetime
+    window_end: datetime
+    history: list[TrackingStep]
+
+
+class StatusChangeOut(BaseModel):
+    at: datetime
+    by: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    note: str | None
+
+
+class NoteOut(BaseModel):
+    id: str
+    at: datetime
+    by: str
+    text: str
+
+
+class FlagOut(BaseModel):
+    code: str
+    detail: str
+    at: datetime
+
+
+class RefundOut(BaseModel):
+    id: str
+    amount: int
+    reason: str
+    status: RefundStatus
+    stripe_refund_id: str | None
+    error: str | None
+    by: str
+    at: datetime
+
+
+class ReservationOut(BaseModel):
+    sold_at: datetime | None
+    released_at: datetime | None
+    slot_held: bool
+    promo_code: str | None
+
+
+class AdminOrderOut(OrderOut):
+    payment_intent_id: str | None
+    payment_attempts: int
+    last_payment_error: str | None
+    refunds: list[RefundOut]
+    status_history: list[StatusChangeOut]
+    notes: list[NoteOut]
+    flags: list[FlagOut]
+    reservation: ReservationOut
+    next_statuses: list[OrderStatus]
+
+
+class StaffStatus(StrEnum):
+    """Statuses staff set by hand; payment states come from payments (and `settle`)."""
+
+    preparing = "preparing"
+    out_for_delivery = "out_for_delivery"
+    delivered = "delivered"
+    ready_for_pickup = "ready_for_pickup"
+    picked_up = "picked_up"
+    cancelled = "cancelled"
+
+
+class StatusIn(StrictModel):
+    status: StaffStatus
+    note: str | None = Field(None, max_length=500)
+
+
+class CancelIn(StrictModel):
+    reason: str | None = Field(None, max_length=500)
+
+
+class RefundIn(StrictModel):
+    amount: int | None = Field(None, ge=1, le=100_000_000, description="Cents; omitted: everything still refundable.")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NoteIn(StrictModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class SettleIn(StrictModel):
+    note: str | None = Field(None, max_length=500)
+
+
+class AdminOrderFilters(BaseModel):
+    status: OrderStatus | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    delivery_date: date | None = None
+    zone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    email: str | None = Field(None, min_length=3, max_length=254)
+    number: str | None = Field(None, pattern=r"^(?i:AF)-\d{1,12}$")
+    page: int | None = Field(None, ge=1, le=10_000, description="Page number (instead of `cursor`).")
+
+
+def order_out(order: Order) -> OrderOut:
+    return OrderOut.model_validate({**_base(order), "can_cancel": order.status in CUSTOMER_CANCELLABLE})
+
+
+def admin_order_out(order: Order) -> AdminOrderOut:
+    data = order.model_dump()
+    return AdminOrderOut.model_validate({
+        **_base(order), "can_cancel": order.status in CUSTOMER_CANCELLABLE,
+        **{k: data[k] for k in ("payment_intent_id", "payment_attempts", "last_payment_error", "refunds",
+                                "status_history", "notes", "flags", "reservation")},
+        "next_statuses": next_statuses(order.status, order.delivery.method),
+    })
+
+
+def _base(order: Order) -> dict:
+    data = order.model_dump()
+    keys = ("id", "number", "status", "payment_status", "payment_method", "lines", "amounts", "promo_code",
+            "delivery", "contact", "amount_paid", "amount_refunded", "paid_at", "expires_at", "created_at",
+            "updated_at")
+    return {k: data[k] for k in keys}
+
+
+def summary_out(order: Order) -> OrderSummaryOut:
+    return OrderSummaryOut(
+        id=order.id, number=order.number, status=order.status, payment_status=order.payment_status,
+        total=order.amounts.total, currency=order.amounts.currency, item_count=sum(ln.quantity for ln in order.lines),
+        delivery_method=order.delivery.method, delivery_date=date.fromisoformat(order.delivery.date),
+        created_at=order.created_at)
+
+
+def tracking_out(order: Order) -> TrackingOut:
+    d = order.delivery
+    return TrackingOut(
+        id=order.id, number=order.number, status=order.status, delivery_method=d.method,
+        delivery_date=date.fromisoformat(d.date), slot=d.slot, window_start=d.window_start, window_end=d.window_end,
+        history=[TrackingStep(status=h.to_status, at=h.at, note=h.note) for h in order.status_history])

@@ -1,0 +1,215 @@
+"""Checkout: one cart version → at most one order, behind an Idempotency-Key.
+
+The same key with the same body returns the same order and payment; with another body it is a 422;
+while the first request is still running it is a 409. Amounts come only from ``CartService.price``; the
+slot, the promo use and the stock are all held (or all given back) before the order exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pymongo.errors import DuplicateKeyError
+
+from app.core.clock import utcnow
+from app.core.errors import AppError, Conflict, Unprocessable
+from app.core.security import hash_token
+from app.models.cart import Cart
+from app.models.order import (
+    DeliveryMethod,
+    IdempotencyRecord,
+    IdempotencyStatus,
+    Order,
+    OrderAddOn,
+    OrderAddress,
+    OrderAmounts,
+    OrderContact,
+    OrderDelivery,
+    OrderLine,
+    OrderStatus,
+    PaymentMethod,
+)
+from app.models.user import User
+from app.schemas.checkout import CheckoutIn, CheckoutOut, PaymentOut
+from app.schemas.orders import order_out
+from app.services.cart import CartService, PricedCart
+from app.services.delivery import DeliveryQuote, DeliveryService
+from app.services.order_notify import order_access_token
+from app.services.orders import OrderService
+from app.services.payments import PaymentsUnavailable
+from app.services.promo import PromoService
+
+log = logging.getLogger("app.checkout")
+
+LOCK = timedelta(minutes=2)  # an in_progress key older than this belongs to a crashed request
+
+
+@dataclass
+class CheckoutResult:
+    body: CheckoutOut
+    replayed: bool
+
+
+class CheckoutService:
+    def __init__(self, orders: OrderService, cart: CartService, delivery: DeliveryService, promo: PromoService,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.orders, self.cart, self.delivery, self.promo = orders, cart, delivery, promo
+        self.settings = orders.settings
+        self.clock = clock
+
+    # --- idempotency -----------------------------------------------------------------------------------
+    async def checkout(self, *, user: User | None, cart_token: str | None, key: str,
+                       body: CheckoutIn) -> CheckoutResult:
+        if user is None and not cart_token:
+            raise Unprocessable("There is no cart to check out (send X-Cart-Token).", code="cart-empty")
+        scope = f"user:{user.id}" if user else f"guest:{hash_token(cart_token or '')}"
+        scope_key = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()
+        request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        record = await self._claim_key(scope_key, request_hash)
+        if record.status == IdempotencyStatus.done and record.order_id:
+            return CheckoutResult(await self.response(await self.orders.get(record.order_id)), replayed=True)
+        try:
+            order = await self._place(user=user, cart_token=cart_token, key=key, request_hash=request_hash, body=body)
+        except BaseException:
+            await IdempotencyRecord.get_pymongo_collection().delete_one({"_id": record.id})  # the key may be retried
+            raise
+        await IdempotencyRecord.get_pymongo_collection().update_one(
+            {"_id": record.id}, {"$set": {"status": IdempotencyStatus.done.value, "order_id": order.id,
+                                          "response_status": 201}})
+        return CheckoutResult(await self.response(order), replayed=False)
+
+    async def _claim_key(self, scope_key: str, request_hash: str) -> IdempotencyRecord:
+        coll = IdempotencyRecord.get_pymongo_collection()
+        for _ in range(3):
+            record = IdempotencyRecord(scope_key=scope_key, request_hash=request_hash, locked_until=utcnow() + LOCK)
+            try:
+                await record.insert()
+                return record
+            except DuplicateKeyError:
+                pass
+            existing = await IdempotencyRecord.find_one(IdempotencyRecord.scope_key == scope_key)
+            if existing is None:
+                continue  # removed meanwhile (a failed attempt): try again
+            if existing.request_hash != request_hash:
+                raise Unprocessable("This Idempotency-Key was already used with a different request body.",
+                                    code="idempotency-key-reused")
+            if existing.status == IdempotencyStatus.done:
+                return existing
+            if existing.locked_until > utcnow():
+                raise Conflict("A checkout with this Idempotency-Key is still being processed; retry shortly.",
+                               code="checkout-in-progress", headers={"Retry-After": "2"})
+            # A crashed request left the key locked: take it over (one taker wins the delete).
+            await coll.delete_one({"_id": existing.id, "status": IdempotencyStatus.in_progress.value,
+                                   "locked_until": {"$lte": utcnow()}})
+        raise Conflict("A checkout with this Idempotency-Key is still being processed; retry shortly.",
+                       code="checkout-in-progress", headers={"Retry-After": "2"})
+
+    # --- placing ------------------------------------------------------------------------------------
+    async def _place(self, *, user: User | None, cart_token: str | None, key: str, request_hash: str,
+                     body: CheckoutIn) -> Order:
+        if body.payment_method == PaymentMethod.card and not self.orders.gateway.enabled:
+            raise PaymentsUnavailable("Card payments are not available right now (the shop has no payment "
+                                      "provider configured). Choose pay on pickup or try again later.")
+        cart = await self.cart.load(user=user, cart_token=cart_token)
+        if cart is None or not cart.lines:
+            raise Unprocessable("Your cart is empty.", code="cart-empty")
+        if await Order.find_one({"cart_id": cart.id, "cart_version": cart.version}) is not None:
+            raise Conflict("This cart was already checked out; reload it to see the order.",
+                           code="cart-already-ordered")
+        contact = self._contact(user, body)
+        d = body.delivery
+        quote = await self.delivery.quote(method=d.method, zip=d.address.zip if d.address else None, date=d.date,
+                                          slot=d.slot)
+        priced = await self.cart.price(cart, delivery_fee=quote.fee, user_id=user.id if user else None,
+                                       email=contact.email)
+        self._ready(priced)
+        order = self._order(user, contact, body, quote, priced, cart, key, request_hash)
+        order.number = await self.orders.next_number()
+
+        async def hold(o: Order) -> None:
+            await self.delivery.hold_slot(quote, o.id)
+            o.reservation.slot_held = True
+            if o.promo_code:
+                o.reservation.promo_code = o.promo_code  # give_back is a no-op if the take below fails
+                await self.promo.take_use(o.promo_code, order_id=o.id, user_id=o.contact.user_id,
+                                          email=o.contact.email)
+
+        order = await self.orders.place(order, hold=hold)
+        if body.payment_method == PaymentMethod.card:
+            try:
+                await self.orders.start_card_payment(order)
+            except AppError:
+                await self.orders.try_move(order.id, OrderStatus.cancelled, by="system",
+                                           note="The card payment could not be started.")
+                raise
+        return order
+
+    @staticmethod
+    def _contact(user: User | None, body: CheckoutIn) -> OrderContact:
+        c = body.contact
+        if user is not None:
+            return OrderContact(user_id=user.id, email=user.email, phone=c.phone if c else user.phone,
+                                name=(c.name if c and c.name else user.full_name))
+        if c is None:
+            raise Unprocessable("Guests give an email address and a phone number.", code="contact-required")
+        return OrderContact(email=c.email, phone=c.phone, name=c.name)
+
+    @staticmethod
+    def _ready(priced: PricedCart) -> None:
+        if priced.promo_error is not None:
+            raise Conflict(f"The promo code on your cart cannot be used: {priced.promo_error.detail}",
+                           code=priced.promo_error.code)
+        for index, line in enumerate(priced.lines):
+            f = line.flags
+            if f.unavailable:
+                raise Conflict(f"{line.product_name} ({line.size_name}) is no longer available; remove it from "
+                               "your cart.", code="line-unavailable", line=index, item_id=line.id)
+            if f.insufficient_stock:
+                raise Conflict(f"Only {f.available} of {line.product_name} ({line.size_name}) left.",
+                               code="out-of-stock", line=index, item_id=line.id, available=f.available)
+
+    def _order(self, user: User | None, contact: OrderContact, body: CheckoutIn, quote: DeliveryQuote,
+               priced: PricedCart, cart: Cart, key: str, request_hash: str) -> Order:
+        d = body.delivery
+        lines = [OrderLine(product_id=x.product_id, product_name=x.product_name, product_slug=x.product_slug or "",
+                           size=x.size, size_name=x.size_name,
+                           add_ons=[OrderAddOn(code=a.code, name=a.name, price=a.price) for a in x.add_ons],
+                           unit_price=x.unit_price, quantity=x.quantity, line_total=x.line_total,
+                           gift_message=x.gift_message) for x in priced.lines]
+        card = body.payment_method == PaymentMethod.card
+        order = Order(
+            number="", status=OrderStatus.pending_payment if card else OrderStatus.confirmed, lines=lines,
+            amounts=OrderAmounts(subtotal=priced.subtotal, discount=priced.discount,
+                                 delivery_fee=priced.delivery_fee or 0, tax=priced.tax, total=priced.total,
+                                 currency=priced.currency),
+            promo_code=priced.promo.code if priced.promo else None,
+            delivery=OrderDelivery(
+                method=DeliveryMethod(quote.method), zone_id=quote.zone_id, recipient_name=d.recipient_name,
+                recipient_phone=d.recipient_phone,
+                address=OrderAddress(**d.address.model_dump()) if d.address else None,
+                date=quote.date.isoformat(), slot=quote.slot, window_start=quote.window_start,
+                window_end=quote.window_end, card_message=d.card_message, instructions=d.instructions),
+            contact=contact, payment_method=body.payment_method,
+            expires_at=utcnow() + timedelta(minutes=self.settings.order_payment_minutes) if card else None,
+            idempotency_key=key, request_hash=request_hash, cart_id=cart.id, cart_version=cart.version)
+        if user is None:
+            order.access_token_hash = hash_token(order_access_token(self.settings, order.id))
+        return order
+
+    # --- response -------------------------------------------------------------------------------------
+    async def response(self, order: Order) -> CheckoutOut:
+        secret = None
+        if order.payment_intent_id and order.status == OrderStatus.pending_payment:
+            secret = (await self.orders.gateway.retrieve_intent(order.payment_intent_id)).client_secret
+        a = order.amounts
+        payment = PaymentOut(method=order.payment_method, status=order.payment_status,
+                             payment_intent_id=order.payment_intent_id, client_secret=secret, amount=a.total,
+                             currency=a.currency)
+        token = order_access_token(self.settings, order.id) if order.contact.user_id is None else None
+        return CheckoutOut(order=order_out(order), payment=payment, access_token=token)
+

@@ -1,0 +1,51 @@
+"""The order status machine. Statuses only move forward along these edges; anything else is a 409.
+
+Card orders:      pending_payment → paid → preparing → out_for_delivery → delivered
+                                                     → ready_for_pickup → picked_up   (store pickup)
+Pay on pickup:    confirmed → preparing → ready_for_pickup → picked_up
+                  (no online payment: payment_status stays `unpaid` until staff settle it at the counter;
+                  `picked_up` needs the payment settled)
+Ends:             pending_payment → expired (sweeper) | payment_failed (PaymentIntent canceled by Stripe)
+                  pending_payment / paid / confirmed → cancelled (customer or staff)
+                  preparing / ready_for_pickup → cancelled (staff only)
+"""
+
+from __future__ import annotations
+
+from app.models.order import DeliveryMethod, OrderStatus
+
+S = OrderStatus
+
+_EDGES: dict[OrderStatus, set[OrderStatus]] = {
+    S.pending_payment: {S.paid, S.cancelled, S.payment_failed, S.expired},
+    S.paid: {S.preparing, S.cancelled},
+    S.confirmed: {S.preparing, S.cancelled},
+    S.preparing: {S.out_for_delivery, S.ready_for_pickup, S.cancelled},
+    S.out_for_delivery: {S.delivered},
+    S.ready_for_pickup: {S.picked_up, S.cancelled},
+}
+
+TERMINAL = frozenset({S.delivered, S.picked_up, S.cancelled, S.payment_failed, S.expired})
+# Orders that ended without being fulfilled: whatever they held is given back.
+CLOSED = frozenset({S.cancelled, S.payment_failed, S.expired})
+CUSTOMER_CANCELLABLE = frozenset({S.pending_payment, S.paid, S.confirmed})
+# What staff may set with POST /admin/orders/{id}/status; payment states come from payments.
+STAFF_TARGETS = frozenset({S.preparing, S.out_for_delivery, S.delivered, S.ready_for_pickup, S.picked_up,
+                           S.cancelled})
+FULFILLED = frozenset({S.delivered, S.picked_up})
+
+_METHOD_ONLY = {
+    S.out_for_delivery: DeliveryMethod.delivery, S.delivered: DeliveryMethod.delivery,
+    S.ready_for_pickup: DeliveryMethod.pickup, S.picked_up: DeliveryMethod.pickup,
+}
+
+
+def can_move(current: OrderStatus, target: OrderStatus, method: DeliveryMethod) -> bool:
+    if target not in _EDGES.get(current, set()):
+        return False
+    only = _METHOD_ONLY.get(target)
+    return only is None or only == method
+
+
+def next_statuses(current: OrderStatus, method: DeliveryMethod) -> list[OrderStatus]:
+    return [t for t in OrderStatus if can_move(current, t, method)]

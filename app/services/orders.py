@@ -1,0 +1,453 @@
+"""The order lifecycle: placing (stock reservation), the status machine and its side effects, payment
+settlement from Stripe's PaymentIntent state, refunds, cancellation, staff notes and flags.
+
+Every status change is one version-guarded write (``move``); its side effects run after it, each
+exactly once: the sale and the release are claimed by conditional updates of order-level markers,
+emails are deduplicated by the outbox, Stripe writes carry idempotency keys derived from our ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import stripe
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.config import Settings
+from app.core.errors import AppError, Conflict, NotFound, Unauthorized
+from app.core.ids import looks_like_id, new_id
+from app.core.security import hash_token, tokens_equal
+from app.core.versioned import NOW, update_versioned
+from app.models.cart import Cart
+from app.models.counter import Counter
+from app.models.order import (
+    Order,
+    OrderFlag,
+    OrderLine,
+    OrderNote,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    RefundRecord,
+    RefundStatus,
+    StatusChange,
+    StockHold,
+)
+from app.models.user import User
+from app.services.email import EmailService
+from app.services.inventory import available, record_sale, return_stock, take_stock
+from app.services.order_notify import OrderNotifier, money
+from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
+from app.services.payments import StripeGateway
+
+log = logging.getLogger("app.orders")
+
+S = OrderStatus
+SETTLED = (PaymentStatus.paid, PaymentStatus.partially_refunded, PaymentStatus.refunded)
+MAX_NOTES = 200
+ORDER_NUMBER_BASE = 10000
+
+
+class SlotReleaser(Protocol):
+    async def release_slot(self, order_id: str) -> None: ...
+
+
+class PromoReleaser(Protocol):
+    async def give_back(self, order_id: str) -> None: ...
+
+
+class CartClearer(Protocol):
+    async def clear(self, cart_id: str) -> None: ...
+
+
+def _dump(items: list[Any]) -> list[dict[str, Any]]:
+    return [i.model_dump() for i in items]
+
+
+def refund_status(paid: int, refunded: int) -> PaymentStatus:
+    if refunded <= 0:
+        return PaymentStatus.paid
+    return PaymentStatus.refunded if refunded >= paid else PaymentStatus.partially_refunded
+
+
+class OrderService:
+    def __init__(self, settings: Settings, email: EmailService, gateway: StripeGateway, *,
+                 delivery: SlotReleaser | None = None, promo: PromoReleaser | None = None,
+                 cart: CartClearer | None = None, runtime: Any = None) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.gateway = gateway
+        self.notify = OrderNotifier(settings, email)
+        self.delivery = delivery
+        self.promo = promo
+        self.cart = cart
+
+    # --- loading ------------------------------------------------------------------------------------
+    async def get(self, order_id: str) -> Order:
+        order = await Order.get(order_id) if looks_like_id(order_id, "ord") else None
+        if order is None:
+            raise NotFound("No order with this id.")
+        return order
+
+    async def get_for_customer(self, order_id: str, user: User | None, token: str | None) -> Order:
+        """The owner (signed in) or the holder of the order's access token; anyone else gets a 404."""
+        if user is None and not token:
+            raise Unauthorized("Sign in, or send the order's access token in X-Order-Token.")
+        order = await self.get(order_id)
+        if user is not None and order.contact.user_id == user.id:
+            return order
+        if token and order.access_token_hash and tokens_equal(hash_token(token), order.access_token_hash):
+            return order
+        raise NotFound("No order with this id.")
+
+    # --- placing ------------------------------------------------------------------------------------
+    async def next_number(self) -> str:
+        raw = await Counter.get_pymongo_collection().find_one_and_update(
+            {"_id": "order_number"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+        return f"AF-{ORDER_NUMBER_BASE + raw['value']}"
+
+    async def reserve_stock(self, lines: list[OrderLine], order_id: str) -> list[StockHold]:
+        """Take every line's units (summed per product+size) or nothing: 409 naming the first short line."""
+        wanted: dict[tuple[str, str], int] = {}
+        for line in lines:
+            wanted[(line.product_id, line.size)] = wanted.get((line.product_id, line.size), 0) + line.quantity
+        taken: list[StockHold] = []
+        for (product_id, size), qty in wanted.items():
+            if await take_stock(self.runtime, product_id, size, qty, ref=order_id):
+                taken.append(StockHold(product_id=product_id, size=size, quantity=qty))
+                continue
+            for hold in taken:
+                await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order_id)
+            left = await available(product_id, size)
+            index = next(i for i, ln in enumerate(lines) if (ln.product_id, ln.size) == (product_id, size))
+            line = lines[index]
+            raise Conflict(f"Only {left} of {line.product_name} ({line.size_name}) left; your order needs {qty}.",
+                           code="out-of-stock", line=index, product_id=product_id, size=size, available=left,
+                           requested=qty)
+        return taken
+
+    async def place(self, order: Order, *, hold: Callable[[Order], Awaitable[None]] | None = None) -> Order:
+        """Reserve stock, let ``hold`` take the slot and promo use (recording each in ``order.reservation``),
+        insert. Anything taken is given back if a later step fails."""
+        if not order.status_history:
+            order.status_history = [StatusChange(by=order.contact.user_id or "guest", from_status=None,
+                                                 to_status=order.status)]
+        order.reservation.stock = await self.reserve_stock(order.lines, order.id)
+        try:
+            if hold is not None:
+                await hold(order)
+            await order.insert()
+        except BaseException as exc:
+            await self._give_back(order)
+            if isinstance(exc, DuplicateKeyError):
+                raise Conflict("This cart was already checked out; reload it to see the order.",
+                               code="cart-already-ordered") from exc
+            raise
+        if order.status == S.confirmed:
+            await self._on_enter(order, S.confirmed)
+        return order
+
+    async def start_card_payment(self, order: Order) -> Any:
+        """Create the order's PaymentIntent (the key derived from the order id makes a repeat return the same
+        intent) and remember its id. Returns the intent (its ``client_secret`` goes to Stripe.js)."""
+        a = order.amounts
+        intent = await self.gateway.create_intent(order_id=order.id, number=order.number, amount=a.total,
+                                                  currency=a.currency, email=order.contact.email)
+        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$set": {"payment_intent_id": intent.id}})
+        order.payment_intent_id = intent.id
+        return intent
+
+    # --- the status machine ---------------------------------------------------------------------------
+    async def move(self, order_id: str, to: OrderStatus, *, by: str, note: str | None = None,
+                   extra: Callable[[Order], dict[str, Any]] | None = None,
+                   check: Callable[[Order], None] | None = None) -> Order:
+        """One forward step along the machine (409 ``illegal-transition`` otherwise), then its side effects."""
+
+        def mutate(doc: Order) -> dict[str, Any]:
+            if not can_move(doc.status, to, doc.delivery.method):
+                raise Conflict(f"An order that is {doc.status.value} cannot become {to.value}.",
+                               code="illegal-transition", current_status=doc.status.value)
+            if check is not None:
+                check(doc)
+            history = [*doc.status_history, StatusChange(by=by, from_status=doc.status, to_status=to, note=note)]
+            changes: dict[str, Any] = {"status": to, "status_history": _dump(history), "updated_at": NOW,
+                                       "expires_at": None}
+            if extra is not None:
+                changes.update(extra(doc))
+            return changes
+
+        order = await update_versioned(Order, order_id, mutate)
+        await self._on_enter(order, to)
+        return await self.get(order.id) if to in CLOSED else order  # a cancellation may have refunded
+
+    async def try_move(self, order_id: str, to: OrderStatus, **kw: Any) -> Order | None:
+        """``move`` for webhooks and jobs: a step the order can no longer take is no change, not an error."""
+        try:
+            return await self.move(order_id, to, **kw)
+        except Conflict as exc:
+            if exc.code == "illegal-transition":
+                return None
+            raise
+
+    async def _on_enter(self, order: Order, status: OrderStatus) -> None:
+        if status in (S.paid, S.confirmed):
+            await self.finalize_sale(order)
+            if order.cart_id and self.cart is not None:
+                await self.cart.clear(order.cart_id)
+            await self.notify.send(order, "order_confirmation")
+        elif status in CLOSED:
+            await self.release(order)
+            if order.cart_id and order.payment_status not in SETTLED:
+                # Unpaid and over: the cart's version is free for a new checkout (one version, one live order).
+                await Cart.get_pymongo_collection().update_one(
+                    {"_id": order.cart_id, "version": order.cart_version}, {"$inc": {"version": 1}})
+            if status == S.cancelled:
+                await self._after_cancel(order)
+        else:
+            await self.notify.status_changed(order, status)
+
+    async def _after_cancel(self, order: Order) -> None:
+        refund_note = ""
+        if order.payment_method == PaymentMethod.card and order.amount_paid > order.amount_refunded:
+            try:
+                order = await self.refund(order.id, amount=None, reason="Order cancelled", by="system",
+                                          key="cancel", notify=False)
+                refund_note = "The full amount paid was refunded to your card."
+            except AppError as exc:  # left pending (retried by the reconciliation job) or flagged for staff
+                log.warning("refund of cancelled order %s not done: %s", order.id, exc.detail)
+                refund_note = "Your refund is being processed."
+        elif order.payment_method == PaymentMethod.pay_on_pickup and order.payment_status in SETTLED:
+            await self.flag(order.id, "refund-at-counter", "A settled pay-on-pickup order was cancelled.")
+        last = order.status_history[-1] if order.status_history else None
+        reason = f" Reason: {last.note}" if last and last.note else ""
+        await self.notify.send(order, "order_cancelled", reason=reason, refund_note=refund_note)
+
+    # --- reservation: sale and release, each exactly once ------------------------------------------------
+    async def finalize_sale(self, order: Order) -> None:
+        coll = Order.get_pymongo_collection()
+        claimed = await coll.find_one_and_update(
+            {"_id": order.id, "reservation.sold": False, "reservation.released": False},
+            {"$set": {"reservation.sold": True}, "$currentDate": {"reservation.sold_at": True}})
+        if claimed is None:
+            return
+        await record_sale([(h.product_id, h.size, h.quantity) for h in order.reservation.stock])
+
+    async def release(self, order: Order) -> bool:
+        """Give back stock, slot and promo use. The slot and promo services are idempotent per order and
+        run first (a failure leaves the order to be released again); stock is returned once, after the
+        ``released_at`` marker is claimed."""
+        await self._release_holds(order)
+        before = await Order.get_pymongo_collection().find_one_and_update(
+            {"_id": order.id, "reservation.released": False},
+            {"$set": {"reservation.released": True}, "$currentDate": {"reservation.released_at": True}},
+            return_document=ReturnDocument.BEFORE)
+        if before is None:
+            return False
+        current = Order.model_validate(before)
+        for hold in current.reservation.stock:
+            await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order.id)
+        if current.reservation.sold:
+            await record_sale([(h.product_id, h.size, h.quantity) for h in current.reservation.stock], sign=-1)
+        return True
+
+    async def _release_holds(self, order: Order) -> None:
+        if order.reservation.slot_held and self.delivery is not None:
+            await self.delivery.release_slot(order.id)
+        if order.reservation.promo_code and self.promo is not None:
+            await self.promo.give_back(order.id)
+
+    async def _give_back(self, order: Order) -> None:
+        """Undo a placement that never produced an order (nothing was recorded, so no marker is needed)."""
+        await self._release_holds(order)
+        for hold in order.reservation.stock:
+            await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order.id)
+
+    # --- payments ---------------------------------------------------------------------------------------
+    async def apply_intent(self, order: Order, intent: Any, *, failure_key: str | None = None) -> Order:
+        """Settle ``order`` from the PaymentIntent's current state (never from an event's place in time)."""
+        if intent.status == "succeeded":
+            return await self._paid(order, intent)
+        if intent.status == "canceled":
+            return await self.try_move(order.id, S.payment_failed, by="stripe",
+                                       note="The payment was canceled.") or order
+        if intent.status == "requires_payment_method" and intent.last_payment_error and failure_key:
+            return await self._failed_attempt(order, intent)
+        return order
+
+    async def _paid(self, order: Order, intent: Any) -> Order:
+        received, currency = int(intent.amount_received or 0), str(intent.currency).upper()
+        if received != order.amounts.total or currency != order.amounts.currency.upper():
+            await self.flag(order.id, "amount-mismatch",
+                            f"Stripe received {money(received, currency)} for {intent.id}; the order total is "
+                            f"{money(order.amounts.total, order.amounts.currency)}. Not marked paid.")
+            return order
+        if order.payment_status in SETTLED:
+            return order
+        payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": NOW}
+        moved = await self.try_move(order.id, S.paid, by="stripe", extra=lambda _doc: payment)
+        if moved is not None:
+            return moved
+
+        def record_late(doc: Order) -> dict[str, Any]:  # the order ended before the money arrived
+            if doc.payment_status in SETTLED or doc.status not in CLOSED:
+                return {}
+            flags = [*doc.flags, OrderFlag(code="paid-after-close",
+                                           detail=f"{intent.id} succeeded after the order became {doc.status.value}; "
+                                                  "refund the customer.")]
+            return {**payment, "flags": _dump(flags), "updated_at": NOW}
+
+        return await update_versioned(Order, order.id, record_late)
+
+    async def _failed_attempt(self, order: Order, intent: Any) -> Order:
+        message = str(getattr(intent.last_payment_error, "message", None) or "The payment failed.")[:300]
+
+        def mutate(doc: Order) -> dict[str, Any]:
+            if doc.status != S.pending_payment or doc.payment_status in SETTLED:
+                return {}
+            return {"payment_status": PaymentStatus.failed, "payment_attempts": doc.payment_attempts + 1,
+                    "last_payment_error": message, "updated_at": NOW}
+
+        return await update_versioned(Order, order.id, mutate)
+
+    async def apply_charge_refunds(self, order: Order, charge: Any) -> Order:
+        """``charge.refunded``: refunds made anywhere (also Stripe's dashboard) move the payment state."""
+        seen = int(charge.amount_refunded or 0)
+
+        def mutate(doc: Order) -> dict[str, Any]:
+            if seen <= doc.amount_refunded or doc.amount_paid <= 0:
+                return {}
+            return {"amount_refunded": seen, "payment_status": refund_status(doc.amount_paid, seen),
+                    "updated_at": NOW}
+
+        before = order.amount_refunded
+        order = await update_versioned(Order, order.id, mutate)
+        if order.amount_refunded > before and not order.refunds_pending:
+            await self.notify.send(order, "order_refunded", key=f"refunded:total:{order.amount_refunded}",
+                                   amount=money(order.amount_refunded - before, order.amounts.currency),
+                                   reason="Refund issued by the shop")
+        return order
+
+    # --- refunds --------------------------------------------------------------------------------------
+    async def refund(self, order_id: str, *, amount: int | None, reason: str, by: str, key: str | None = None,
+                     notify: bool = True) -> Order:
+        """Refund through Stripe, never more than was paid. The refund is recorded (pending) before Stripe is
+        called, with its id as Stripe's idempotency key: a retry or a second request cannot refund twice."""
+        record_id = key or new_id("rfd")
+
+        def mutate(doc: Order) -> dict[str, Any]:
+            if any(r.id == record_id for r in doc.refunds):
+                return {}
+            if doc.payment_method != PaymentMethod.card or not doc.payment_intent_id or doc.amount_paid <= 0:
+                raise Conflict("This order has no card payment to refund.", code="not-refundable")
+            pending = sum(r.amount for r in doc.refunds if r.status == RefundStatus.pending)
+            left = doc.amount_paid - doc.amount_refunded - pending
+            if left <= 0:
+                raise Conflict("Everything paid for this order was already refunded.", code="nothing-to-refund")
+            wanted = left if amount is None else amount
+            if wanted > left:
+                raise Conflict(f"At most {money(left, doc.amounts.currency)} can still be refunded.",
+                               code="refund-exceeds-paid", refundable=left)
+            record = RefundRecord(id=record_id, amount=wanted, reason=reason, by=by)
+            return {"refunds": _dump([*doc.refunds, record]), "refunds_pending": doc.refunds_pending + 1,
+                    "updated_at": NOW}
+
+        order = await update_versioned(Order, order_id, mutate)
+        return await self.push_refund(order, record_id, notify=notify)
+
+    async def push_refund(self, order: Order, record_id: str, *, notify: bool = True) -> Order:
+        """Send a pending refund to Stripe (again: the key makes it safe) and record the outcome."""
+        record = next(r for r in order.refunds if r.id == record_id)
+        if record.status != RefundStatus.pending:
+            return order
+        try:
+            refund = await self.gateway.refund(intent_id=order.payment_intent_id or "", amount=record.amount,
+                                               key=record.id, order_id=order.id, reason=record.reason)
+        except (stripe.InvalidRequestError, stripe.CardError) as exc:
+            message = str(exc.user_message or exc)[:300]
+            await self._settle_refund(order.id, record_id, RefundStatus.failed, error=message)
+            await self.flag(order.id, "refund-failed", f"Refund {record_id} was refused by Stripe: {message}")
+            raise Conflict(f"Stripe refused the refund: {message}", code="refund-refused") from exc
+        order = await self._settle_refund(order.id, record_id, RefundStatus.succeeded, stripe_id=refund.id)
+        if notify:
+            await self.notify.send(order, "order_refunded", key=f"refunded:{record_id}",
+                                   amount=money(record.amount, order.amounts.currency), reason=record.reason)
+        return order
+
+    async def _settle_refund(self, order_id: str, record_id: str, status: RefundStatus, *,
+                             stripe_id: str | None = None, error: str | None = None) -> Order:
+        def mutate(doc: Order) -> dict[str, Any]:
+            refunds = [r.model_copy() for r in doc.refunds]
+            record = next(r for r in refunds if r.id == record_id)
+            if record.status != RefundStatus.pending:
+                return {}
+            record.status, record.stripe_refund_id, record.error = status, stripe_id, error
+            done = sum(r.amount for r in refunds if r.status == RefundStatus.succeeded)
+            refunded = max(doc.amount_refunded, done)
+            return {"refunds": _dump(refunds), "refunds_pending": max(0, doc.refunds_pending - 1),
+                    "amount_refunded": refunded, "payment_status": refund_status(doc.amount_paid, refunded),
+                    "updated_at": NOW}
+
+        return await update_versioned(Order, order_id, mutate)
+
+    # --- customer and staff actions ------------------------------------------------------------------
+    async def cancel(self, order: Order, *, by: str, note: str | None = None, staff: bool = False) -> Order:
+        if not staff and order.status not in CUSTOMER_CANCELLABLE:
+            raise Conflict(f"An order that is {order.status.value} can no longer be cancelled.",
+                           code="not-cancellable", current_status=order.status.value)
+        if order.status == S.pending_payment and order.payment_intent_id:
+            # Close the PaymentIntent first: if the customer paid meanwhile, settle it and refund below.
+            intent = await self.gateway.cancel_intent(order.payment_intent_id, order_id=order.id)
+            if intent.status == "succeeded":
+                order = await self.apply_intent(order, intent)
+        return await self.move(order.id, S.cancelled, by=by, note=note)
+
+    async def staff_move(self, order: Order, to: OrderStatus, *, by: str, note: str | None) -> Order:
+        if to == S.cancelled:
+            return await self.cancel(order, by=by, note=note, staff=True)
+
+        def check(doc: Order) -> None:
+            if (to == S.picked_up and doc.payment_method == PaymentMethod.pay_on_pickup
+                    and doc.payment_status not in SETTLED):
+                raise Conflict("Settle the payment before handing the order over.", code="payment-not-settled")
+
+        return await self.move(order.id, to, by=by, note=note, check=check)
+
+    async def settle_at_counter(self, order_id: str, *, by: str, note: str | None) -> Order:
+        def mutate(doc: Order) -> dict[str, Any]:
+            if doc.payment_method != PaymentMethod.pay_on_pickup:
+                raise Conflict("Only pay-on-pickup orders are settled by staff.", code="not-settleable")
+            if doc.payment_status in SETTLED:
+                raise Conflict("This order's payment is already settled.", code="already-settled")
+            if doc.status in CLOSED:
+                raise Conflict(f"An order that is {doc.status.value} cannot be settled.", code="not-settleable")
+            text = "Payment settled at the counter." + (f" {note}" if note else "")
+            notes = [*doc.notes, OrderNote(by=by, text=text)]
+            return {"payment_status": PaymentStatus.paid, "amount_paid": doc.amounts.total, "paid_at": NOW,
+                    "notes": _dump(notes[-MAX_NOTES:]), "updated_at": NOW}
+
+        return await update_versioned(Order, order_id, mutate)
+
+    async def add_note(self, order_id: str, *, by: str, text: str) -> Order:
+        def mutate(doc: Order) -> dict[str, Any]:
+            return {"notes": _dump([*doc.notes, OrderNote(by=by, text=text)][-MAX_NOTES:]), "updated_at": NOW}
+
+        return await update_versioned(Order, order_id, mutate)
+
+    async def flag(self, order_id: str, code: str, detail: str) -> None:
+        def mutate(doc: Order) -> dict[str, Any]:
+            if any(f.code == code for f in doc.flags):
+                return {}
+            return {"flags": _dump([*doc.flags, OrderFlag(code=code, detail=detail)]), "updated_at": NOW}
+
+        await update_versioned(Order, order_id, mutate)
+        log.warning("order %s flagged %s: %s", order_id, code, detail)
+
+
+async def has_delivered_purchase(user_id: str, product_id: str) -> bool:
+    """True when ``user_id`` received ``product_id`` (a delivered or picked-up order): verified purchase."""
+    found = await Order.find({"contact.user_id": user_id, "lines.product_id": product_id,
+                              "status": {"$in": [s.value for s in FULFILLED]}}).limit(1).to_list()
+    return bool(found)

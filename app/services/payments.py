@@ -1,0 +1,109 @@
+"""Stripe through its official SDK (async methods). The only module that talks to Stripe.
+
+Every write carries an idempotency key derived from our own ids, so a retry (ours, the SDK's, or a
+second process) never creates a second PaymentIntent or refund. Without STRIPE_SECRET_KEY card
+payments are refused with a 503, never faked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import stripe
+
+from app.config import Settings
+from app.core.errors import ServiceUnavailable
+
+log = logging.getLogger("app.payments")
+
+StripeError = stripe.StripeError
+
+
+class PaymentsUnavailable(ServiceUnavailable):
+    code, title = "payments-unavailable", "Card payments unavailable"
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Stripe unreachable, failing or refusing our key: a 503 (and a retried webhook). Refusals of the
+    request itself (``InvalidRequestError``, ``CardError``) pass through for the caller to judge."""
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, stripe.AuthenticationError,
+            stripe.PermissionError) as exc:
+        log.warning("stripe call failed: %s: %s", type(exc).__name__, exc)
+        raise PaymentsUnavailable("The payment provider could not be reached. Try again in a moment.") from exc
+
+
+class StripeGateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: stripe.StripeClient | None = None
+        if settings.stripe_secret_key:
+            base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+            self._client = stripe.StripeClient(settings.stripe_secret_key.get_secret_value(), base_addresses=base,
+                                               max_network_retries=settings.stripe_max_network_retries)
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        if self._client is None:
+            raise PaymentsUnavailable("Card payments are not available right now (the shop has no payment "
+                                      "provider configured). Choose pay on pickup or try again later.")
+        return self._client
+
+    async def create_intent(self, *, order_id: str, number: str, amount: int, currency: str,
+                            email: str) -> Any:
+        with provider_errors():
+            return await self.client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount, "currency": currency.lower(),
+                    "automatic_payment_methods": {"enabled": True},
+                    "description": f"Amour Florals order {number}",
+                    "receipt_email": email,
+                    "metadata": {"order_id": order_id, "order_number": number},
+                },
+                options={"idempotency_key": f"{order_id}:payment-intent"},
+            )
+
+    async def retrieve_intent(self, intent_id: str) -> Any:
+        with provider_errors():
+            return await self.client.v1.payment_intents.retrieve_async(intent_id)
+
+    async def cancel_intent(self, intent_id: str, *, order_id: str) -> Any:
+        """Cancel; returns the intent as it now is (a succeeded or canceled one is returned unchanged)."""
+        try:
+            with provider_errors():
+                return await self.client.v1.payment_intents.cancel_async(
+                    intent_id, options={"idempotency_key": f"{order_id}:cancel-intent"})
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "payment_intent_unexpected_state":
+                raise
+            return await self.retrieve_intent(intent_id)
+
+    async def refund(self, *, intent_id: str, amount: int, key: str, order_id: str, reason: str) -> Any:
+        with provider_errors():
+            return await self.client.v1.refunds.create_async(
+                params={"payment_intent": intent_id, "amount": amount,
+                        "metadata": {"order_id": order_id, "reason": reason[:500]}},
+                options={"idempotency_key": f"{order_id}:refund:{key}"},
+            )
+
+    async def retrieve_charge(self, charge_id: str) -> Any:
+        with provider_errors():
+            return await self.client.v1.charges.retrieve_async(charge_id)
+
+    def construct_event(self, payload: bytes, signature: str | None) -> Any:
+        """Verify the signature on the raw body; raises ValueError / SignatureVerificationError."""
+        secret = self.settings.stripe_webhook_secret
+        if secret is None:
+            raise PaymentsUnavailable("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
+        if not signature:
+            raise stripe.SignatureVerificationError("missing Stripe-Signature header", signature, payload)
+        return stripe.Webhook.construct_event(payload, signature, secret.get_secret_value())
