@@ -98,7 +98,7 @@ async def create_user(role: Role = Role.customer, email: str | None = None, pass
                       **fields: Any) -> User:
     user = User(email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com", first_name="Test",
                 last_name=role.value.title(), role=role, password_hash=hash_password(password),
-                email_verified_at=utcnow(), **fields)
+                **{"email_verified_at": utcnow(), **fields})
     await user.insert()
     return user
 

@@ -93,3 +93,14 @@ def random_ip() -> str:
     """A per-test client address, so counters in a shared Redis never leak between tests."""
     n = uuid.uuid4().int
     return f"10.{n % 250 + 1}.{(n >> 8) % 250 + 1}.{(n >> 16) % 250 + 1}"
+
+
+async def rewrite(document: Any, doc_id: str, **fields: Any) -> None:
+    """Change stored fields for a test (e.g. move an expiry into the past) by replacing the whole document:
+    unlike a scalar ``$set``, a replacement keeps datetimes as dates on the embedded server too."""
+    coll = document.get_pymongo_collection()
+    raw = await coll.find_one({"_id": doc_id})
+    assert raw is not None, doc_id
+    raw.update(fields)
+    res = await coll.replace_one({"_id": doc_id}, raw)
+    assert res.matched_count == 1
