@@ -27,6 +27,7 @@ from app.core.ids import new_id
 
 log = logging.getLogger("app.jobs")
 
+STOP_TIMEOUT_SECONDS = 5.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{new_id('wrk')[-8:]}"
 
 
@@ -80,9 +81,14 @@ class JobRunner:
             self.tasks.append(asyncio.create_task(self._loop(name, job), name=f"job:{name}"))
 
     async def stop(self) -> None:
+        """Cancel the jobs and wait for them, but not forever: a job stuck in a call that does not react to
+        cancellation must not hang shutdown (its lease expires and another process takes the item)."""
         for t in self.tasks:
             t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:
+            _, stuck = await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT_SECONDS)
+            for t in stuck:
+                log.warning("job task %s did not stop within %ss", t.get_name(), STOP_TIMEOUT_SECONDS)
         self.tasks.clear()
 
     async def _loop(self, name: str, job: Job) -> None:
