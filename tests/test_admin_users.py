@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from app.core.ids import new_id
@@ -166,3 +168,14 @@ async def test_only_admins_manage_users(client, who, status):
     assert_problem(await client.get(f"{USERS}/{target.id}", headers=headers), status)
     assert_problem(await client.patch(f"{USERS}/{target.id}", headers=headers, json={"role": "admin"}), status)
     assert (await User.get(target.id)).role == Role.customer
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client):
+    a = await create_user(Role.admin, email="admin-a@example.com")
+    b = await create_user(Role.admin, email="admin-b@example.com")
+    ha, hb = await login_headers(client, a.email), await login_headers(client, b.email)
+    ra, rb = await asyncio.gather(client.patch(f"{USERS}/{b.id}", headers=ha, json={"role": "customer"}),
+                                  client.patch(f"{USERS}/{a.id}", headers=hb, json={"is_active": False}))
+    assert sorted([ra.status_code, rb.status_code]) in ([200, 409], [200, 401], [409, 409]), (ra.text, rb.text)
+    admins = await User.find({"role": "admin", "is_active": True}).count()
+    assert admins == 1 or (admins == 2 and ra.status_code == rb.status_code == 409)

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import get_settings
 from app.core.security import verify_password
-from app.seed import DEMO_PASSWORD, DEMO_USERS
+from app.seed import DEMO_PASSWORD, DEMO_USERS, seed_all
+from tests.support import API, bearer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -44,7 +45,7 @@ def test_seed_is_idempotent_and_prints_the_demo_logins(cli_db):
         assert email in first.output and role.value in first.output
     assert DEMO_PASSWORD in first.output
     assert db.users.count_documents({}) == len(DEMO_USERS)
-    admin = db.users.find_one({"email": "admin@amourflorals.test"})
+    admin = db.users.find_one({"email": "admin@example.com"})
     assert admin["role"] == "admin" and verify_password(DEMO_PASSWORD, admin["password_hash"])[0]
     customer = db.users.find_one({"email": "olivia@example.com"})
     assert len(customer["addresses"]) == 1 and customer["addresses"][0]["is_default"] is True
@@ -52,7 +53,7 @@ def test_seed_is_idempotent_and_prints_the_demo_logins(cli_db):
     second = invoke("seed")
     assert second.exit_code == 0 and second.output == first.output
     assert db.users.count_documents({}) == len(DEMO_USERS)
-    assert db.users.find_one({"email": "admin@amourflorals.test"})["_id"] == admin["_id"]
+    assert db.users.find_one({"email": "admin@example.com"})["_id"] == admin["_id"]
 
 
 def test_create_admin_creates_then_promotes(cli_db):
@@ -97,3 +98,13 @@ def test_migrate_forward_and_backward(cli_db):
     assert r.exit_code == 0, r.output
     assert "preferences" not in db.users.find_one({"_id": "usr_old"})
     assert db.users.find_one({"_id": "usr_new"})["preferences"] == {"newsletter": True}
+
+
+async def test_every_printed_demo_login_signs_in(client):
+    lines = await seed_all()
+    for email, _, _, role in DEMO_USERS:
+        assert any(email in line for line in lines)
+        r = await client.post(f"{API}/auth/login", json={"email": email, "password": DEMO_PASSWORD})
+        assert r.status_code == 200, r.text
+        me = await client.get(f"{API}/users/me", headers=bearer(r.json()["tokens"]["access_token"]))
+        assert me.json()["role"] == role.value

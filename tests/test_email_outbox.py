@@ -47,7 +47,7 @@ async def test_welcome_email_arrives_with_subject_text_and_escaped_html(client, 
     stored = await OutboxEmail.find_one(OutboxEmail.to == "camellia@example.com")
     assert stored.template == "welcome_verify" and stored.status == EmailStatus.sent
     assert stored.attempts == 1 and stored.sent_at is not None and stored.lease is None
-    assert stored.id in msg["Message-ID"]
+    assert msg["Message-ID"] == f"<{stored.id}@amourflorals.com>"
     assert body["user"]["email"] == "camellia@example.com"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import logging
 from email.message import EmailMessage
-from email.utils import make_msgid
 from string import Template
 from typing import Any
 
@@ -121,7 +120,7 @@ class EmailService:
         msg["To"] = email.to
         msg["Subject"] = email.subject
         # A stable Message-ID lets receivers drop a duplicate if a process died after SMTP accepted it.
-        msg["Message-ID"] = make_msgid(idstring=email.id, domain="amourflorals.com")
+        msg["Message-ID"] = f"<{email.id}@amourflorals.com>"  # the same on every attempt
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
