@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from app.models.user import User
+from tests.conftest import create_user, login_headers
 from tests.support import API, assert_problem
 
 ADDR = f"{API}/users/me/addresses"
@@ -176,3 +177,16 @@ async def test_concurrent_adds_respect_the_limit(client, customer):
                                        for i in range(10)))
     assert sorted(r.status_code for r in responses) == [201] * 5 + [409] * 5
     assert len((await User.get(user.id)).addresses) == 20
+
+
+
+async def test_an_imported_account_without_a_version_field_can_add_addresses(client):
+    user = await create_user(email="imported@example.com")
+    raw = await User.get_pymongo_collection().find_one({"_id": user.id})
+    del raw["version"]  # as written by the old MERN app
+    await User.get_pymongo_collection().replace_one({"_id": user.id}, raw)
+    headers = await login_headers(client, user.email)
+    created = await add(client, headers)
+    assert created["is_default"] is True
+    assert (await User.get(user.id)).version == 1
+    assert len((await client.get(ADDR, headers=headers)).json()) == 1

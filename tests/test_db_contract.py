@@ -72,6 +72,17 @@ async def test_version_guarded_whole_array_write_hits_and_misses(db):
     assert doc["addresses"][1]["created_at"] == now and doc["addresses"][1]["created_at"].tzinfo is not None
 
 
+async def test_version_guard_on_a_document_without_the_field(db):
+    await db.users.insert_one({"_id": "usr_old", "addresses": []})
+    res = await db.users.update_one({"_id": "usr_old", "version": {"$exists": False}},
+                                    {"$set": {"addresses": [{"id": "adr_1"}]}, "$inc": {"version": 1}})
+    assert res.matched_count == 1
+    assert await db.users.find_one({"_id": "usr_old"}) == {"_id": "usr_old", "addresses": [{"id": "adr_1"}],
+                                                            "version": 1}
+    again = await db.users.update_one({"_id": "usr_old", "version": {"$exists": False}}, {"$set": {"addresses": []}})
+    assert again.matched_count == 0
+
+
 async def test_scalar_add_to_set_and_pull(db):
     await db.users.insert_one({"_id": "usr_1", "favorites": ["prd_a"]})
     await db.users.update_one({"_id": "usr_1"}, {"$addToSet": {"favorites": "prd_b"}})

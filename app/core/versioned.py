@@ -31,8 +31,9 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
-        res = await coll.update_one({"_id": doc_id, "version": version},
-                                    {"$set": changes, "$inc": {"version": 1}})
+        # A document written before the field existed (e.g. imported) has none: {"version": 0} would never match.
+        guard = {"version": version} if "version" in raw else {"version": {"$exists": False}}
+        res = await coll.update_one({"_id": doc_id, **guard}, {"$set": changes, "$inc": {"version": 1}})
         if res.matched_count == 1:
             return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")
