@@ -150,3 +150,28 @@ async def test_unhandled_exception_is_a_500_problem_without_internals(settings, 
     assert r.headers["x-content-type-options"] == "nosniff"
     logged = [rec for rec in caplog.records if rec.exc_info]
     assert logged and "hunter2" in str(logged[0].exc_info[1])
+
+
+async def test_json_access_log_carries_the_request_id(client):
+    from app.core.logging import JsonFormatter
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(JsonFormatter().format(record))
+
+    handler = Collect()
+    logger = logging.getLogger("app.access")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        await client.get(f"{API}/nowhere", headers={"X-Request-ID": "log-trace-7"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    entries = [json.loads(line) for line in lines]
+    entry = next(e for e in entries if e["request_id"] == "log-trace-7")
+    assert entry["msg"] == "request" and entry["status"] == 404 and entry["path"] == f"{API}/nowhere"
+    assert entry["ts"].endswith("Z") and isinstance(entry["duration_ms"], float)
