@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,7 +112,10 @@ class Settings(BaseSettings):
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:
-        ZoneInfo(v)
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):  # not-found is a KeyError: make it a validation error
+            raise ValueError(f"unknown IANA time zone {v!r}") from None
         return v
 
     @model_validator(mode="after")

@@ -8,10 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIASGIMiddleware
 
 from app.config import Settings, get_settings
 from app.core.db import connect
@@ -20,7 +18,7 @@ from app.core.errors import install_error_handlers
 from app.core.http import HttpMiddleware
 from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
-from app.core.ratelimit import build_limiter, rate_limit_handler
+from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.services.email import EmailService
@@ -101,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc",
         openapi_tags=TAGS,
         lifespan=lifespan,
+        dependencies=[Depends(default_limit)],
     )
     app.state.runtime = Runtime(settings=settings)
     app.state.settings = settings
@@ -109,14 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter.exempt(probe)  # probes and Stripe's webhooks must never be throttled
 
     install_error_handlers(app)
-    app.add_exception_handler(RateLimitExceeded, rate_limit_handler)  # type: ignore[arg-type]
 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)
 
-    # Outermost first: request id/headers/body cap wrap everything, then CORS, then rate limiting.
-    app.add_middleware(SlowAPIASGIMiddleware)
+    # The last added is the outermost: request id/headers/body cap wrap everything, then CORS.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

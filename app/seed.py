@@ -12,6 +12,7 @@ from app.seed_delivery import seed_delivery_and_promos
 
 DEMO_PASSWORD = "Bouquet-Demo-2026"
 
+# Logins must pass the API's email validation: special-use domains such as .test are refused there.
 DEMO_USERS = [
     ("admin@amourflorals.com", "Ava", "Admin", Role.admin),
     ("staff@amourflorals.com", "Sam", "Staff", Role.staff),

@@ -19,7 +19,7 @@ from app.main import create_app
 from app.models.user import Role, User
 from tests.services import RedisProcess, SmtpSink, mongo_from_env_or_embedded
 
-pytest_plugins = ["tests.stripe_fixtures"]
+pytest_plugins = ["tests.support", "tests.stripe_fixtures"]
 
 PASSWORD = "Blooming-Peonies-42"
 
@@ -96,9 +96,9 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 async def create_user(role: Role = Role.customer, email: str | None = None, password: str = PASSWORD,
                       **fields: Any) -> User:
-    user = User(email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com", first_name="Test",
-                last_name=role.value.title(), role=role, password_hash=hash_password(password),
-                email_verified_at=utcnow(), **fields)
+    defaults = {"first_name": "Test", "last_name": role.value.title(), "email_verified_at": utcnow()}
+    user = User(email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com", role=role,
+                password_hash=hash_password(password), **{**defaults, **fields})
     await user.insert()
     return user
 

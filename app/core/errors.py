@@ -121,10 +121,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem(exc.status_code, detail=detail, request=request, headers=getattr(exc, "headers", None))
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+def internal_error(request: Request) -> JSONResponse:
     return problem(500, detail="Something went wrong on our side. Quote the request id if you contact us.",
                    code="internal-error", request=request)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Normally HttpMiddleware answers first (with the request id); this covers errors outside it.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return internal_error(request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,19 +8,21 @@ import re
 import time
 import uuid
 
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
-from app.core.errors import problem
+from app.core.errors import internal_error, problem
 from app.core.metrics import observe_request
 
 log = logging.getLogger("app.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """Raised while the body streams in; an HTTPException so FastAPI's body parsing passes it through."""
+class BodyTooLarge(HTTPException):
+    """Raised while the body streams in. An HTTPException, so FastAPI re-raises it while parsing the body
+    (any other exception there becomes a 400) and the error handlers answer 413."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than {limit} bytes.")
@@ -92,6 +94,13 @@ class HttpMiddleware:
             except BodyTooLarge:
                 if not started[0]:
                     await self._too_large(scope, receive, send_wrapper, limit)
+            except Exception:
+                # Answered here, inside the request-id context, so the 500 problem and the log line carry
+                # the id and the response gets the usual headers (Starlette's outer handler would not).
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if started[0]:
+                    raise
+                await internal_error(Request(scope))(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
@@ -102,8 +111,6 @@ class HttpMiddleware:
             request_id_var.reset(token)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        from starlette.requests import Request
-
         response = problem(413, detail=f"The request body is larger than {limit} bytes.",
                            request=Request(scope))
         await response(scope, receive, send)

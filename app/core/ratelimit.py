@@ -1,6 +1,9 @@
-"""Rate limits with slowapi (per-IP default on every route) and named limits for auth endpoints.
+"""Rate limits with slowapi/limits: a default per-IP limit on every API route and named limits for auth
+endpoints.
 
 Counters live in Redis when REDIS_URL is set, so several API processes share them; in memory otherwise.
+The default limit is an app-level dependency rather than slowapi's middleware: with FastAPI's included
+routers (``_IncludedRouter``) the middleware finds no endpoint and treats every API route as exempt.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ import time
 from fastapi import Request
 from limits import parse
 from slowapi import Limiter
-from slowapi.errors import RateLimitExceeded
-from starlette.responses import Response
 
 from app.config import Settings
-from app.core.errors import TooManyRequests, problem
+from app.core.errors import TooManyRequests
 
 
 def client_ip(request: Request) -> str:
@@ -26,7 +27,6 @@ def build_limiter(settings: Settings) -> Limiter:
     storage = settings.redis_url or "memory://"
     return Limiter(
         key_func=client_ip,
-        default_limits=[settings.rate_limit_default],
         storage_uri=storage,
         strategy="moving-window",
         enabled=settings.rate_limit_enabled,
@@ -56,13 +56,11 @@ def hit(request: Request, limit: str, *keys: str) -> None:
                               headers={"Retry-After": str(retry)})
 
 
-def rate_limit_handler(request: Request, exc: RateLimitExceeded) -> Response:
-    retry = 60
-    try:
-        limit = exc.limit.limit
-        stats = request.app.state.limiter.limiter.get_window_stats(limit, *request.state.view_rate_limit[1])
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
-    except Exception:  # noqa: S110 - the default is fine
-        pass
-    return problem(429, detail=f"Rate limit exceeded ({exc.detail}).", code="rate-limited",
-                   request=request, headers={"Retry-After": str(retry)})
+async def default_limit(request: Request) -> None:
+    """RATE_LIMIT_DEFAULT per client IP and endpoint, for every route not passed to ``limiter.exempt``."""
+    endpoint = request.scope.get("endpoint")
+    name = f"{endpoint.__module__}.{endpoint.__name__}" if endpoint else request.url.path
+    limiter: Limiter = request.app.state.limiter
+    if name in limiter._exempt_routes:  # filled by Limiter.exempt(); slowapi has no public accessor
+        return
+    hit(request, request.app.state.settings.rate_limit_default, "default", client_ip(request), name)

@@ -40,19 +40,21 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
+        # A document written before the field existed (e.g. imported) has none: {"version": 0} would never match.
+        guard = {"version": version} if "version" in raw else {"version": {"$exists": False}}
         now = utcnow()
         stamps = {k: True for k, v in changes.items() if v is NOW}
         changes = {k: (now if v is NOW else v) for k, v in changes.items()}
         if replace:
             replacement = {**raw, **changes, "version": version + 1}
             replacement.pop("_id")
-            res = await coll.replace_one({"_id": doc_id, "version": version}, replacement)
+            res = await coll.replace_one({"_id": doc_id, **guard}, replacement)
         else:
             update: dict[str, Any] = {"$set": {k: v for k, v in changes.items() if k not in stamps},
                                       "$inc": {"version": 1}}
             if stamps:
                 update["$currentDate"] = stamps
-            res = await coll.update_one({"_id": doc_id, "version": version}, update)
+            res = await coll.update_one({"_id": doc_id, **guard}, update)
         if res.matched_count == 1:
             return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

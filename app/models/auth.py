@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from beanie import Document
 from pymongo import ASCENDING, IndexModel
 
-from app.models.base import id_field, now_field
+from app.models.base import UtcDateTime, id_field, now_field
 
 
 class RefreshSession(Document):
@@ -18,13 +17,13 @@ class RefreshSession(Document):
     user_id: str
     family_id: str
     token_hash: str
-    expires_at: datetime
-    revoked_at: datetime | None = None
+    expires_at: UtcDateTime
+    revoked_at: UtcDateTime | None = None
     revoked_reason: str | None = None
     replaced_by: str | None = None
     user_agent: str | None = None
     ip: str | None = None
-    created_at: datetime = now_field()
+    created_at: UtcDateTime = now_field()
 
     class Settings:
         name = "refresh_sessions"
@@ -46,9 +45,9 @@ class OneTimeToken(Document):
     purpose: TokenPurpose
     user_id: str
     token_hash: str
-    expires_at: datetime
-    used_at: datetime | None = None
-    created_at: datetime = now_field()
+    expires_at: UtcDateTime
+    used_at: UtcDateTime | None = None
+    created_at: UtcDateTime = now_field()
 
     class Settings:
         name = "one_time_tokens"

@@ -1,13 +1,29 @@
-"""Shared pieces of storage documents: prefixed string ids, timestamps, the version guard."""
+"""Shared pieces of storage documents: prefixed string ids, timestamps, aware-UTC datetimes, leases."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from app.core.clock import utcnow
+from app.core.clock import ensure_utc, utcnow
 from app.core.ids import new_id
+
+# Every stored instant reads back timezone-aware UTC. The embedded server stores a datetime written by
+# a scalar ``$set`` as a naive string; without this it would come back naive (and ``.timestamp()``
+# would then use the machine's local zone).
+UtcDateTime = Annotated[datetime, AfterValidator(ensure_utc)]
+
+
+class Lease(BaseModel):
+    """Who holds a work item and until when (see app/core/jobs.py). ``owner`` is None while a failed
+    item waits for its retry time. A sub-document, because the embedded server stores a datetime
+    written by ``$set`` as a string unless it sits inside a sub-document."""
+
+    owner: str | None = None
+    token: str | None = None
+    until: UtcDateTime
 
 
 def id_field(prefix: str) -> Any:
@@ -16,4 +32,3 @@ def id_field(prefix: str) -> Any:
 
 def now_field() -> Any:
     return Field(default_factory=utcnow)
-

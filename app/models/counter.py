@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from beanie import Document
 from pydantic import Field
 
-from app.models.base import now_field
+from app.models.base import UtcDateTime, now_field
 
 
 class Counter(Document):
@@ -27,8 +26,8 @@ class Event(Document):
     id: str
     kind: str
     payload: dict[str, Any] = Field(default_factory=dict)
-    processed_at: datetime | None = None
-    created_at: datetime = now_field()
+    processed_at: UtcDateTime | None = None
+    created_at: UtcDateTime = now_field()
 
     class Settings:
         name = "events"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from beanie import Document
 from pymongo import ASCENDING, IndexModel
 
-from app.models.base import id_field, now_field
+from app.models.base import Lease, UtcDateTime, id_field, now_field
 
 
 class EmailStatus(StrEnum):
@@ -28,12 +27,13 @@ class OutboxEmail(Document):
     template: str
     status: EmailStatus = EmailStatus.pending
     attempts: int = 0
-    next_attempt_at: datetime = now_field()
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
+    # Not sent before this instant (as enqueued). A failed attempt holds the lease for nobody until the
+    # retry time instead: ``lease.until`` (see app/core/jobs.py).
+    next_attempt_at: UtcDateTime = now_field()
+    lease: Lease | None = None
     last_error: str | None = None
-    sent_at: datetime | None = None
-    created_at: datetime = now_field()
+    sent_at: UtcDateTime | None = None
+    created_at: UtcDateTime = now_field()
 
     class Settings:
         name = "email_outbox"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.models.base import id_field, now_field
+from app.models.base import UtcDateTime, id_field, now_field
 
 
 class Role(StrEnum):
@@ -30,7 +29,7 @@ class Address(BaseModel):
     zip: str
     phone: str | None = None
     is_default: bool = False
-    created_at: datetime = now_field()
+    created_at: UtcDateTime = now_field()
 
 
 class Preferences(BaseModel):
@@ -48,18 +47,18 @@ class User(Document):
     phone: str | None = None
     role: Role = Role.customer
     is_active: bool = True
-    email_verified_at: datetime | None = None
+    email_verified_at: UtcDateTime | None = None
     preferences: Preferences = Field(default_factory=Preferences)
     addresses: list[Address] = Field(default_factory=list)
     favorites: list[str] = Field(default_factory=list)
     # Bumped by every whole-array write (addresses): the optimistic-concurrency guard.
     version: int = 0
     # Access tokens issued before this instant are refused (logout-all, password change, deactivation).
-    tokens_valid_after: datetime | None = None
-    last_login_at: datetime | None = None
-    deleted_at: datetime | None = None
-    created_at: datetime = now_field()
-    updated_at: datetime = now_field()
+    tokens_valid_after: UtcDateTime | None = None
+    last_login_at: UtcDateTime | None = None
+    deleted_at: UtcDateTime | None = None
+    created_at: UtcDateTime = now_field()
+    updated_at: UtcDateTime = now_field()
 
     class Settings:
         name = "users"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
 from app.models.common import StrictModel
 from app.models.user import Role
@@ -47,6 +47,13 @@ City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 
 
+def _not_null(value: object) -> object:
+    """PATCH fields that may be omitted but not cleared: an explicit null is a 422, not a stored None."""
+    if value is None:
+        raise ValueError("may be omitted, but not null")
+    return value
+
+
 class Preferences(BaseModel):
     email_notifications: bool = True
     newsletter: bool = False
@@ -57,6 +64,8 @@ class PreferencesPatch(StrictModel):
     email_notifications: bool | None = None
     newsletter: bool | None = None
     favorite_occasions: list[Occasion] | None = Field(None, max_length=12)
+
+    _required = field_validator("email_notifications", "newsletter", "favorite_occasions")(_not_null)
 
 
 class UserOut(BaseModel):
@@ -75,8 +84,10 @@ class UserOut(BaseModel):
 class ProfilePatch(StrictModel):
     first_name: Name | None = None
     last_name: Name | None = None
-    phone: UsPhone | None = None
+    phone: UsPhone | None = None  # null removes the phone number
     preferences: PreferencesPatch | None = None
+
+    _required = field_validator("first_name", "last_name", "preferences")(_not_null)
 
 
 class ChangePasswordIn(StrictModel):
@@ -112,6 +123,8 @@ class AddressPatch(StrictModel):
     zip: Zip | None = None
     phone: UsPhone | None = None
     is_default: bool | None = None
+
+    _required = field_validator("first_name", "last_name", "line1", "city", "state", "zip", "is_default")(_not_null)
 
 
 class AddressOut(BaseModel):

@@ -35,7 +35,7 @@ class AccountService:
         """Anonymize personal data, keep order records (they reference the id), end every session."""
         await self.auth.verify_password_or_fail(user, password)
         if user.role == Role.admin:
-            await ensure_another_active_admin(user.id)
+            await set_keeping_an_admin(user, {"is_active": False})
         await User.find_one(User.id == user.id).update({"$set": {
             "email": f"deleted+{user.id.lower()}@invalid.amourflorals.com",
             "first_name": "Deleted", "last_name": "User", "phone": None, "password_hash": None,
@@ -105,6 +105,19 @@ async def ensure_another_active_admin(user_id: str) -> None:
         raise Conflict("This is the last active administrator.", code="last-admin")
 
 
+async def set_keeping_an_admin(user: User, changes: dict[str, Any]) -> None:
+    """Write ``changes`` that may take ``user``'s admin rights away, then undo them (409) if no active admin
+    is left. Checking after the write is what stops two admins demoting each other at the same moment."""
+    await ensure_another_active_admin(user.id)  # the common case, refused before writing anything
+    await User.find_one(User.id == user.id).update({"$set": changes})
+    if await User.find({"role": Role.admin, "is_active": True}).count() == 0:
+        guarded = {k: changes[k] for k in ("role", "is_active") if k in changes}
+        undo = {"role": user.role.value, "is_active": user.is_active}
+        await User.get_pymongo_collection().update_one({"_id": user.id, **guarded},
+                                                       {"$set": {k: undo[k] for k in guarded}})
+        raise Conflict("This is the last active administrator.", code="last-admin")
+
+
 class UserAdminService:
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
@@ -132,8 +145,6 @@ class UserAdminService:
         target = await self.get(user_id)
         demoting = role is not None and role != Role.admin and target.role == Role.admin
         deactivating = is_active is False and target.is_active and target.role == Role.admin
-        if demoting or deactivating:
-            await ensure_another_active_admin(target.id)
         changes: dict[str, Any] = {}
         if role is not None and role != target.role:
             changes["role"] = role.value
@@ -142,7 +153,10 @@ class UserAdminService:
         if not changes:
             return target
         changes["updated_at"] = utcnow()
-        await User.find_one(User.id == target.id).update({"$set": changes})
+        if demoting or deactivating:
+            await set_keeping_an_admin(target, changes)
+        else:
+            await User.find_one(User.id == target.id).update({"$set": changes})
         if "role" in changes or changes.get("is_active") is False:
             # Tokens carry the role; make the user sign in again to get the new one.
             await self.auth.logout_all(target, reason="admin-change")

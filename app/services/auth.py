@@ -144,11 +144,14 @@ class AuthService:
                                           "minutes": self.settings.password_reset_minutes})
 
     async def reset_password(self, token: str, password: str) -> None:
-        record = await self._consume(token, TokenPurpose.password_reset)
-        user = await User.get(record.user_id)
+        # Check the new password before spending the single-use token: a refused password keeps the link.
+        pending = await OneTimeToken.find_one({"token_hash": hash_token(token), "purpose": TokenPurpose.password_reset,
+                                               "used_at": None, "expires_at": {"$gt": utcnow()}})
+        user = await User.get(pending.user_id) if pending else None
         if user is None or not user.is_active:
-            raise InvalidToken("This reset link is invalid or has expired.")
+            raise InvalidToken("This reset link is invalid, was already used, or has expired.")
         check_password_policy(password, user.email)
+        await self._consume(token, TokenPurpose.password_reset)  # atomic: of two concurrent resets one wins
         await self.set_password(user, password)
         await self.logout_all(user, reason="password-reset")
 

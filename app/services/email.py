@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import logging
 from email.message import EmailMessage
-from email.utils import make_msgid
 from string import Template
 from typing import Any
 
@@ -18,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.clock import utcnow
-from app.core.jobs import WORKER_ID, backoff, claim
+from app.core.jobs import backoff, claim, release
 from app.core.metrics import EMAILS
 from app.models.outbox import EmailStatus, OutboxEmail
 
@@ -130,32 +129,28 @@ class EmailService:
                               lease_seconds=self.settings.worker_lease_seconds)
             if raw is None:
                 break
-            await self._deliver(OutboxEmail.model_validate(raw))
+            await self._deliver(raw)
             handled += 1
         return handled
 
-    async def _deliver(self, email: OutboxEmail) -> None:
+    async def _deliver(self, raw: dict[str, Any]) -> None:
         coll = OutboxEmail.get_pymongo_collection()
-        mine = {"_id": email.id, "lease_owner": WORKER_ID}
+        email = OutboxEmail.model_validate(raw)
         attempts = email.attempts + 1
         try:
             await self._smtp_send(email)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             give_up = attempts >= self.settings.email_max_attempts
-            await coll.update_one(mine, {"$set": {
+            await release(coll, raw, retry_at=None if give_up else utcnow() + backoff(attempts), changes={
                 "attempts": attempts,
                 "status": EmailStatus.failed if give_up else EmailStatus.pending,
-                "next_attempt_at": utcnow() + backoff(attempts),
                 "last_error": f"{type(exc).__name__}: {exc}"[:500],
-                "lease_owner": None, "lease_until": None,
-            }})
+            })
             EMAILS.labels("failed" if give_up else "retry").inc()
             log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
             return
-        await coll.update_one(mine, {"$set": {
-            "attempts": attempts, "status": EmailStatus.sent, "sent_at": utcnow(),
-            "last_error": None, "lease_owner": None, "lease_until": None,
-        }})
+        await release(coll, raw, changes={
+            "attempts": attempts, "status": EmailStatus.sent, "sent_at": utcnow(), "last_error": None})
         EMAILS.labels("sent").inc()
 
     async def _smtp_send(self, email: OutboxEmail) -> None:
@@ -165,7 +160,7 @@ class EmailService:
         msg["To"] = email.to
         msg["Subject"] = email.subject
         # A stable Message-ID lets receivers drop a duplicate if a process died after SMTP accepted it.
-        msg["Message-ID"] = make_msgid(idstring=email.id, domain="amourflorals.com")
+        msg["Message-ID"] = f"<{email.id}@amourflorals.com>"  # the same on every attempt
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")

@@ -1,0 +1,112 @@
+"""The `amour-florals` command line: seed, create-admin, migrate (against a throwaway database)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from app.core.security import verify_password
+from app.seed import DEMO_PASSWORD, DEMO_USERS, seed_all
+from tests.support import API, bearer
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+@pytest.fixture
+def cli_db(mongo_url, monkeypatch):
+    """Run commands against a fresh database of the test session's server; yields (invoke, database)."""
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("MONGODB_URL", mongo_url)
+    monkeypatch.setenv("MONGODB_DB", name)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    client: MongoClient = MongoClient(mongo_url, tz_aware=True)
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    yield invoke, client[name]
+    client.drop_database(name)
+    client.close()
+    get_settings.cache_clear()
+
+
+def test_seed_is_idempotent_and_prints_the_demo_logins(cli_db):
+    invoke, db = cli_db
+    first = invoke("seed")
+    assert first.exit_code == 0, first.output
+    for email, _, _, role in DEMO_USERS:
+        assert email in first.output and role.value in first.output
+    assert DEMO_PASSWORD in first.output
+    assert db.users.count_documents({}) == len(DEMO_USERS)
+    admin = db.users.find_one({"email": "admin@amourflorals.com"})
+    assert admin["role"] == "admin" and verify_password(DEMO_PASSWORD, admin["password_hash"])[0]
+    customer = db.users.find_one({"email": "olivia@example.com"})
+    assert len(customer["addresses"]) == 1 and customer["addresses"][0]["is_default"] is True
+
+    counts = {name: db[name].count_documents({}) for name in db.list_collection_names()}
+    second = invoke("seed")
+    assert second.exit_code == 0 and "Demo logins:" in second.output and DEMO_PASSWORD in second.output
+    assert {name: db[name].count_documents({}) for name in db.list_collection_names()} == counts
+    assert db.users.count_documents({}) == len(DEMO_USERS)
+    assert db.users.find_one({"email": "admin@amourflorals.com"})["_id"] == admin["_id"]
+
+
+def test_create_admin_creates_then_promotes(cli_db):
+    invoke, db = cli_db
+    r = invoke("create-admin", "--email", "Boss@Example.com", "--password", "Orchid-Garden-2026")
+    assert r.exit_code == 0 and "Created admin boss@example.com" in r.output
+    boss = db.users.find_one({"email": "boss@example.com"})
+    assert boss["role"] == "admin" and boss["is_active"] is True
+    assert boss["_id"].startswith("usr_") and verify_password("Orchid-Garden-2026", boss["password_hash"])[0]
+
+    db.users.insert_one({"_id": "usr_01JD7Z00000000000000000001", "email": "clerk@example.com", "first_name": "C",
+                         "last_name": "K", "role": "customer", "is_active": False, "version": 0})
+    r = invoke("create-admin", "--email", "clerk@example.com", "--password", "Magnolia-Tree-2026")
+    assert r.exit_code == 0 and "Promoted clerk@example.com" in r.output
+    clerk = db.users.find_one({"email": "clerk@example.com", "role": "admin", "is_active": True})
+    assert clerk is not None
+    assert verify_password("Magnolia-Tree-2026", clerk["password_hash"])[0]
+    assert db.users.count_documents({}) == 2
+
+
+@pytest.mark.parametrize(("email", "password"), [("not-an-email", "Orchid-Garden-2026"), ("a@example.com", "short"),
+                                                 ("a@example.com", "password123")])
+def test_create_admin_refuses_bad_input(cli_db, email, password):
+    invoke, db = cli_db
+    r = invoke("create-admin", "--email", email, "--password", password)
+    assert r.exit_code == 2 and "Refused" in r.output
+    assert db.users.count_documents({}) == 0
+
+
+def test_migrate_forward_and_backward(cli_db):
+    invoke, db = cli_db
+    db.users.insert_many([{"_id": "usr_old", "email": "old@example.com"},
+                          {"_id": "usr_new", "email": "new@example.com", "preferences": {"newsletter": True}}])
+    r = invoke("migrate", "--path", str(MIGRATIONS))
+    assert r.exit_code == 0 and "Migrations done" in r.output, r.output
+    old = db.users.find_one({"_id": "usr_old"})
+    assert old["preferences"] == {"email_notifications": True, "newsletter": False, "favorite_occasions": []}
+    assert db.users.find_one({"_id": "usr_new"})["preferences"] == {"newsletter": True}
+    assert db.migrations_log.count_documents({}) >= 1
+
+    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward")
+    assert r.exit_code == 0, r.output
+    assert "preferences" not in db.users.find_one({"_id": "usr_old"})
+    assert db.users.find_one({"_id": "usr_new"})["preferences"] == {"newsletter": True}
+
+
+async def test_every_printed_demo_login_signs_in(client):
+    lines = await seed_all()
+    for email, _, _, role in DEMO_USERS:
+        assert any(email in line for line in lines)
+        r = await client.post(f"{API}/auth/login", json={"email": email, "password": DEMO_PASSWORD})
+        assert r.status_code == 200, r.text
+        me = await client.get(f"{API}/users/me", headers=bearer(r.json()["tokens"]["access_token"]))
+        assert me.json()["role"] == role.value

@@ -1,0 +1,161 @@
+"""The email outbox: templates, delivery to a real SMTP server, retries while SMTP is down, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from email.header import decode_header, make_header
+
+from app.core.clock import utcnow
+from app.core.embedded_mongo import free_port
+from app.core.jobs import claim, release
+from app.models.outbox import EmailStatus, OutboxEmail
+from app.services.email import EmailService
+from tests.services import SmtpSink, body_text
+from tests.support import API, STRONG, new_client, register, rewrite
+
+
+async def eventually(check, timeout: float = 10.0):
+    """Poll ``check()`` (async, returns a truthy value when done) until it succeeds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def html_part(msg) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/html":
+            return part.get_payload(decode=True).decode()
+    raise AssertionError("no HTML part")
+
+
+async def test_welcome_email_arrives_with_subject_text_and_escaped_html(client, mailbox, settings):
+    body = await register(client, "camellia@example.com", first_name="Cam <b>&")
+    msg = (await mailbox.wait_for("camellia@example.com", "welcome"))[0]
+    assert str(make_header(decode_header(msg["Subject"]))) == "Welcome to Amour Florals — please confirm your email"
+    assert msg["From"] == settings.email_from and msg["To"] == "camellia@example.com"
+    text = body_text(msg)
+    assert text.startswith("Hello Cam <b>&,") and "/verify-email?token=" in text and "— Amour Florals" in text
+    html = html_part(msg)
+    assert "Cam &lt;b&gt;&amp;" in html and "<b>&" not in html
+
+    stored = await OutboxEmail.find_one(OutboxEmail.to == "camellia@example.com")
+    assert stored.template == "welcome_verify" and stored.status == EmailStatus.sent
+    assert stored.attempts == 1 and stored.sent_at is not None and stored.lease is None
+    assert msg["Message-ID"] == f"<{stored.id}@amourflorals.com>"
+    assert body["user"]["email"] == "camellia@example.com"
+
+
+async def test_email_queued_while_smtp_is_down_arrives_after_it_comes_back(make_settings, app_factory):
+    port = free_port()  # nothing listens here yet
+    async with app_factory(make_settings(smtp_port=port)) as application, new_client(application) as c:
+        r = await c.post(f"{API}/auth/register", json={
+            "email": "snowdrop@example.com", "password": STRONG, "first_name": "Snow", "last_name": "Drop"})
+        assert r.status_code == 201, r.text  # the API answers although SMTP is down
+
+        async def failed_once():
+            doc = await OutboxEmail.find_one(OutboxEmail.to == "snowdrop@example.com")
+            return doc if doc and doc.attempts >= 1 else None
+
+        pending = await eventually(failed_once)
+        assert pending.status == EmailStatus.pending and pending.sent_at is None
+        assert pending.last_error and ("Connect" in pending.last_error or "refused" in pending.last_error)
+        # Held for nobody until the retry time (exponential backoff: 5 s after the first failure).
+        assert pending.lease.owner is None and pending.lease.until > utcnow()
+
+        sink = SmtpSink(port)
+        sink.start()
+        try:
+            await rewrite(OutboxEmail, pending.id, lease={"owner": None, "token": None,
+                                                          "until": utcnow() - timedelta(seconds=1)})
+            msgs = await sink.mailbox.wait_for("snowdrop@example.com", "welcome")  # the background worker
+
+            async def marked_sent():
+                doc = await OutboxEmail.get(pending.id)
+                return doc if doc.status == EmailStatus.sent else None
+
+            sent = await eventually(marked_sent)
+        finally:
+            sink.stop()
+    assert len(msgs) == 1
+    assert sent.attempts == 2 and sent.last_error is None and sent.lease is None
+
+
+async def test_email_gives_up_after_max_attempts(make_settings, app_factory):
+    settings = make_settings(smtp_port=free_port(), email_max_attempts=1, workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        assert await email.enqueue(to="nowhere@example.com", template="password_changed",
+                                   context={"first_name": "N"}, dedupe_key="giveup-1")
+        assert await email.send_due() == 1
+        doc = await OutboxEmail.find_one(OutboxEmail.dedupe_key == "giveup-1")
+        assert doc.status == EmailStatus.failed and doc.attempts == 1 and doc.lease is None
+        assert await email.send_due() == 0  # never picked up again
+
+
+async def test_enqueue_is_deduplicated(app, mailbox):
+    email = app.state.runtime.email
+    assert await email.enqueue(to="dup@example.com", template="password_changed", context={"first_name": "D"},
+                               dedupe_key="order:ord_1:confirmed") is True
+    assert await email.enqueue(to="dup@example.com", template="password_changed", context={"first_name": "D"},
+                               dedupe_key="order:ord_1:confirmed") is False
+    assert await OutboxEmail.find(OutboxEmail.dedupe_key == "order:ord_1:confirmed").count() == 1
+    await mailbox.wait_for("dup@example.com", "password was changed")
+    await asyncio.sleep(0.3)  # several worker polls: still one message
+    assert len(mailbox.to("dup@example.com")) == 1
+
+
+async def test_two_workers_never_send_the_same_email_twice(make_settings, app_factory, mailbox):
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        for i in range(20):
+            await email.enqueue(to=f"bulk{i}@example.com", template="password_changed",
+                                context={"first_name": f"B{i}"}, dedupe_key=f"bulk-{i}")
+        workers = [EmailService(settings), EmailService(settings), EmailService(settings)]
+        handled = await asyncio.gather(*(w.send_due() for w in workers))
+        assert sum(handled) == 20
+        recipients = [m["X-Envelope-To"] for m in mailbox.messages]
+        assert sorted(recipients) == sorted(f"bulk{i}@example.com" for i in range(20))
+        docs = await OutboxEmail.find_all().to_list()
+        assert all(d.status == EmailStatus.sent and d.attempts == 1 and d.lease is None for d in docs)
+
+
+async def test_concurrent_claims_take_each_item_once(make_settings, app_factory):
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        for i in range(3):
+            await email.enqueue(to=f"c{i}@example.com", template="password_changed", context={}, dedupe_key=f"c-{i}")
+        coll = OutboxEmail.get_pymongo_collection()
+        claims = await asyncio.gather(*(claim(coll, {"status": "pending"}, lease_seconds=60) for _ in range(10)))
+        taken = [c for c in claims if c is not None]
+        assert len(taken) == 3 and len({c["_id"] for c in taken}) == 3
+        assert len({c["lease"]["token"] for c in taken}) == 3
+
+
+async def test_an_item_whose_worker_died_is_claimed_again(make_settings, app_factory, mailbox):
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        await email.enqueue(to="orphan@example.com", template="password_changed", context={"first_name": "O"},
+                            dedupe_key="orphan-1")
+        coll = OutboxEmail.get_pymongo_collection()
+        dead = await claim(coll, {"status": "pending"}, lease_seconds=60)  # a worker claims it, then dies
+        assert dead is not None
+        assert await email.send_due() == 0  # the lease still holds: nobody else sends it
+        assert mailbox.to("orphan@example.com") == []
+
+        await rewrite(OutboxEmail, dead["_id"], lease={**dead["lease"], "until": utcnow() - timedelta(seconds=1)})
+        assert await email.send_due() == 1
+        await mailbox.wait_for("orphan@example.com", "password was changed")
+        # The dead worker waking up late cannot overwrite the result: its lease token is gone.
+        assert await release(coll, dead, changes={"status": "pending"}) is False
+        doc = await OutboxEmail.get(dead["_id"])
+        assert doc.status == EmailStatus.sent and doc.attempts == 1
+        assert len(mailbox.to("orphan@example.com")) == 1

@@ -1,0 +1,42 @@
+"""Liveness and readiness: /health and /health/ready (MongoDB, and Redis when configured)."""
+
+from __future__ import annotations
+
+from app.core.embedded_mongo import free_port
+from tests.support import API, new_client
+
+
+async def test_liveness(client):
+    r = await client.get(f"{API}/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_ready_without_redis_checks_mongodb_only(client):
+    r = await client.get(f"{API}/health/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"mongodb": "ok"}}
+
+
+async def test_ready_with_redis(make_settings, app_factory, redis_url):
+    async with app_factory(make_settings(redis_url=redis_url)) as application, new_client(application) as c:
+        r = await c.get(f"{API}/health/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok"}}
+
+
+async def test_ready_is_503_when_redis_is_down(make_settings, app_factory):
+    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    async with app_factory(make_settings(redis_url=down)) as application, new_client(application) as c:
+        ready = await c.get(f"{API}/health/ready")
+        live = await c.get(f"{API}/health")
+        login = await c.post(f"{API}/auth/login", json={"email": "a@example.com", "password": "Whatever-123"})
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "checks": {"mongodb": "ok", "redis": "down"}}
+    assert live.status_code == 200
+    assert login.status_code == 401  # rate limiting fails open: the shop stays up without Redis
+
+
+async def test_metrics_are_exposed(client):
+    await client.get(f"{API}/health")
+    r = await client.get("/metrics")
+    assert r.status_code == 200 and "http_requests_total" in r.text
