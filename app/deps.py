@@ -88,3 +88,22 @@ def get_user_admin_service(request: Request):
     from app.services.accounts import UserAdminService
 
     return UserAdminService(get_auth_service(request))
+
+
+def get_review_service(request: Request):
+    from app.services.reviews import ReviewService
+
+    return ReviewService(request.app.state.runtime)
+
+
+def get_favorite_service(request: Request):
+    from app.services.favorites import FavoriteService
+
+    return FavoriteService()
+
+
+def get_image_service(request: Request):
+    from app.services.images import ImageService
+
+    rt = request.app.state.runtime
+    return ImageService(rt.storage, request.app.state.settings, rt)

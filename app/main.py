@@ -24,13 +24,18 @@ from app.core.ratelimit import build_limiter, rate_limit_handler
 from app.core.redis import make_redis
 from app.routers import API_PREFIX, ROUTERS, ops
 from app.services.email import EmailService
+from app.services.storage import make_storage, media_app
 
 log = logging.getLogger("app")
 
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "favorites", "description": "The signed-in customer's favorite products (at most 200)."},
+    {"name": "reviews", "description": "Product reviews: public lists and summaries; customers write their own."},
     {"name": "admin: users", "description": "User management (admins)."},
+    {"name": "admin: reviews", "description": "Review moderation: hide and unhide (staff)."},
+    {"name": "admin: product images", "description": "Upload, order, describe and delete product images (staff)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -45,6 +50,7 @@ class Runtime:
     embedded: EmbeddedMongo | None = None
     jobs: JobRunner | None = None
     email: EmailService | None = None
+    storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
-    app.state.runtime = Runtime(settings=settings)
+    app.state.runtime = Runtime(settings=settings, storage=make_storage(settings))
     app.state.settings = settings
     app.state.limiter = build_limiter(settings)
     for probe in (ops.health, ops.ready, ops.metrics):
@@ -98,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)
+    if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):
+        app.mount(settings.media_url_prefix, media_app(settings), name="media")  # local images, cached a year
 
     # Outermost first: request id/headers/body cap wrap everything, then CORS, then rate limiting.
     app.add_middleware(SlowAPIASGIMiddleware)

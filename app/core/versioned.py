@@ -16,9 +16,13 @@ Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
 async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base_filter: dict[str, Any] | None = None,
-                           attempts: int = 20) -> Any:
+                           attempts: int = 20, touch: str | None = None) -> Any:
     """Load ``doc_id``, let ``mutate(doc)`` return the fields to ``$set`` (it may raise to refuse),
-    and write them only if nobody changed the document meanwhile. Returns the document as written."""
+    and write them only if nobody changed the document meanwhile. Returns the document as written.
+
+    ``touch`` names a timestamp field (e.g. ``"updated_at"``) set to the server's time with
+    ``$currentDate`` in the same write: the embedded server stores a top-level datetime given to
+    ``$set`` as a naive string (see tests/test_db_contract_reviews.py)."""
     coll = document.get_pymongo_collection()
     for _ in range(attempts):
         raw = await coll.find_one({"_id": doc_id, **(base_filter or {})})
@@ -31,8 +35,10 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if not changes:
             return doc
         version = raw.get("version", 0)
-        res = await coll.update_one({"_id": doc_id, "version": version},
-                                    {"$set": changes, "$inc": {"version": 1}})
+        update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}}
+        if touch:
+            update["$currentDate"] = {touch: True}
+        res = await coll.update_one({"_id": doc_id, "version": version}, update)
         if res.matched_count == 1:
             return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")

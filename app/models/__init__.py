@@ -4,9 +4,10 @@ from app.models.auth import OneTimeToken, RefreshSession
 from app.models.catalog import Category, Product
 from app.models.counter import Counter, Event
 from app.models.outbox import OutboxEmail
+from app.models.review import Review
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type] = [
     User, RefreshSession, OneTimeToken, OutboxEmail, Counter, Event,
-    Category, Product,
+    Category, Product, Review,
 ]
