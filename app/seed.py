@@ -46,7 +46,7 @@ async def seed_product_images() -> list[str]:
     settings = get_settings()
     images = ImageService(make_storage(settings), settings)
     added = 0
-    for product in await Product.find({"images": []}).to_list():
+    for product in await Product.find({"images": {"$size": 0}}).to_list():
         placeholder = await asyncio.to_thread(placeholder_image, product.name, [c.value for c in product.colors])
         await images.add(product.id, placeholder, alt=product.name)
         added += 1

@@ -228,7 +228,8 @@ def placeholder_image(name: str, colors: list[str], size: int = 800) -> Processe
     font = ImageFont.load_default(size=size // 4)
     box = draw.textbbox((0, 0), initials, font=font)
     xy = ((size - (box[2] - box[0])) / 2 - box[0], (size - (box[3] - box[1])) / 2 - box[1])
-    draw.text(xy, initials, font=font, fill=(255, 255, 255), stroke_width=2, stroke_fill=_soften(picks[0], 0.0))
+    ink = tuple(int(v * 0.55) for v in picks[0])  # a deep shade of the main colour: readable on any pastel
+    draw.text(xy, initials, font=font, fill=(255, 255, 255), stroke_width=max(2, size // 200), stroke_fill=ink)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85, optimize=True, progressive=True)
     data = buf.getvalue()

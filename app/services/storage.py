@@ -155,4 +155,5 @@ class ImmutableStaticFiles(StaticFiles):
 
 
 def media_app(settings: Settings) -> ImmutableStaticFiles:
-    return ImmutableStaticFiles(directory=settings.media_dir, check_dir=False)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)  # StaticFiles answers 500 for a missing folder
+    return ImmutableStaticFiles(directory=settings.media_dir)
