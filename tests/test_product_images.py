@@ -68,6 +68,21 @@ async def test_png_and_webp_keep_their_format(client, staff, settings, fmt, ext,
         assert img.format == fmt
 
 
+async def test_multi_picture_jpeg_from_phones_is_a_jpeg(client, staff):
+    product = await make_product()
+    first, second = Image.new("RGB", (800, 600), (250, 10, 10)), Image.new("RGB", (800, 600), (10, 10, 250))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])
+    with Image.open(io.BytesIO(buf.getvalue())) as probe:
+        assert probe.format == "MPO"
+    r = await upload(client, staff[1], product.id, buf.getvalue())
+    assert r.status_code == 201, r.text
+    assert r.json()["url"].endswith(".jpg")
+    stored = (await client.get(urlsplit(r.json()["url"]).path)).content
+    with Image.open(io.BytesIO(stored)) as img:
+        assert img.format == "JPEG" and img.getpixel((400, 300))[0] > 200  # the first picture
+
+
 @pytest.mark.parametrize("data", [
     b"%PDF-1.7 definitely not a picture" * 50,
     b"",

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ MAX_PIXELS = 24_000_000  # decoded size is bounded before any pixel is decoded (
 STORED_MAX_SIDE = 2400  # larger uploads are scaled down: nobody needs 6000 px on a product page
 MAX_IMAGES = 12
 FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+DECODERS = ["JPEG", "PNG", "WEBP"]  # no other Pillow decoder ever sees an upload
 
 
 class PayloadTooLarge(AppError):
@@ -59,19 +61,23 @@ def process_image(data: bytes) -> ProcessedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=DECODERS)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
             ValueError, SyntaxError) as exc:
         raise Unprocessable("The file is not a JPEG, PNG or WebP image.", code="unsupported-image") from exc
     with img:
-        if img.format not in FORMATS:
+        # Phones write multi-picture JPEGs, which Pillow names MPO; the first picture is the photo.
+        fmt = "JPEG" if img.format == "MPO" else img.format
+        if fmt not in FORMATS:
             raise Unprocessable("The file is not a JPEG, PNG or WebP image.", code="unsupported-image")
-        fmt = img.format
         w, h = img.size
         if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
             raise Unprocessable(f"Images must be {MIN_SIDE}–{MAX_SIDE} px on each side and at most "
                                 f"{MAX_PIXELS // 1_000_000} megapixels; this one is {w}×{h}.", code="image-dimensions")
         try:
+            if fmt == "JPEG" and max(w, h) > STORED_MAX_SIDE:
+                k = STORED_MAX_SIDE / max(w, h)  # let libjpeg decode at 1/2, 1/4 … when that still suffices
+                img.draft(None, (math.ceil(w * k), math.ceil(h * k)))
             img.load()
             icc = img.info.get("icc_profile")
             out = ImageOps.exif_transpose(img)
