@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     storefront_url: str = "http://localhost:5173"
 
+    # --- media (product images) ---------------------------------------------------------------------
+    media_dir: Path = Field(Path("var/media"), description="Local image storage (used when CLOUDINARY_URL is unset).")
+    media_url_prefix: str = Field("/media", description="Path the API serves local images under, or an absolute "
+                                  "CDN base URL that serves MEDIA_DIR.")
+    cloudinary_url: SecretStr | None = Field(None, description="cloudinary://API_KEY:API_SECRET@CLOUD_NAME")
+    cloudinary_upload_prefix: str | None = Field(None, description="Upload API base URL (tests, self-hosted).")
+
     # --- rate limits (limits' notation) ------------------------------------------------------------
     rate_limit_enabled: bool = True
     rate_limit_default: str = "300/minute"
@@ -117,6 +124,25 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):  # not-found is a KeyError: make it a validation error
             raise ValueError(f"unknown IANA time zone {v!r}") from None
         return v
+
+    @field_validator("media_url_prefix")
+    @classmethod
+    def _valid_media_prefix(cls, v: str) -> str:
+        v = v.rstrip("/")
+        if not (v.startswith("/") or v.startswith(("http://", "https://"))):
+            raise ValueError("MEDIA_URL_PREFIX must be a path such as /media or an absolute http(s) URL")
+        return v
+
+    @field_validator("cloudinary_url")
+    @classmethod
+    def _valid_cloudinary_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value():
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(v.get_secret_value())
+            if parts.scheme != "cloudinary" or not (parts.username and parts.password and parts.hostname):
+                raise ValueError("CLOUDINARY_URL must look like cloudinary://API_KEY:API_SECRET@CLOUD_NAME")
+        return v if v is not None and v.get_secret_value() else None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -160,3 +160,22 @@ def get_checkout_service(request: Request):
 
     orders = get_order_service(request)
     return CheckoutService(orders, orders.cart, orders.delivery, orders.promo, get_clock(request))
+
+
+def get_review_service(request: Request):
+    from app.services.reviews import ReviewService
+
+    return ReviewService(request.app.state.runtime)
+
+
+def get_favorite_service(request: Request):
+    from app.services.favorites import FavoriteService
+
+    return FavoriteService()
+
+
+def get_image_service(request: Request):
+    from app.services.images import ImageService
+
+    rt = request.app.state.runtime
+    return ImageService(rt.storage, request.app.state.settings, rt)

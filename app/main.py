@@ -24,23 +24,28 @@ from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
 from app.services.payments import StripeGateway
+from app.services.storage import make_storage, media_app
 
 log = logging.getLogger("app")
 
 TAGS = [
     {"name": "auth", "description": "Registration, login, token refresh, password reset, email verification."},
     {"name": "account", "description": "The signed-in customer's profile and addresses."},
+    {"name": "favorites", "description": "The signed-in customer's favorite products (at most 200)."},
     {"name": "catalog", "description": "Categories, bouquets, filters and facets, search suggestions, sitemap."},
+    {"name": "reviews", "description": "Product reviews: public lists and summaries; customers write their own."},
     {"name": "cart", "description": "The shopping cart of a customer or a guest (`X-Cart-Token`); all amounts "
                                     "computed by the server."},
     {"name": "delivery", "description": "Delivery and store-pickup options: dates, time slots, fees."},
     {"name": "checkout", "description": "Turn the cart into an order and start its payment (Idempotency-Key)."},
     {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
     {"name": "payments", "description": "The Stripe webhook."},
-    {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: users", "description": "User management (admins)."},
     {"name": "admin: catalog", "description": "Categories and products (shop staff)."},
+    {"name": "admin: product images", "description": "Upload, order, describe and delete product images (staff)."},
     {"name": "admin: inventory", "description": "Stock levels and low-stock report (shop staff)."},
+    {"name": "admin: reviews", "description": "Review moderation: hide and unhide (staff)."},
+    {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: delivery", "description": "Delivery zones, time slots and capacity, blackout dates (admins)."},
     {"name": "admin: promo codes", "description": "Promo codes (admins)."},
     {"name": "health", "description": "Liveness and readiness."},
@@ -57,6 +62,7 @@ class Runtime:
     embedded: EmbeddedMongo | None = None
     jobs: JobRunner | None = None
     email: EmailService | None = None
+    storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(default_limit)],
     )
-    app.state.runtime = Runtime(settings=settings)
+    app.state.runtime = Runtime(settings=settings, storage=make_storage(settings))
     app.state.settings = settings
     app.state.limiter = build_limiter(settings)
     for probe in (ops.health, ops.ready, ops.metrics, payments.stripe_webhook):
@@ -112,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)
+    if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):
+        app.mount(settings.media_url_prefix, media_app(settings), name="media")  # local images, cached a year
 
     # The last added is the outermost: request id/headers/body cap wrap everything, then CORS.
     app.add_middleware(

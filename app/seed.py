@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from app.core.clock import utcnow
@@ -35,8 +36,30 @@ async def seed_users() -> list[str]:
     return ["Demo logins:", *lines]
 
 
+async def seed_product_images() -> list[str]:
+    """Give every product without images one generated placeholder, stored through the configured backend.
+
+    Runs after the catalog seeder; a no-op when there are no products (or all have images).
+    """
+    from app.config import get_settings
+    from app.models.catalog import Product
+    from app.services.images import ImageService, placeholder_image
+    from app.services.storage import make_storage
+
+    settings = get_settings()
+    images = ImageService(make_storage(settings), settings)
+    added = 0
+    for product in await Product.find({"images": {"$size": 0}}).to_list():
+        placeholder = await asyncio.to_thread(placeholder_image, product.name, [c.value for c in product.colors])
+        await images.add(product.id, placeholder, alt=product.name)
+        added += 1
+    return [f"Product images: {added} placeholder(s) added."] if added else []
+
+
 # Later areas append their seeders here; each returns lines to print.
-SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [seed_users, seed_catalog, seed_delivery_and_promos]
+SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [
+    seed_users, seed_catalog, seed_delivery_and_promos, seed_product_images,
+]
 
 
 async def seed_all() -> list[str]:

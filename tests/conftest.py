@@ -65,6 +65,7 @@ def make_settings(mongo_url: str, smtp_server: SmtpSink, tmp_path) -> Callable[.
             environment="test", mongodb_url=mongo_url, mongodb_db=db_name, redis_url=None,
             smtp_host="127.0.0.1", smtp_port=smtp_server.port, worker_poll_seconds=0.05,
             refresh_cookie_secure=False, embedded_db_dir=tmp_path / "var", log_json=False,
+            media_dir=tmp_path / "media", cloudinary_url=None,
         )
         values.update(overrides)
         return Settings(_env_file=None, **values)

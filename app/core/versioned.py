@@ -27,7 +27,11 @@ Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base_filter: dict[str, Any] | None = None,
                            attempts: int = 20, replace: bool = False) -> Any:
     """Load ``doc_id``, let ``mutate(doc)`` return the fields to ``$set`` (it may raise to refuse),
-    and write them only if nobody changed the document meanwhile. Returns the document as written."""
+    and write them only if nobody changed the document meanwhile. Returns the document as written.
+
+    ``touch`` names a timestamp field (e.g. ``"updated_at"``) set to the server's time with
+    ``$currentDate`` in the same write: the embedded server stores a top-level datetime given to
+    ``$set`` as a naive string (see tests/test_db_contract_reviews.py)."""
     coll = document.get_pymongo_collection()
     for _ in range(attempts):
         raw = await coll.find_one({"_id": doc_id, **(base_filter or {})})

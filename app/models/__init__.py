@@ -9,11 +9,12 @@ from app.models.inventory import StockMovement
 from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
+from app.models.review import Review
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type] = [
     User, RefreshSession, OneTimeToken, OutboxEmail, Counter, Event,
-    Category, Product, StockMovement,
+    Category, Product, StockMovement, Review,
     DeliveryZone, DeliveryConfig, SlotUsage,
     PromoCode, PromoCustomerUses, PromoRedemption,
     Cart,

@@ -116,6 +116,7 @@ class AddOn(BaseModel):
 class ProductImage(BaseModel):
     id: str = id_field("img")
     storage_key: str  # local path or Cloudinary public_id
+    backend: str = "local"  # the storage backend holding the asset: "local" | "cloudinary"
     url: str
     alt: str = ""
     width: int

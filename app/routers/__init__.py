@@ -5,17 +5,21 @@ from app.routers import (
     admin_catalog,
     admin_delivery,
     admin_orders,
+    admin_product_images,
     admin_promo,
+    admin_reviews,
     admin_users,
     auth,
     cart,
     catalog,
     checkout,
     delivery,
+    favorites,
     me,
     ops,
     orders,
     payments,
+    reviews,
 )
 
 API_PREFIX = "/api/v1"
@@ -23,10 +27,12 @@ API_PREFIX = "/api/v1"
 admin.router.include_router(admin_users.router)
 admin.router.include_router(admin_catalog.categories)
 admin.router.include_router(admin_catalog.products)
+admin.router.include_router(admin_product_images.router)
 admin.router.include_router(admin_catalog.inventory)
+admin.router.include_router(admin_reviews.router)
 admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
 admin.router.include_router(admin_orders.router)
 
-ROUTERS = [auth.router, me.router, catalog.router, cart.router, delivery.router, checkout.router, orders.router,
-           payments.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, favorites.router, catalog.router, reviews.router, cart.router, delivery.router,
+           checkout.router, orders.router, payments.router, admin.router, ops.router]

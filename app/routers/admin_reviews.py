@@ -1,0 +1,40 @@
+"""/admin/reviews (staff): moderation queue, hide and unhide."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.core.pagination import PageParams
+from app.deps import StaffUser, get_review_service
+from app.models.common import Page, problem_responses
+from app.schemas.reviews import ReviewAdminOut, review_admin_out
+from app.services.reviews import ReviewService, author_names
+
+router = APIRouter(prefix="/reviews", tags=["admin: reviews"])
+
+Reviews = Annotated[ReviewService, Depends(get_review_service)]
+ReviewId = Annotated[str, Path(max_length=40, pattern=r"^rev_[0-9A-Z]{26}$")]
+
+
+@router.get("", response_model=Page[ReviewAdminOut], summary="All reviews, newest first (hidden ones included)")
+async def list_reviews(reviews: Reviews, page: Annotated[PageParams, Query()],
+                       product_id: Annotated[str | None, Query(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")] = None,
+                       hidden: bool | None = None) -> Page[ReviewAdminOut]:
+    docs, cursor, total, names = await reviews.admin_list(page, product_id=product_id, hidden=hidden)
+    return Page(items=[review_admin_out(r, names) for r in docs], next_cursor=cursor, total=total)
+
+
+@router.post("/{review_id}/hide", response_model=ReviewAdminOut, responses=problem_responses(404),
+             summary="Hide a review from the shop (idempotent; leaves the product rating)")
+async def hide_review(review_id: ReviewId, reviews: Reviews, staff: StaffUser) -> ReviewAdminOut:
+    review = await reviews.set_hidden(staff, review_id, True)
+    return review_admin_out(review, await author_names([review]))
+
+
+@router.post("/{review_id}/unhide", response_model=ReviewAdminOut, responses=problem_responses(404),
+             summary="Show a hidden review again (idempotent)")
+async def unhide_review(review_id: ReviewId, reviews: Reviews, staff: StaffUser) -> ReviewAdminOut:
+    review = await reviews.set_hidden(staff, review_id, False)
+    return review_admin_out(review, await author_names([review]))

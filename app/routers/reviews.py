@@ -1,0 +1,63 @@
+"""Product reviews: public list and summary; customers post, edit and delete their own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from app.core.pagination import PageParams
+from app.deps import CurrentUser, get_review_service
+from app.models.common import Page, problem_responses
+from app.schemas.reviews import ReviewIn, ReviewOut, ReviewPatch, ReviewSummary, review_out
+from app.services.reviews import ReviewService, ReviewSort, author_names, display_name, rating_average
+
+router = APIRouter(tags=["reviews"])
+
+Reviews = Annotated[ReviewService, Depends(get_review_service)]
+ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
+ReviewId = Annotated[str, Path(max_length=40, pattern=r"^rev_[0-9A-Z]{26}$")]
+
+
+@router.get("/products/{product_id}/reviews", response_model=Page[ReviewOut], responses=problem_responses(404, 422),
+            summary="Visible reviews of a product (newest, highest or lowest rating first)")
+async def list_reviews(product_id: ProductId, reviews: Reviews, page: Annotated[PageParams, Query()],
+                       sort: Annotated[ReviewSort, Query()] = "newest") -> Page[ReviewOut]:
+    docs, cursor, total, names = await reviews.list(product_id, sort, page)
+    return Page(items=[review_out(r, names) for r in docs], next_cursor=cursor, total=total)
+
+
+@router.get("/products/{product_id}/reviews/summary", response_model=ReviewSummary,
+            responses=problem_responses(404), summary="Average, count and 1–5 star histogram")
+async def review_summary(product_id: ProductId, reviews: Reviews) -> ReviewSummary:
+    histogram, count, total = await reviews.summary(product_id)
+    return ReviewSummary(product_id=product_id, count=count, average=rating_average(total, count),
+                         histogram={str(k): v for k, v in histogram.items()})
+
+
+@router.post("/products/{product_id}/reviews", response_model=ReviewOut, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(401, 403, 404, 409, 422),
+             summary="Review a product (customers; one review per product)")
+async def create_review(product_id: ProductId, body: ReviewIn, user: CurrentUser, reviews: Reviews) -> ReviewOut:
+    review = await reviews.create(user, product_id, body)
+    return review_out(review, {user.id: display_name(user)})
+
+
+@router.get("/reviews/{review_id}", response_model=ReviewOut, responses=problem_responses(404))
+async def get_review(review_id: ReviewId, reviews: Reviews) -> ReviewOut:
+    review = await reviews.get_visible(review_id)
+    return review_out(review, await author_names([review]))
+
+
+@router.patch("/reviews/{review_id}", response_model=ReviewOut, responses=problem_responses(401, 403, 404, 409, 422),
+              summary="Edit my review")
+async def patch_review(review_id: ReviewId, body: ReviewPatch, user: CurrentUser, reviews: Reviews) -> ReviewOut:
+    return review_out(await reviews.update(user, review_id, body), {user.id: display_name(user)})
+
+
+@router.delete("/reviews/{review_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=problem_responses(401, 403, 404), summary="Delete my review")
+async def delete_review(review_id: ReviewId, user: CurrentUser, reviews: Reviews) -> Response:
+    await reviews.delete(user, review_id)
+    return Response(status_code=204)
+

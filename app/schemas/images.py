@@ -1,0 +1,41 @@
+"""Product image API schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from app.models.common import StrictModel
+
+AltText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+ImageId = Annotated[str, StringConstraints(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]
+
+
+class ImageOut(BaseModel):
+    id: str
+    url: str
+    alt: str
+    width: int
+    height: int
+    variants: dict[str, str] = Field(description="Width in px → URL, for srcset (empty for local storage).")
+
+
+class ImageAltIn(StrictModel):
+    alt: AltText
+
+
+class ImageOrderIn(StrictModel):
+    image_ids: list[ImageId] = Field(min_length=1, max_length=50, description="Every image id, in the new order.")
+
+    @field_validator("image_ids")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("image ids must be unique")
+        return v
+
+
+def image_out(image) -> ImageOut:
+    return ImageOut(id=image.id, url=image.url, alt=image.alt, width=image.width, height=image.height,
+                    variants=image.variants)

@@ -1,0 +1,78 @@
+"""Review API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from app.models.common import StrictModel
+
+Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+
+
+class ReviewIn(StrictModel):
+    rating: Rating
+    title: Title
+    body: Body = ""
+
+
+class ReviewPatch(StrictModel):
+    rating: Rating | None = None
+    title: Title | None = None
+    body: Body | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ReviewPatch:
+        for name in ("rating", "title"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null; omit it to keep the current value")
+        if "body" in self.model_fields_set and self.body is None:
+            self.body = ""
+        return self
+
+
+class ReviewOut(BaseModel):
+    id: str
+    product_id: str
+    rating: int
+    title: str
+    body: str
+    author_name: str
+    verified_purchase: bool
+    created_at: datetime
+    updated_at: datetime
+    edited: bool = Field(description="True when the author changed the review after posting it.")
+
+
+class ReviewAdminOut(ReviewOut):
+    user_id: str
+    hidden: bool
+    hidden_at: datetime | None
+    hidden_by: str | None
+
+
+class ReviewSummary(BaseModel):
+    product_id: str
+    count: int
+    average: float = Field(description="Mean rating of the visible reviews, rounded to 2 decimals; 0 when none.")
+    histogram: dict[str, int] = Field(description='Number of visible reviews per star, keys "1".."5".')
+
+
+def review_out(review, names: dict[str, str]) -> ReviewOut:
+    return ReviewOut(**_public_fields(review, names))
+
+
+def review_admin_out(review, names: dict[str, str]) -> ReviewAdminOut:
+    return ReviewAdminOut(**_public_fields(review, names), user_id=review.user_id, hidden=review.hidden,
+                          hidden_at=review.hidden_at, hidden_by=review.hidden_by)
+
+
+def _public_fields(review, names: dict[str, str]) -> dict:
+    return dict(id=review.id, product_id=review.product_id, rating=review.rating, title=review.title,
+                body=review.body, author_name=names.get(review.user_id, "Customer"),
+                verified_purchase=review.verified_purchase, created_at=review.created_at,
+                updated_at=review.updated_at, edited=review.updated_at != review.created_at)
