@@ -37,6 +37,7 @@ from app.schemas.cart import (
 )
 from app.schemas.promo import PromoLine, PromoResult
 from app.services.delivery import DeliveryService
+from app.services.product_lookup import load_product
 from app.services.promo import PromoService, percent_of
 
 __all__ = ["CartService", "PricedCart", "PricedLine"]
@@ -144,16 +145,9 @@ class CartService:
             fields["expires_at"] = self._guest_expiry()  # a guest cart lives N days after its last change
         return fields
 
-    @staticmethod
-    async def _active_product(product_id: str) -> Product:
-        product = await Product.get(product_id)
-        if product is None or product.status != ProductStatus.active:
-            raise NotFound("No such product.", code="product-not-found")
-        return product
-
     # --- line changes ---------------------------------------------------------------------------
     async def add_item(self, *, user: User | None, cart_token: str | None, data: CartItemIn) -> PricedCart:
-        choice = _Choice(await self._active_product(data.product_id), data.size, data.add_ons)
+        choice = _Choice(await load_product(data.product_id), data.size, data.add_ons)
         _check_stock(choice, data.quantity)
         cart, token = await self._load_or_create(user, cart_token)
         message = data.gift_message or None

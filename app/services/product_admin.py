@@ -22,6 +22,7 @@ from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate
 from app.services.catalog_cache import notify_catalog_changed
 from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock
+from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
 
 
@@ -34,10 +35,7 @@ class ProductAdminService:
         self.runtime = runtime
 
     async def get(self, product_id: str) -> Product:
-        product = await Product.get(product_id)
-        if product is None:
-            raise NotFound("No such product.")
-        return product
+        return await load_product(product_id, active_only=False)
 
     async def _category(self, category_id: str) -> Category:
         cat = await Category.get(category_id)

@@ -1,4 +1,6 @@
-"""Load a product or 404 (reviews, favorites, images). The catalog service offers the same; unify at merge."""
+"""The one "load a product or 404" helper for services (cart, reviews, favorites, images, admin).
+
+The public catalog reads go through the catalog cache instead (app/services/catalog_read.py)."""
 
 from __future__ import annotations
 
@@ -13,5 +15,5 @@ async def load_product(product_id: str, *, active_only: bool = True) -> Product:
         query["status"] = ProductStatus.active.value
     product = await Product.find_one(query)
     if product is None:
-        raise NotFound("No such product.")
+        raise NotFound("No such product.", code="product-not-found")
     return product
