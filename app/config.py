@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
     behind_https: bool = False
+    # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>" (set it wherever /metrics is public).
+    metrics_token: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     storefront_url: str = "http://localhost:5173"
 

@@ -40,3 +40,14 @@ async def test_metrics_are_exposed(client):
     await client.get(f"{API}/health")
     r = await client.get("/metrics")
     assert r.status_code == 200 and "http_requests_total" in r.text
+
+
+async def test_metrics_are_open_without_a_token_and_guarded_with_one(client, make_settings, app_factory):
+    r = await client.get("/metrics")
+    assert r.status_code == 200 and "http_requests_total" in r.text
+    async with app_factory(make_settings(metrics_token="scrape-me-please-0123456789")) as guarded:
+        async with new_client(guarded) as c:
+            assert (await c.get("/metrics")).status_code == 401
+            assert (await c.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+            ok = await c.get("/metrics", headers={"Authorization": "Bearer scrape-me-please-0123456789"})
+            assert ok.status_code == 200 and "http_request_duration_seconds" in ok.text

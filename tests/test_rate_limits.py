@@ -128,3 +128,18 @@ async def test_limits_can_be_switched_off(make_settings, app_factory):
     async with app_factory(settings) as application, new_client(application, random_ip()) as c:
         for _ in range(3):
             assert_problem(await _wrong_login(c, "same@example.com"), 401)
+
+
+async def test_password_change_guesses_are_limited_per_account(make_settings, app_factory, storage):
+    settings = make_settings(rate_limit_login_email="2/minute", **storage)
+    async with app_factory(settings) as application, new_client(application, random_ip()) as c:
+        user = await create_user(email=unique_email("changer"))
+        r = await c.post(f"{API}/auth/login", json={"email": user.email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {r.json()['tokens']['access_token']}"}
+        wrong = {"current_password": "Not-My-Password-9", "new_password": STRONG}
+        for _ in range(2):
+            assert_problem(await c.post(f"{API}/users/me/password", json=wrong, headers=headers), 422)
+        assert_429(await c.post(f"{API}/users/me/password", json=wrong, headers=headers))
+        # Refused, not applied: the old password still signs in (the login counter is a different one).
+        r = await c.post(f"{API}/auth/login", json={"email": user.email, "password": PASSWORD})
+        assert r.status_code == 200

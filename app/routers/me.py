@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
+from app.core.ratelimit import hit
 from app.deps import CurrentUser, client_info, get_account_service, get_auth_service
 from app.models.common import problem_responses
 from app.schemas.auth import TokenPair
@@ -38,11 +39,13 @@ async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts) ->
     return user_out(await accounts.update_profile(user, body))
 
 
-@router.post("/password", response_model=TokenPair, responses=problem_responses(422),
+@router.post("/password", response_model=TokenPair, responses=problem_responses(422, 429),
              summary="Change my password (ends every session; returns a fresh token pair)")
 async def change_password(body: ChangePasswordIn, user: CurrentUser, request: Request,
                           auth: Annotated[AuthService, Depends(get_auth_service)],
                           client: Annotated[ClientInfo, Depends(client_info)]) -> TokenPair:
+    # The current password is checked here: limit guesses like a login, per account.
+    hit(request, request.app.state.settings.rate_limit_login_email, "password-change", user.id)
     return await auth.change_password(user, body.current_password, body.new_password, client)
 
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.core.errors import Unauthorized
 from app.core.metrics import render
+from app.core.security import tokens_equal
 
 router = APIRouter(tags=["health"])
 metrics_router = APIRouter(include_in_schema=False)
@@ -49,6 +51,11 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @metrics_router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        if not tokens_equal(sent, f"Bearer {token.get_secret_value()}"):
+            raise Unauthorized("Metrics need the METRICS_TOKEN bearer token.")
     body, media = render()
     return Response(body, media_type=media)
