@@ -141,7 +141,7 @@ def build_order_service(rt, clock=None):
 
     clock = clock or utcnow
     delivery, promo = DeliveryService(rt.settings, clock), PromoService(rt.settings, clock)
-    return OrderService(rt.settings, rt.email, rt.extras["stripe"], delivery=delivery, promo=promo,
+    return OrderService(rt.settings, rt.email, rt.stripe, delivery=delivery, promo=promo,
                         cart=CartService(rt.settings, promo, delivery, clock), runtime=rt)
 
 

@@ -63,7 +63,8 @@ class Runtime:
     jobs: JobRunner | None = None
     email: EmailService | None = None
     storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
-    extras: dict[str, Any] = field(default_factory=dict)
+    stripe: Any = None  # app.services.payments.StripeGateway
+    extras: dict[str, Any] = field(default_factory=dict)  # lazily built per-app helpers (catalog cache/reader)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs = JobRunner(settings.worker_poll_seconds)
         rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
         rt.jobs.register("email", rt.email.send_due)
-        rt.extras["stripe"] = StripeGateway(settings)
+        rt.stripe = StripeGateway(settings)
         register_order_jobs(rt)
         if settings.workers_enabled:
             rt.jobs.start()

@@ -24,7 +24,7 @@ def settings(make_settings):
 
 
 async def test_counter_inc_upsert_gives_distinct_numbers(app):
-    service = OrderService(app.state.settings, app.state.runtime.email, app.state.runtime.extras["stripe"])
+    service = OrderService(app.state.settings, app.state.runtime.email, app.state.runtime.stripe)
     numbers = await asyncio.gather(*(service.next_number() for _ in range(30)))
     assert len(set(numbers)) == 30
     assert sorted(numbers)[0] == "AF-10001" and sorted(numbers)[-1] == "AF-10030"

@@ -170,7 +170,7 @@ def register_order_jobs(rt: Any) -> None:
         return await payments().expire_due()
 
     async def reconcile() -> int:
-        if not rt.extras["stripe"].enabled:
+        if not rt.stripe.enabled:
             return 0
         return await payments().reconcile_due()
 

@@ -147,7 +147,7 @@ async def test_guest_checkout_gets_a_token_and_pay_on_pickup_needs_no_stripe(app
 
 
 async def test_card_without_stripe_keys_is_503_and_holds_nothing(app, client, admin, customer, make_settings):
-    app.state.runtime.extras["stripe"] = StripeGateway(make_settings())  # STRIPE_SECRET_KEY unset
+    app.state.runtime.stripe = StripeGateway(make_settings())  # STRIPE_SECRET_KEY unset
     await open_shop(app, client, admin[1])
     _, h = customer
     product = await make_product(stock={"standard": 2})
