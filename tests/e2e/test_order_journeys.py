@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.catalog_helpers import make_category, make_product
-from tests.checkout_helpers import API, DELIVERY_DAY, checkout, checkout_body, open_shop
+from tests.checkout_helpers import API, DELIVERY_DAY, checkout, checkout_body, delivery_body, open_shop
 from tests.services import body_text
 from tests.stripe_fixtures import send_webhook
 from tests.support import assert_problem, bearer, register
@@ -115,7 +115,7 @@ async def test_customer_journey(app, client, admin, staff, stripe_double, mailbo
     assert quote["delivery_fee"] == 999 and quote["can_checkout"]
 
     # Checkout with a card; a retry with the same key is the same order.
-    body = checkout_body(delivery={**checkout_body()["delivery"], "slot": afternoon["code"]})
+    body = checkout_body(delivery=delivery_body(slot=afternoon["code"]))
     r = await checkout(client, nora, body, key="nora-checkout-1")
     assert r.status_code == 201, r.text
     order, payment = r.json()["order"], r.json()["payment"]
