@@ -115,7 +115,6 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = Field(2, ge=0, le=5)
     order_payment_minutes: int = Field(30, ge=1, le=24 * 60)
     reconcile_after_minutes: int = Field(5, ge=1, le=24 * 60)
-    low_stock_alert_email: str | None = None
     order_job_batch: int = Field(50, ge=1, le=1000)
 
     @field_validator("shop_timezone")

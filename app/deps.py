@@ -130,9 +130,10 @@ def cart_token(request: Request) -> str | None:
 CartToken = Annotated[str | None, Depends(cart_token)]
 
 
-def build_order_service(rt, clock=None):
+def build_order_service(rt, clock=None, *, notify_customers: bool = True):
     """The order service with the runtime's Stripe gateway and the services whose holds it releases
-    (also used by the background jobs, which have no request)."""
+    (also used by the background jobs, which have no request, and by the demo seeder, which sets
+    ``notify_customers=False`` so that seeded orders queue no emails)."""
     from app.core.clock import utcnow
     from app.services.cart import CartService
     from app.services.delivery import DeliveryService
@@ -142,7 +143,8 @@ def build_order_service(rt, clock=None):
     clock = clock or utcnow
     delivery, promo = DeliveryService(rt.settings, clock), PromoService(rt.settings, clock)
     return OrderService(rt.settings, rt.email, rt.stripe, delivery=delivery, promo=promo,
-                        cart=CartService(rt.settings, promo, delivery, clock), runtime=rt)
+                        cart=CartService(rt.settings, promo, delivery, clock), runtime=rt,
+                        notify_customers=notify_customers)
 
 
 def get_order_service(request: Request):

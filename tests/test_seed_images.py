@@ -19,8 +19,8 @@ def seed_settings(settings, monkeypatch):
     return settings
 
 
-async def test_runs_last_and_is_a_noop_without_products(app, seed_settings):
-    assert seed.SEEDERS[-1] is seed.seed_product_images
+async def test_runs_after_the_catalog_and_is_a_noop_without_products(app, seed_settings):
+    assert seed.SEEDERS.index(seed.seed_product_images) > seed.SEEDERS.index(seed.seed_catalog)
     assert await seed.seed_product_images() == []
     assert not seed_settings.media_dir.exists() or not any(seed_settings.media_dir.rglob("*.*"))
 

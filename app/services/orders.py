@@ -76,11 +76,12 @@ def refund_status(paid: int, refunded: int) -> PaymentStatus:
 class OrderService:
     def __init__(self, settings: Settings, email: EmailService, gateway: StripeGateway, *,
                  delivery: SlotReleaser | None = None, promo: PromoReleaser | None = None,
-                 cart: CartClearer | None = None, runtime: Any = None) -> None:
+                 cart: CartClearer | None = None, runtime: Any = None, notify_customers: bool = True) -> None:
+        """``notify_customers=False``: a service that queues no order emails (used by the demo seeder)."""
         self.settings = settings
         self.runtime = runtime
         self.gateway = gateway
-        self.notify = OrderNotifier(settings, email)
+        self.notify = OrderNotifier(settings, email, enabled=notify_customers)
         self.delivery = delivery
         self.promo = promo
         self.cart = cart
