@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.pagination import PageParams
 from app.deps import StaffUser
 from app.models.common import Page, problem_responses
+from app.routers.params import CategoryId, ProductId
 from app.schemas.catalog import (
     AdminCategory,
     AdminProduct,
@@ -44,8 +45,6 @@ async def product_service(request: Request) -> ProductAdminService:
 
 Categories = Annotated[CategoryAdminService, Depends(category_service)]
 Products = Annotated[ProductAdminService, Depends(product_service)]
-CategoryId = Annotated[str, Path(max_length=40, pattern=r"^cat_[0-9A-Z]{26}$")]
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
 
 
 def _currency(request: Request) -> str:

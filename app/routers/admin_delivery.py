@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.pagination import PageParams
 from app.deps import admin_user, get_delivery_service
 from app.models.common import Page, problem_responses
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
+from app.routers.params import ZoneId
 from app.schemas.delivery import (
     DeliveryConfigOut,
     DeliveryConfigPatch,
@@ -24,7 +25,6 @@ from app.services.delivery import DeliveryService
 router = APIRouter(prefix="/delivery", tags=["admin: delivery"], dependencies=[Depends(admin_user)])
 
 Delivery = Annotated[DeliveryService, Depends(get_delivery_service)]
-ZoneId = Annotated[str, Path(max_length=40, pattern=r"^dzn_[0-9A-Z]{26}$")]
 
 
 def zone_out(zone: DeliveryZone) -> ZoneOut:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.core.pagination import PageParams
 from app.deps import StaffUser, get_order_service
 from app.models.common import Page, problem_responses
 from app.models.order import Order, OrderStatus
+from app.routers.params import OrderId
 from app.schemas.orders import (
     AdminOrderFilters,
     AdminOrderOut,
@@ -27,7 +28,6 @@ from app.services.orders import OrderService
 router = APIRouter(prefix="/orders", tags=["admin: orders"])
 
 Orders = Annotated[OrderService, Depends(get_order_service)]
-OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Z]{26}$")]
 
 
 async def staff_order(order_id: OrderId, orders: Orders) -> Order:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from app.deps import SettingsDep, get_image_service
 from app.models.common import problem_responses
+from app.routers.params import ImageId, ProductId
 from app.schemas.images import AltText, ImageAltIn, ImageOrderIn, ImageOut, image_out
 from app.services.images import ImageService
 
@@ -15,8 +16,6 @@ router = APIRouter(prefix="/products/{product_id}/images", tags=["admin: product
                    responses=problem_responses(404, 422))
 
 Images = Annotated[ImageService, Depends(get_image_service)]
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
-ImageId = Annotated[str, Path(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]
 
 
 @router.get("", response_model=list[ImageOut], summary="A product's images in display order")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.pagination import PageParams
 from app.deps import admin_user, get_promo_service
 from app.models.common import Page, problem_responses
 from app.models.promo import PromoCode
+from app.routers.params import PromoId
 from app.schemas.promo import PromoIn, PromoOut, PromoPatch
 from app.services.promo import PromoService
 
 router = APIRouter(prefix="/promo-codes", tags=["admin: promo codes"], dependencies=[Depends(admin_user)])
 
 Promos = Annotated[PromoService, Depends(get_promo_service)]
-PromoId = Annotated[str, Path(max_length=40, pattern=r"^prm_[0-9A-Z]{26}$")]
 
 
 def promo_out(p: PromoCode) -> PromoOut:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.core.pagination import PageParams
 from app.deps import StaffUser, get_review_service
 from app.models.common import Page, problem_responses
+from app.routers.params import ReviewId
 from app.schemas.reviews import ReviewAdminOut, review_admin_out
 from app.services.reviews import ReviewService, author_names
 
 router = APIRouter(prefix="/reviews", tags=["admin: reviews"])
 
 Reviews = Annotated[ReviewService, Depends(get_review_service)]
-ReviewId = Annotated[str, Path(max_length=40, pattern=r"^rev_[0-9A-Z]{26}$")]
 
 
 @router.get("", response_model=Page[ReviewAdminOut], summary="All reviews, newest first (hidden ones included)")

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.core.pagination import PageParams
 from app.deps import AdminUser, admin_user, get_user_admin_service
 from app.models.common import Page, problem_responses
 from app.models.user import Role
+from app.routers.params import UserId
 from app.schemas.users import AdminUserPatch, UserOut, user_out
 from app.services.accounts import UserAdminService
 
 router = APIRouter(prefix="/users", tags=["admin: users"], dependencies=[Depends(admin_user)])
 
 Users = Annotated[UserAdminService, Depends(get_user_admin_service)]
-UserId = Annotated[str, Path(max_length=40, pattern=r"^usr_[0-9A-Z]{26}$")]
 
 
 @router.get("", response_model=Page[UserOut], summary="List users (search by email or name)")

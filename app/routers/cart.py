@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
 from app.models.common import problem_responses
+from app.routers.params import LineId, ProductId
 from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn
 from app.services.cart import CartService
 
 router = APIRouter(tags=["cart"])
 
 Carts = Annotated[CartService, Depends(get_cart_service)]
-LineId = Annotated[str, Path(max_length=40, pattern=r"^cln_[0-9A-Z]{26}$")]
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
 
 
 def _ctx(user, token) -> dict:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from app.deps import CurrentUser, SettingsDep, get_favorite_service
 from app.models.common import problem_responses
+from app.routers.params import ProductId
 from app.schemas.favorites import FavoriteList, favorite_out
 from app.services.favorites import MAX_FAVORITES, FavoriteService, is_available
 
 router = APIRouter(prefix="/users/me/favorites", tags=["favorites"], responses=problem_responses(401))
 
 Favorites = Annotated[FavoriteService, Depends(get_favorite_service)]
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
 
 
 @router.get("", response_model=FavoriteList, summary="My favorites, most recent first (all of them, at most 200)")

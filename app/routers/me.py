@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.core.ratelimit import hit
 from app.deps import CurrentUser, client_info, get_account_service, get_auth_service
 from app.models.common import problem_responses
+from app.routers.params import AddressId
 from app.schemas.auth import TokenPair
 from app.schemas.users import (
     AddressIn,
@@ -26,7 +27,6 @@ from app.services.auth import AuthService, ClientInfo
 router = APIRouter(prefix="/users/me", tags=["account"], responses=problem_responses(401))
 
 Accounts = Annotated[AccountService, Depends(get_account_service)]
-AddressId = Annotated[str, Path(max_length=40, pattern=r"^adr_[0-9A-Z]{26}$")]
 
 
 @router.get("", response_model=UserOut, summary="My profile")

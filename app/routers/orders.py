@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Query
 
 from app.core.pagination import PageParams
 from app.deps import CurrentUser, OptionalUser, get_order_service
 from app.models.common import Page, problem_responses
 from app.models.order import Order
+from app.routers.params import OrderId
 from app.schemas.orders import (
     CancelIn,
     OrderOut,
@@ -25,7 +26,6 @@ from app.services.orders import OrderService
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 Orders = Annotated[OrderService, Depends(get_order_service)]
-OrderId = Annotated[str, Path(max_length=40, pattern=r"^ord_[0-9A-Z]{26}$")]
 OrderToken = Annotated[str | None, Header(alias="X-Order-Token", min_length=16, max_length=128,
                                           description="Guests: the order access token returned at checkout.")]
 

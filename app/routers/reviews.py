@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.pagination import PageParams
 from app.deps import CurrentUser, get_review_service
 from app.models.common import Page, problem_responses
+from app.routers.params import ProductId, ReviewId
 from app.schemas.reviews import ReviewIn, ReviewOut, ReviewPatch, ReviewSummary, review_out
 from app.services.reviews import ReviewService, ReviewSort, author_names, display_name, rating_average
 
 router = APIRouter(tags=["reviews"])
 
 Reviews = Annotated[ReviewService, Depends(get_review_service)]
-ProductId = Annotated[str, Path(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")]
-ReviewId = Annotated[str, Path(max_length=40, pattern=r"^rev_[0-9A-Z]{26}$")]
 
 
 @router.get("/products/{product_id}/reviews", response_model=Page[ReviewOut], responses=problem_responses(404, 422),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
 from app.models.common import StrictModel
 from app.models.inventory import StockMovement, StockReason
+from app.schemas.images import ImageOut
 
 OCCASION_LABELS: dict[Occasion, str] = {
     Occasion.birthday: "Birthday", Occasion.anniversary: "Anniversary", Occasion.love_romance: "Love & Romance",
@@ -92,15 +93,6 @@ class AddOnOut(BaseModel):
     name: str
     kind: AddOnKind
     price: int = Field(description="Cents")
-
-
-class ImageOut(BaseModel):
-    id: str
-    url: str
-    alt: str
-    width: int
-    height: int
-    variants: dict[str, str] = Field(default_factory=dict)
 
 
 class Rating(BaseModel):

@@ -18,7 +18,8 @@ class ImageOut(BaseModel):
     alt: str
     width: int
     height: int
-    variants: dict[str, str] = Field(description="Width in px → URL, for srcset (empty for local storage).")
+    variants: dict[str, str] = Field(default_factory=dict,
+                                     description="Width in px → URL, for srcset (empty for local storage).")
 
 
 class ImageAltIn(StrictModel):

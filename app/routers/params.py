@@ -1,0 +1,23 @@
+"""Path parameters shared by routers: ids are validated by shape before any query sees them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+
+
+def id_path(prefix: str) -> Any:
+    return Path(max_length=40, pattern=rf"^{prefix}_[0-9A-Z]{{26}}$", description=f"An id such as `{prefix}_01J…`")
+
+
+AddressId = Annotated[str, id_path("adr")]
+CategoryId = Annotated[str, id_path("cat")]
+ImageId = Annotated[str, id_path("img")]
+LineId = Annotated[str, id_path("cln")]
+OrderId = Annotated[str, id_path("ord")]
+ProductId = Annotated[str, id_path("prd")]
+PromoId = Annotated[str, id_path("prm")]
+ReviewId = Annotated[str, id_path("rev")]
+UserId = Annotated[str, id_path("usr")]
+ZoneId = Annotated[str, id_path("dzn")]
