@@ -141,7 +141,7 @@ class OverviewWindow(BaseModel):
     net: int
     orders: int
     average_order_value: int
-    new_customers: int
+    new_customers: int = Field(description="Customer accounts created in the window (staff accounts excluded).")
 
 
 class Overview(BaseModel):
