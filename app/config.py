@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     reconcile_after_minutes: int = Field(5, ge=1, le=24 * 60)
     order_job_batch: int = Field(50, ge=1, le=1000)
 
+    # --- reports ----------------------------------------------------------------------------------
+    reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) one "
+                                  "report reads; a larger report is refused with a 422 asking for a shorter range.")
+
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:

@@ -181,3 +181,9 @@ def get_image_service(request: Request):
 
     rt = request.app.state.runtime
     return ImageService(rt.storage, request.app.state.settings, rt)
+
+
+def get_report_service(request: Request):
+    from app.services.reports import ReportService
+
+    return ReportService(request.app.state.settings, get_clock(request))

@@ -44,8 +44,12 @@ async def test_welcome_email_arrives_with_subject_text_and_escaped_html(client, 
     html = html_part(msg)
     assert "Cam &lt;b&gt;&amp;" in html and "<b>&" not in html
 
-    stored = await OutboxEmail.find_one(OutboxEmail.to == "camellia@example.com")
-    assert stored.template == "welcome_verify" and stored.status == EmailStatus.sent
+    async def marked_sent():  # the SMTP server has the message a moment before the worker records it
+        doc = await OutboxEmail.find_one(OutboxEmail.to == "camellia@example.com")
+        return doc if doc.status == EmailStatus.sent else None
+
+    stored = await eventually(marked_sent)
+    assert stored.template == "welcome_verify"
     assert stored.attempts == 1 and stored.sent_at is not None and stored.lease is None
     assert msg["Message-ID"] == f"<{stored.id}@amourflorals.com>"
     assert body["user"]["email"] == "camellia@example.com"

@@ -230,6 +230,8 @@ class Order(Document):
                        partialFilterExpression={"payment_intent_id": {"$type": "string"}}),
             IndexModel([("lines.product_id", ASCENDING), ("status", ASCENDING)], name="product_status"),
             IndexModel([("refunds_pending", ASCENDING)], name="refunds_pending"),
+            # Sales reports: paid orders placed in a time range.
+            IndexModel([("payment_status", ASCENDING), ("created_at", ASCENDING)], name="payment_created"),
         ]
 
 

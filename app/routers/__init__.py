@@ -7,6 +7,7 @@ from app.routers import (
     admin_orders,
     admin_product_images,
     admin_promo,
+    admin_reports,
     admin_reviews,
     admin_users,
     auth,
@@ -33,6 +34,7 @@ admin.router.include_router(admin_reviews.router)
 admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
 admin.router.include_router(admin_orders.router)
+admin.router.include_router(admin_reports.router)
 
 ROUTERS = [auth.router, me.router, favorites.router, catalog.router, reviews.router, cart.router, delivery.router,
            checkout.router, orders.router, payments.router, admin.router, ops.router]
