@@ -109,11 +109,17 @@ def get_promo_service(request: Request):
     return PromoService(request.app.state.settings, get_clock(request))
 
 
-def get_cart_service(request: Request):
+def build_cart_service(settings, clock):
+    """The cart with the promo and delivery services it prices with (the order service reuses the same)."""
     from app.services.cart import CartService
+    from app.services.delivery import DeliveryService
+    from app.services.promo import PromoService
 
-    return CartService(request.app.state.settings, get_promo_service(request), get_delivery_service(request),
-                       get_clock(request))
+    return CartService(settings, PromoService(settings, clock), DeliveryService(settings, clock), clock)
+
+
+def get_cart_service(request: Request):
+    return build_cart_service(request.app.state.settings, get_clock(request))
 
 
 CART_TOKEN_HEADER = "X-Cart-Token"
@@ -135,16 +141,11 @@ def build_order_service(rt, clock=None, *, notify_customers: bool = True):
     (also used by the background jobs, which have no request, and by the demo seeder, which sets
     ``notify_customers=False`` so that seeded orders queue no emails)."""
     from app.core.clock import utcnow
-    from app.services.cart import CartService
-    from app.services.delivery import DeliveryService
     from app.services.orders import OrderService
-    from app.services.promo import PromoService
 
-    clock = clock or utcnow
-    delivery, promo = DeliveryService(rt.settings, clock), PromoService(rt.settings, clock)
-    return OrderService(rt.settings, rt.email, rt.stripe, delivery=delivery, promo=promo,
-                        cart=CartService(rt.settings, promo, delivery, clock), runtime=rt,
-                        notify_customers=notify_customers)
+    cart = build_cart_service(rt.settings, clock or utcnow)
+    return OrderService(rt.settings, rt.email, rt.stripe, delivery=cart.delivery, promo=cart.promos, cart=cart,
+                        runtime=rt, notify_customers=notify_customers)
 
 
 def get_order_service(request: Request):

@@ -111,6 +111,5 @@ class HttpMiddleware:
             request_id_var.reset(token)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(413, detail=f"The request body is larger than {limit} bytes.",
-                           request=Request(scope))
+        response = problem(413, detail=BodyTooLarge(limit).detail, request=Request(scope))
         await response(scope, receive, send)

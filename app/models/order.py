@@ -200,8 +200,8 @@ class Order(Document):
     cart_version: int | None = None
 
     # Leased claims of the order jobs: claimable while `leased_at` is older than the lease. Stamped with
-    # $currentDate and never null: the embedded server stores a datetime given to $set as a string and
-    # mishandles null-equality combined with $in/$type, so app.core.jobs.claim's lease_until is unusable here.
+    # $currentDate and never null: the embedded server mishandles null-equality combined with $in (the
+    # order jobs' due filters use $in), which app.core.jobs.claim's `{"lease": None}` branch relies on.
     lease_owner: str | None = None
     leased_at: datetime = EPOCH
     reconciled_at: datetime = EPOCH
