@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -113,6 +114,10 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = Field(None, description="Tests only: base address of a local Stripe double.")
     stripe_max_network_retries: int = Field(2, ge=0, le=5)
+    stripe_min_amounts: dict[str, int] = Field(
+        default_factory=lambda: {"usd": 50},
+        description="Smallest card charge per currency in minor units (Stripe's minimum charge amounts); a card "
+                    "checkout whose total is above 0 and below it is refused before anything is held.")
     order_payment_minutes: int = Field(30, ge=1, le=24 * 60)
     reconcile_after_minutes: int = Field(5, ge=1, le=24 * 60)
     order_job_batch: int = Field(50, ge=1, le=1000)
@@ -129,6 +134,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):  # not-found is a KeyError: make it a validation error
             raise ValueError(f"unknown IANA time zone {v!r}") from None
         return v
+
+    @field_validator("stripe_min_amounts")
+    @classmethod
+    def _valid_min_amounts(cls, v: dict[str, int]) -> dict[str, int]:
+        out = {}
+        for currency, amount in v.items():
+            if not re.fullmatch(r"[A-Za-z]{3}", currency) or amount < 1:
+                raise ValueError("STRIPE_MIN_AMOUNTS maps ISO currency codes to positive amounts in minor units, "
+                                 'e.g. {"usd": 50}')
+            out[currency.lower()] = amount
+        return out
 
     @field_validator("media_url_prefix")
     @classmethod
@@ -166,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.shop_timezone)
+
+    def min_charge(self, currency: str) -> int:
+        """The smallest card charge in ``currency`` (minor units): STRIPE_MIN_AMOUNTS, else 1."""
+        return self.stripe_min_amounts.get(currency.lower(), 1)
 
 
 @lru_cache

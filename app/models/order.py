@@ -45,6 +45,7 @@ class PaymentStatus(StrEnum):
 class PaymentMethod(StrEnum):
     card = "card"
     pay_on_pickup = "pay_on_pickup"
+    free = "free"  # a total of 0: nothing to charge, settled as paid at checkout (never chosen by the client)
 
 
 class DeliveryMethod(StrEnum):

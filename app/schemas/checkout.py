@@ -4,6 +4,7 @@ comes from the server's pricing of the cart, and unknown fields such as a price 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
@@ -54,15 +55,21 @@ class CheckoutContact(StrictModel):
     name: Name | None = None
 
 
+class CheckoutPaymentMethod(StrEnum):
+    """What the customer chooses; an order whose total is 0 is recorded as ``free`` whatever was chosen."""
+    card = "card"
+    pay_on_pickup = "pay_on_pickup"
+
+
 class CheckoutIn(StrictModel):
-    payment_method: PaymentMethod
+    payment_method: CheckoutPaymentMethod
     delivery: CheckoutDelivery
     contact: CheckoutContact | None = Field(None, description="Required for guests; a signed-in customer's "
                                                               "account email is used (the phone may be given).")
 
     @model_validator(mode="after")
     def _pay_on_pickup_is_for_pickup(self) -> CheckoutIn:
-        if self.payment_method == PaymentMethod.pay_on_pickup and self.delivery.method != "pickup":
+        if self.payment_method == CheckoutPaymentMethod.pay_on_pickup and self.delivery.method != "pickup":
             raise ValueError("pay_on_pickup is only for store-pickup orders")
         return self
 

@@ -3,6 +3,13 @@
 The same key with the same body returns the same order and payment; with another body it is a 422;
 while the first request is still running it is a 409. Amounts come only from ``CartService.price``; the
 slot, the promo use and the stock are all held (or all given back) before the order exists.
+
+Payment: a total of 0 is a free order (no PaymentIntent; paid at once, payment method ``free``). A card
+total above 0 but below Stripe's minimum charge (``STRIPE_MIN_AMOUNTS``) is a 422 ``amount-below-minimum``
+before anything is held. If starting the payment fails after the holds were taken (Stripe refusing: 502,
+unreachable: 503, anything unexpected: 500), the order becomes ``payment_failed`` — every hold goes back
+exactly once and the cart version is freed — and the Idempotency-Key is forgotten, so a retry with the
+same key runs the checkout again instead of replaying the failure.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
@@ -35,11 +43,11 @@ from app.models.order import (
     PaymentMethod,
 )
 from app.models.user import User
-from app.schemas.checkout import CheckoutIn, CheckoutOut, PaymentOut
+from app.schemas.checkout import CheckoutIn, CheckoutOut, CheckoutPaymentMethod, PaymentOut
 from app.schemas.orders import order_out
 from app.services.cart import CartService, PricedCart
 from app.services.delivery import DeliveryQuote, DeliveryService
-from app.services.order_notify import order_access_token
+from app.services.order_notify import money, order_access_token
 from app.services.orders import OrderService
 from app.services.payments import PaymentsUnavailable
 from app.services.promo import PromoService
@@ -74,14 +82,16 @@ class CheckoutService:
         if record.status == IdempotencyStatus.done and record.order_id:
             return CheckoutResult(await self.response(await self.orders.get(record.order_id)), replayed=True)
         try:
-            order = await self._place(user=user, cart_token=cart_token, key=key, request_hash=request_hash, body=body)
+            order, intent = await self._place(user=user, cart_token=cart_token, key=key, request_hash=request_hash,
+                                              body=body)
         except BaseException:
-            await IdempotencyRecord.get_pymongo_collection().delete_one({"_id": record.id})  # the key may be retried
+            # Nothing is kept (the order, if any, is closed), so the key is forgotten: a retry runs again.
+            await IdempotencyRecord.get_pymongo_collection().delete_one({"_id": record.id})
             raise
         await IdempotencyRecord.get_pymongo_collection().update_one(
             {"_id": record.id}, {"$set": {"status": IdempotencyStatus.done.value, "order_id": order.id,
                                           "response_status": 201}})
-        return CheckoutResult(await self.response(order), replayed=False)
+        return CheckoutResult(await self.response(order, intent), replayed=False)
 
     async def _claim_key(self, scope_key: str, request_hash: str) -> IdempotencyRecord:
         coll = IdempotencyRecord.get_pymongo_collection()
@@ -111,10 +121,8 @@ class CheckoutService:
 
     # --- placing ------------------------------------------------------------------------------------
     async def _place(self, *, user: User | None, cart_token: str | None, key: str, request_hash: str,
-                     body: CheckoutIn) -> Order:
-        if body.payment_method == PaymentMethod.card and not self.orders.gateway.enabled:
-            raise PaymentsUnavailable("Card payments are not available right now (the shop has no payment "
-                                      "provider configured). Choose pay on pickup or try again later.")
+                     body: CheckoutIn) -> tuple[Order, Any]:
+        """The order (and its PaymentIntent for a card order), or an error with nothing held."""
         cart = await self.cart.load(user=user, cart_token=cart_token)
         if cart is None or not cart.lines:
             raise Unprocessable("Your cart is empty.", code="cart-empty")
@@ -128,7 +136,8 @@ class CheckoutService:
         priced = await self.cart.price(cart, delivery_fee=quote.fee, user_id=user.id if user else None,
                                        email=contact.email)
         self._ready(priced)
-        order = self._order(user, contact, body, quote, priced, cart, key, request_hash)
+        method = self._payment_method(body, priced)
+        order = self._order(user, contact, body, quote, priced, cart, key, request_hash, method)
         order.number = await self.orders.next_number()
 
         async def hold(o: Order) -> None:
@@ -140,14 +149,44 @@ class CheckoutService:
                                           email=o.contact.email)
 
         order = await self.orders.place(order, hold=hold)
-        if body.payment_method == PaymentMethod.card:
-            try:
-                await self.orders.start_card_payment(order)
-            except AppError:
-                await self.orders.try_move(order.id, OrderStatus.cancelled, by="system",
-                                           note="The card payment could not be started.")
-                raise
-        return order
+        try:
+            if method == PaymentMethod.free:
+                return await self.orders.settle_free(order), None
+            if method == PaymentMethod.card:
+                return order, await self.orders.start_card_payment(order)
+        except BaseException as exc:
+            await self._abandon(order, exc)
+            raise
+        return order, None
+
+    def _payment_method(self, body: CheckoutIn, priced: PricedCart) -> PaymentMethod:
+        """How the order is paid, refusing (before anything is held) what cannot be charged."""
+        if priced.total == 0:
+            return PaymentMethod.free
+        if body.payment_method == CheckoutPaymentMethod.pay_on_pickup:
+            return PaymentMethod.pay_on_pickup
+        if not self.orders.gateway.enabled:
+            raise PaymentsUnavailable("Card payments are not available right now (the shop has no payment "
+                                      "provider configured). Choose pay on pickup or try again later.")
+        minimum = self.settings.min_charge(priced.currency)
+        if priced.total < minimum:
+            raise Unprocessable(f"Card payments start at {money(minimum, priced.currency)}; this order's total is "
+                                f"{money(priced.total, priced.currency)}. Add something to your cart or choose "
+                                "another way to pay.", code="amount-below-minimum", minimum=minimum,
+                                total=priced.total, currency=priced.currency)
+        return PaymentMethod.card
+
+    async def _abandon(self, order: Order, exc: BaseException) -> None:
+        """Starting the payment failed after the holds were taken: close the order (``payment_failed``), which
+        gives every hold back exactly once and frees the cart version. If even that fails, the expiry sweeper
+        closes the order when it expires."""
+        reason = exc.detail if isinstance(exc, AppError) else "an unexpected error"
+        log.warning("payment of order %s could not be started: %r", order.id, exc)
+        try:
+            await self.orders.try_move(order.id, OrderStatus.payment_failed, by="system",
+                                       note=f"The payment could not be started: {reason}")
+        except Exception:
+            log.exception("order %s could not be closed after its payment failed to start", order.id)
 
     @staticmethod
     def _contact(user: User | None, body: CheckoutIn) -> OrderContact:
@@ -174,16 +213,16 @@ class CheckoutService:
                                code="out-of-stock", line=index, item_id=line.id, available=f.available)
 
     def _order(self, user: User | None, contact: OrderContact, body: CheckoutIn, quote: DeliveryQuote,
-               priced: PricedCart, cart: Cart, key: str, request_hash: str) -> Order:
+               priced: PricedCart, cart: Cart, key: str, request_hash: str, method: PaymentMethod) -> Order:
         d = body.delivery
         lines = [OrderLine(product_id=x.product_id, product_name=x.product_name, product_slug=x.product_slug or "",
                            size=x.size, size_name=x.size_name,
                            add_ons=[OrderAddOn(code=a.code, name=a.name, price=a.price) for a in x.add_ons],
                            unit_price=x.unit_price, quantity=x.quantity, line_total=x.line_total,
                            gift_message=x.gift_message) for x in priced.lines]
-        card = body.payment_method == PaymentMethod.card
+        online = method != PaymentMethod.pay_on_pickup  # card, or free (settled right after placing)
         order = Order(
-            number="", status=OrderStatus.pending_payment if card else OrderStatus.confirmed, lines=lines,
+            number="", status=OrderStatus.pending_payment if online else OrderStatus.confirmed, lines=lines,
             amounts=OrderAmounts(subtotal=priced.subtotal, discount=priced.discount,
                                  delivery_fee=priced.delivery_fee or 0, tax=priced.tax, total=priced.total,
                                  currency=priced.currency),
@@ -194,18 +233,22 @@ class CheckoutService:
                 address=OrderAddress(**d.address.model_dump()) if d.address else None,
                 date=quote.date.isoformat(), slot=quote.slot, window_start=quote.window_start,
                 window_end=quote.window_end, card_message=d.card_message, instructions=d.instructions),
-            contact=contact, payment_method=body.payment_method,
-            expires_at=utcnow() + timedelta(minutes=self.settings.order_payment_minutes) if card else None,
+            contact=contact, payment_method=method,
+            expires_at=utcnow() + timedelta(minutes=self.settings.order_payment_minutes) if online else None,
             idempotency_key=key, request_hash=request_hash, cart_id=cart.id, cart_version=cart.version)
         if user is None:
             order.access_token_hash = hash_token(order_access_token(self.settings, order.id))
         return order
 
     # --- response -------------------------------------------------------------------------------------
-    async def response(self, order: Order) -> CheckoutOut:
+    async def response(self, order: Order, intent: Any = None) -> CheckoutOut:
+        """The checkout's answer; the client secret of a card order awaiting payment comes from ``intent``
+        (just created) or is read from Stripe again (a replay)."""
         secret = None
         if order.payment_intent_id and order.status == OrderStatus.pending_payment:
-            secret = (await self.orders.gateway.retrieve_intent(order.payment_intent_id)).client_secret
+            if intent is None:
+                intent = await self.orders.gateway.retrieve_intent(order.payment_intent_id)
+            secret = intent.client_secret
         a = order.amounts
         payment = PaymentOut(method=order.payment_method, status=order.payment_status,
                              payment_intent_id=order.payment_intent_id, client_secret=secret, amount=a.total,

@@ -128,7 +128,7 @@ class OrderPayments:
         if order.payment_intent_id:
             # Close the door first: an intent that succeeded meanwhile makes the order paid instead.
             intent = await self.gateway.cancel_intent(order.payment_intent_id, order_id=order.id)
-            if intent.status == "succeeded":
+            if intent is not None and intent.status == "succeeded":
                 await self.orders.apply_intent(order, intent)
                 return
         await self.orders.try_move(order.id, OrderStatus.expired, by="system",

@@ -161,6 +161,12 @@ class OrderService:
         order.payment_intent_id = intent.id
         return intent
 
+    async def settle_free(self, order: Order) -> Order:
+        """A placed order with nothing to pay (total 0): paid at once (payment method ``free``, no
+        PaymentIntent), so the sale, the cart, the receipt and the rest of the lifecycle go as usual."""
+        payment = {"payment_status": PaymentStatus.paid, "amount_paid": 0, "paid_at": NOW}
+        return await self.move(order.id, S.paid, by="system", note="Nothing to pay.", extra=lambda _doc: payment)
+
     # --- the status machine ---------------------------------------------------------------------------
     async def move(self, order_id: str, to: OrderStatus, *, by: str, note: str | None = None,
                    extra: Callable[[Order], dict[str, Any]] | None = None,
@@ -401,7 +407,7 @@ class OrderService:
         if order.status == S.pending_payment and order.payment_intent_id:
             # Close the PaymentIntent first: if the customer paid meanwhile, settle it and refund below.
             intent = await self.gateway.cancel_intent(order.payment_intent_id, order_id=order.id)
-            if intent.status == "succeeded":
+            if intent is not None and intent.status == "succeeded":
                 order = await self.apply_intent(order, intent)
         return await self.move(order.id, S.cancelled, by=by, note=note)
 

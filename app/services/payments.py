@@ -2,7 +2,9 @@
 
 Every write carries an idempotency key derived from our own ids, so a retry (ours, the SDK's, or a
 second process) never creates a second PaymentIntent or refund. Without STRIPE_SECRET_KEY card
-payments are refused with a 503, never faked.
+payments are refused with a 503, never faked. Stripe unreachable or failing is a 503
+(``PaymentsUnavailable``, worth retrying); Stripe refusing what we asked is a 502
+(``PaymentProviderError``, carrying Stripe's error code) unless the caller judges the refusal itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import stripe
 
 from app.config import Settings
-from app.core.errors import ServiceUnavailable
+from app.core.errors import AppError, ServiceUnavailable
 
 log = logging.getLogger("app.payments")
 
@@ -24,6 +26,22 @@ StripeError = stripe.StripeError
 
 class PaymentsUnavailable(ServiceUnavailable):
     code, title = "payments-unavailable", "Card payments unavailable"
+
+
+class PaymentProviderError(AppError):
+    """502: Stripe answered, but refused the request (``provider_code`` is Stripe's error code)."""
+    status, code, title = 502, "payment-provider-error", "Payment provider error"
+
+
+def provider_refusal(exc: stripe.StripeError, detail: str) -> PaymentProviderError:
+    """The 502 for a refusal; Stripe's message goes to the log only (it may name internal ids)."""
+    log.warning("stripe refused a request: %s: %s", type(exc).__name__, exc)
+    return PaymentProviderError(detail, provider_code=getattr(exc, "code", None))
+
+
+def is_missing(exc: stripe.StripeError) -> bool:
+    """Stripe does not know the object (HTTP 404 / ``resource_missing``)."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing"
 
 
 @contextmanager
@@ -60,32 +78,43 @@ class StripeGateway:
 
     async def create_intent(self, *, order_id: str, number: str, amount: int, currency: str,
                             email: str) -> Any:
-        with provider_errors():
-            return await self.client.v1.payment_intents.create_async(
-                params={
-                    "amount": amount, "currency": currency.lower(),
-                    "automatic_payment_methods": {"enabled": True},
-                    "description": f"Amour Florals order {number}",
-                    "receipt_email": email,
-                    "metadata": {"order_id": order_id, "order_number": number},
-                },
-                options={"idempotency_key": f"{order_id}:payment-intent"},
-            )
+        """A PaymentIntent for the order (the same one again on a repeat: the key is the order's).
+        Raises PaymentsUnavailable (503) or PaymentProviderError (502, e.g. ``amount_too_small``)."""
+        params = {
+            "amount": amount, "currency": currency.lower(),
+            "automatic_payment_methods": {"enabled": True},
+            "description": f"Amour Florals order {number}",
+            "receipt_email": email,
+            "metadata": {"order_id": order_id, "order_number": number},
+        }
+        try:
+            with provider_errors():
+                return await self.client.v1.payment_intents.create_async(
+                    params=params, options={"idempotency_key": f"{order_id}:payment-intent"})
+        except stripe.StripeError as exc:
+            raise provider_refusal(exc, "The payment provider refused the payment. Try again later or choose "
+                                        "another way to pay.") from exc
 
     async def retrieve_intent(self, intent_id: str) -> Any:
         with provider_errors():
             return await self.client.v1.payment_intents.retrieve_async(intent_id)
 
-    async def cancel_intent(self, intent_id: str, *, order_id: str) -> Any:
-        """Cancel; returns the intent as it now is (a succeeded or canceled one is returned unchanged)."""
+    async def cancel_intent(self, intent_id: str, *, order_id: str) -> Any | None:
+        """Cancel; returns the intent as it now is (one that succeeded, was canceled or is processing is
+        returned unchanged), or None when Stripe does not know it (nothing can be paid through it).
+        Raises PaymentsUnavailable (503) or PaymentProviderError (502) for any other refusal."""
         try:
             with provider_errors():
                 return await self.client.v1.payment_intents.cancel_async(
                     intent_id, options={"idempotency_key": f"{order_id}:cancel-intent"})
-        except stripe.InvalidRequestError as exc:
-            if exc.code != "payment_intent_unexpected_state":
-                raise
-            return await self.retrieve_intent(intent_id)
+        except stripe.StripeError as exc:
+            if is_missing(exc):
+                log.warning("payment intent %s of order %s is unknown to Stripe", intent_id, order_id)
+                return None
+            if getattr(exc, "code", None) != "payment_intent_unexpected_state":
+                raise provider_refusal(exc, "The payment provider refused to cancel the payment; nothing was "
+                                        "changed. Try again later.") from exc
+        return await self.retrieve_intent(intent_id)
 
     async def refund(self, *, intent_id: str, amount: int, key: str, order_id: str, reason: str) -> Any:
         with provider_errors():
