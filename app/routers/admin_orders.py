@@ -60,7 +60,7 @@ async def change_status(order: StaffOrder, body: StatusIn, orders: Orders, staff
 @router.post("/{order_id}/refund", response_model=AdminOrderOut, responses=problem_responses(404, 409, 422, 503),
              summary="Refund all or part of a card payment through Stripe (never more than was paid)")
 async def refund_order(order: StaffOrder, body: RefundIn, orders: Orders, staff: StaffUser) -> AdminOrderOut:
-    return admin_order_out(await orders.refund(order.id, amount=body.amount, reason=body.reason, by=staff.id))
+    return admin_order_out(await orders.refunds.refund(order.id, amount=body.amount, reason=body.reason, by=staff.id))
 
 
 @router.post("/{order_id}/settle", response_model=AdminOrderOut, responses=problem_responses(404, 409, 422),

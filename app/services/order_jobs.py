@@ -75,7 +75,7 @@ class OrderPayments:
             charge = await self.gateway.retrieve_charge(charge_id)
             order = await self._order_for_intent(charge.payment_intent, {})
             if order is not None:
-                await self.orders.apply_charge_refunds(order, charge)
+                await self.orders.refunds.apply_event(order, charge)
         else:
             log.info("stripe event %s (%s) ignored", event.id, event.type)
 
@@ -155,7 +155,7 @@ class OrderPayments:
     async def _retry_refunds(self, order: Order) -> None:
         for record in order.refunds:
             if record.status == RefundStatus.pending:
-                order = await self.orders.push_refund(order, record.id)
+                order = await self.orders.refunds.push(order, record.id)
         await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"updated_at": True}})
 
 

@@ -1,5 +1,6 @@
 """The order lifecycle: placing (stock reservation), the status machine and its side effects, payment
-settlement from Stripe's PaymentIntent state, refunds, cancellation, staff notes and flags.
+settlement from Stripe's PaymentIntent state (or at once for a free order), cancellation, staff notes and
+flags. Refunds live in ``app.services.refunds`` (``OrderService.refunds``).
 
 Every status change is one version-guarded write (``move``); its side effects run after it, each
 exactly once: the sale and the release are claimed by conditional updates of order-level markers,
@@ -12,13 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import stripe
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.errors import AppError, Conflict, NotFound, Unauthorized
-from app.core.ids import looks_like_id, new_id
+from app.core.ids import looks_like_id
 from app.core.security import hash_token, tokens_equal
 from app.core.versioned import NOW, update_versioned
 from app.models.cart import Cart
@@ -31,8 +31,6 @@ from app.models.order import (
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
-    RefundRecord,
-    RefundStatus,
     StatusChange,
     StockHold,
 )
@@ -42,6 +40,7 @@ from app.services.inventory import available, record_sale, return_stock, take_st
 from app.services.order_notify import OrderNotifier, money
 from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
 from app.services.payments import StripeGateway
+from app.services.refunds import OrderRefunds
 
 log = logging.getLogger("app.orders")
 
@@ -67,12 +66,6 @@ def _dump(items: list[Any]) -> list[dict[str, Any]]:
     return [i.model_dump() for i in items]
 
 
-def refund_status(paid: int, refunded: int) -> PaymentStatus:
-    if refunded <= 0:
-        return PaymentStatus.paid
-    return PaymentStatus.refunded if refunded >= paid else PaymentStatus.partially_refunded
-
-
 class OrderService:
     def __init__(self, settings: Settings, email: EmailService, gateway: StripeGateway, *,
                  delivery: SlotReleaser | None = None, promo: PromoReleaser | None = None,
@@ -85,6 +78,7 @@ class OrderService:
         self.delivery = delivery
         self.promo = promo
         self.cart = cart
+        self.refunds = OrderRefunds(self)
 
     # --- loading ------------------------------------------------------------------------------------
     async def get(self, order_id: str) -> Order:
@@ -220,8 +214,8 @@ class OrderService:
         refund_note = ""
         if order.payment_method == PaymentMethod.card and order.amount_paid > order.amount_refunded:
             try:
-                order = await self.refund(order.id, amount=None, reason="Order cancelled", by="system",
-                                          key="cancel", notify=False)
+                order = await self.refunds.refund(order.id, amount=None, reason="Order cancelled", by="system",
+                                                  key="cancel", notify=False)
                 refund_note = "The full amount paid was refunded to your card."
             except AppError as exc:  # left pending (retried by the reconciliation job) or flagged for staff
                 log.warning("refund of cancelled order %s not done: %s", order.id, exc.detail)
@@ -318,86 +312,6 @@ class OrderService:
                     "last_payment_error": message, "updated_at": NOW}
 
         return await update_versioned(Order, order.id, mutate)
-
-    async def apply_charge_refunds(self, order: Order, charge: Any) -> Order:
-        """``charge.refunded``: refunds made anywhere (also Stripe's dashboard) move the payment state."""
-        seen = int(charge.amount_refunded or 0)
-
-        def mutate(doc: Order) -> dict[str, Any]:
-            if seen <= doc.amount_refunded or doc.amount_paid <= 0:
-                return {}
-            return {"amount_refunded": seen, "payment_status": refund_status(doc.amount_paid, seen),
-                    "updated_at": NOW}
-
-        before = order.amount_refunded
-        order = await update_versioned(Order, order.id, mutate)
-        if order.amount_refunded > before and not order.refunds_pending:
-            await self.notify.send(order, "order_refunded", key=f"refunded:total:{order.amount_refunded}",
-                                   amount=money(order.amount_refunded - before, order.amounts.currency),
-                                   reason="Refund issued by the shop")
-        return order
-
-    # --- refunds --------------------------------------------------------------------------------------
-    async def refund(self, order_id: str, *, amount: int | None, reason: str, by: str, key: str | None = None,
-                     notify: bool = True) -> Order:
-        """Refund through Stripe, never more than was paid. The refund is recorded (pending) before Stripe is
-        called, with its id as Stripe's idempotency key: a retry or a second request cannot refund twice."""
-        record_id = key or new_id("rfd")
-
-        def mutate(doc: Order) -> dict[str, Any]:
-            if any(r.id == record_id for r in doc.refunds):
-                return {}
-            if doc.payment_method != PaymentMethod.card or not doc.payment_intent_id or doc.amount_paid <= 0:
-                raise Conflict("This order has no card payment to refund.", code="not-refundable")
-            pending = sum(r.amount for r in doc.refunds if r.status == RefundStatus.pending)
-            left = doc.amount_paid - doc.amount_refunded - pending
-            if left <= 0:
-                raise Conflict("Everything paid for this order was already refunded.", code="nothing-to-refund")
-            wanted = left if amount is None else amount
-            if wanted > left:
-                raise Conflict(f"At most {money(left, doc.amounts.currency)} can still be refunded.",
-                               code="refund-exceeds-paid", refundable=left)
-            record = RefundRecord(id=record_id, amount=wanted, reason=reason, by=by)
-            return {"refunds": _dump([*doc.refunds, record]), "refunds_pending": doc.refunds_pending + 1,
-                    "updated_at": NOW}
-
-        order = await update_versioned(Order, order_id, mutate)
-        return await self.push_refund(order, record_id, notify=notify)
-
-    async def push_refund(self, order: Order, record_id: str, *, notify: bool = True) -> Order:
-        """Send a pending refund to Stripe (again: the key makes it safe) and record the outcome."""
-        record = next(r for r in order.refunds if r.id == record_id)
-        if record.status != RefundStatus.pending:
-            return order
-        try:
-            refund = await self.gateway.refund(intent_id=order.payment_intent_id or "", amount=record.amount,
-                                               key=record.id, order_id=order.id, reason=record.reason)
-        except (stripe.InvalidRequestError, stripe.CardError) as exc:
-            message = str(exc.user_message or exc)[:300]
-            await self._settle_refund(order.id, record_id, RefundStatus.failed, error=message)
-            await self.flag(order.id, "refund-failed", f"Refund {record_id} was refused by Stripe: {message}")
-            raise Conflict(f"Stripe refused the refund: {message}", code="refund-refused") from exc
-        order = await self._settle_refund(order.id, record_id, RefundStatus.succeeded, stripe_id=refund.id)
-        if notify:
-            await self.notify.send(order, "order_refunded", key=f"refunded:{record_id}",
-                                   amount=money(record.amount, order.amounts.currency), reason=record.reason)
-        return order
-
-    async def _settle_refund(self, order_id: str, record_id: str, status: RefundStatus, *,
-                             stripe_id: str | None = None, error: str | None = None) -> Order:
-        def mutate(doc: Order) -> dict[str, Any]:
-            refunds = [r.model_copy() for r in doc.refunds]
-            record = next(r for r in refunds if r.id == record_id)
-            if record.status != RefundStatus.pending:
-                return {}
-            record.status, record.stripe_refund_id, record.error = status, stripe_id, error
-            done = sum(r.amount for r in refunds if r.status == RefundStatus.succeeded)
-            refunded = max(doc.amount_refunded, done)
-            return {"refunds": _dump(refunds), "refunds_pending": max(0, doc.refunds_pending - 1),
-                    "amount_refunded": refunded, "payment_status": refund_status(doc.amount_paid, refunded),
-                    "updated_at": NOW}
-
-        return await update_versioned(Order, order_id, mutate)
 
     # --- customer and staff actions ------------------------------------------------------------------
     async def cancel(self, order: Order, *, by: str, note: str | None = None, staff: bool = False) -> Order:
