@@ -69,6 +69,17 @@ async def place_order(app, lines: list[OrderLine], *, user_id: str | None = None
     return await Order.get(order.id)
 
 
+async def paid_order(app, client: httpx.AsyncClient, double: StripeDouble, lines: list[OrderLine],
+                     **kw: Any) -> Order:
+    """A card order placed and paid (the PaymentIntent succeeds in the double, the signed webhook arrives)."""
+    order = await place_order(app, lines, **kw)
+    r = await send_webhook(client, "payment_intent.succeeded", double.succeed(order.payment_intent_id))
+    assert r.status_code == 200, r.text
+    paid = await Order.get(order.id)
+    assert paid.payment_status == "paid"
+    return paid
+
+
 async def send_webhook(client: httpx.AsyncClient, kind: str, obj: dict[str, Any], *, event_id: str | None = None,
                        secret: str = WEBHOOK_SECRET) -> httpx.Response:
     body = event(kind, obj, event_id)
