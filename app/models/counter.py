@@ -27,6 +27,7 @@ class Event(Document):
     kind: str
     payload: dict[str, Any] = Field(default_factory=dict)
     processed_at: UtcDateTime | None = None
+    outcome: str | None = None  # "processed", or "ignored: <why>" (e.g. about a payment we do not know)
     created_at: UtcDateTime = now_field()
 
     class Settings:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.deps import get_order_payments
 from app.models.common import problem_responses
@@ -16,11 +16,18 @@ router = APIRouter(prefix="/payments", tags=["payments"])
 
 class WebhookAck(BaseModel):
     received: bool
-    result: str  # "processed" or "duplicate"
+    result: Literal["processed", "ignored", "duplicate"] = Field(
+        description="processed; ignored (recorded, but about an object we or Stripe do not know, or a type we "
+                    "do not handle); duplicate (this event id was processed before)")
 
 
 @router.post("/webhook", response_model=WebhookAck, responses=problem_responses(400, 500, 503),
-             summary="Stripe webhook endpoint (Stripe-Signature verified; replays acknowledged and ignored)")
+             summary="Stripe webhook endpoint (Stripe-Signature verified; replays acknowledged and ignored)",
+             description="400 `invalid-signature` (bad, missing, or timestamp more than 300 s from now in either "
+                         "direction) or `malformed-event` (signed, but not structured as a Stripe event of its "
+                         "type). Events about objects we do not know are answered 200 `ignored`. 500 when our "
+                         "storage fails and 503 when Stripe cannot be reached to re-read the object: the event "
+                         "stays unprocessed and Stripe's retry processes it.")
 async def stripe_webhook(request: Request, payments: Annotated[OrderPayments, Depends(get_order_payments)],
                          stripe_signature: Annotated[str | None, Header(max_length=2048)] = None) -> WebhookAck:
     result = await payments.handle_webhook(await request.body(), stripe_signature)

@@ -17,16 +17,15 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
 from app.core.errors import BadRequest
+from app.core.ids import looks_like_id
 from app.core.jobs import WORKER_ID
 from app.models.counter import Event
 from app.models.order import Order, OrderStatus, PaymentMethod, RefundStatus
 from app.services.orders import OrderService
+from app.services.stripe_events import PAYMENT_EVENTS, REFUND_EVENTS, StripeEvent, parse_event
 
 log = logging.getLogger("app.orders.jobs")
 
-PAYMENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
-                  "payment_intent.processing", "payment_intent.amount_capturable_updated"}
-REFUND_EVENTS = {"charge.refunded", "charge.refund.updated"}
 REFUND_RETRY_AFTER = timedelta(minutes=1)
 
 
@@ -38,53 +37,64 @@ class OrderPayments:
 
     # --- webhook ------------------------------------------------------------------------------------
     async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
-        """Verify, store the event id once, process, then mark it processed. A failure propagates (5xx, so
-        Stripe retries) and leaves the event unprocessed, so the retry processes it again."""
+        """Verify, check the structure, store the event id once, process, then mark it processed with its
+        outcome. Returns ``processed``, ``ignored`` (recorded; about nothing we know) or ``duplicate``.
+        BadRequest ``invalid-signature`` / ``malformed-event``; a failure of our storage, or Stripe being
+        unreachable while we re-read the object, propagates as a 5xx and leaves the event unprocessed, so
+        Stripe's retry processes it again."""
         try:
-            event = self.gateway.construct_event(payload, signature)
-        except (ValueError, stripe.SignatureVerificationError) as exc:
+            raw = self.gateway.verify_event(payload, signature)
+        except stripe.SignatureVerificationError as exc:
             raise BadRequest("The Stripe-Signature header does not match the payload.",
                              code="invalid-signature") from exc
+        except ValueError as exc:
+            raise BadRequest("The event is not JSON.", code="malformed-event") from exc
+        event = parse_event(raw)
         key = f"stripe:{event.id}"
-        stored = await Event.get(key)
-        if stored is None:
-            try:
-                object_id = event.data.object.to_dict().get("id")
-                await Event(id=key, kind=event.type, payload={"object_id": object_id}).insert()
-            except DuplicateKeyError:
-                stored = await Event.get(key)
-        if stored is not None and stored.processed_at is not None:
-            return "duplicate"
-        await self._process(event)
-        await Event.get_pymongo_collection().update_one({"_id": key}, {"$currentDate": {"processed_at": True}})
-        return "processed"
+        try:
+            await Event(id=key, kind=event.type, payload={"object_id": event.object_id}).insert()
+        except DuplicateKeyError:  # delivered before: done, or interrupted (then processed again)
+            stored = await Event.get(key)
+            if stored is not None and stored.processed_at is not None:
+                return "duplicate"
+        outcome = await self._process(event)
+        await Event.get_pymongo_collection().update_one(
+            {"_id": key}, {"$set": {"outcome": outcome}, "$currentDate": {"processed_at": True}})
+        return "processed" if outcome == "processed" else "ignored"
 
-    async def _process(self, event: Any) -> None:
-        obj = event.data.object.to_dict()
+    async def _process(self, event: StripeEvent) -> str:
+        """Act on the event; ``processed``, or ``ignored: <why>`` for objects we (or Stripe) do not know."""
         if event.type in PAYMENT_EVENTS:
-            order = await self._order_for_intent(obj.get("id"), obj.get("metadata") or {})
+            order = await self._order_for_intent(event.object_id, event.metadata)
             if order is None:
-                return
-            intent = await self.gateway.retrieve_intent(obj["id"])  # the current state, not the event's
+                return "ignored: no order has this PaymentIntent"
+            try:
+                intent = await self.gateway.retrieve_intent(event.object_id or "")
+            except stripe.InvalidRequestError as exc:  # e.g. resource_missing: Stripe no longer knows it
+                return f"ignored: Stripe refused to read the PaymentIntent ({exc.code})"
             failure = event.id if event.type == "payment_intent.payment_failed" else None
             await self.orders.apply_intent(order, intent, failure_key=failure)
-        elif event.type in REFUND_EVENTS:
-            charge_id = obj.get("charge") if obj.get("object") == "refund" else obj.get("id")
-            if not charge_id:
-                return
-            charge = await self.gateway.retrieve_charge(charge_id)
+            return "processed"
+        if event.type in REFUND_EVENTS:
+            try:
+                charge = await self.gateway.retrieve_charge(event.charge_id or "")
+            except stripe.InvalidRequestError as exc:
+                return f"ignored: Stripe refused to read the charge ({exc.code})"
             order = await self._order_for_intent(charge.payment_intent, {})
-            if order is not None:
-                await self.orders.refunds.apply_event(order, charge)
-        else:
-            log.info("stripe event %s (%s) ignored", event.id, event.type)
+            if order is None:
+                return "ignored: no order has this charge's PaymentIntent"
+            await self.orders.refunds.apply_event(order, charge)
+            return "processed"
+        log.info("stripe event %s (%s) ignored", event.id, event.type)
+        return "ignored: event type not handled"
 
     async def _order_for_intent(self, intent_id: str | None, metadata: dict[str, Any]) -> Order | None:
         if not intent_id:
             return None
         order = await Order.find_one({"payment_intent_id": intent_id})
-        if order is None and metadata.get("order_id"):
-            candidate = await Order.get(str(metadata["order_id"]))
+        order_id = metadata.get("order_id")
+        if order is None and isinstance(order_id, str) and looks_like_id(order_id, "ord"):
+            candidate = await Order.get(order_id)
             if candidate is not None and candidate.payment_intent_id in (None, intent_id):
                 order = candidate
         if order is None:

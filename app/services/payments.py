@@ -9,7 +9,9 @@ payments are refused with a 503, never faked. Stripe unreachable or failing is a
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +22,8 @@ from app.config import Settings
 from app.core.errors import AppError, ServiceUnavailable
 
 log = logging.getLogger("app.payments")
+
+WEBHOOK_TOLERANCE = 300  # seconds; Stripe's default tolerance for a webhook signature's timestamp
 
 StripeError = stripe.StripeError
 
@@ -128,11 +132,26 @@ class StripeGateway:
         with provider_errors():
             return await self.client.v1.charges.retrieve_async(charge_id)
 
-    def construct_event(self, payload: bytes, signature: str | None) -> Any:
-        """Verify the signature on the raw body; raises ValueError / SignatureVerificationError."""
+    def verify_event(self, payload: bytes, signature: str | None) -> Any:
+        """Verify the ``Stripe-Signature`` header on the raw body and return the body as parsed JSON.
+
+        The scheme is Stripe's (https://docs.stripe.com/webhooks#verify-manually): ``t=<unix time>,v1=<hex
+        HMAC-SHA256 of "<t>.<body>" with the endpoint secret>``, and ``t`` must be within WEBHOOK_TOLERANCE
+        seconds of now — in the past (a replay) or, unlike the SDK's check, in the future.
+        Raises stripe.SignatureVerificationError (bad, missing or stale signature, body not UTF-8) or
+        ValueError (a verified body that is not JSON)."""
         secret = self.settings.stripe_webhook_secret
         if secret is None:
             raise PaymentsUnavailable("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
         if not signature:
             raise stripe.SignatureVerificationError("missing Stripe-Signature header", signature, payload)
-        return stripe.Webhook.construct_event(payload, signature, secret.get_secret_value())
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise stripe.SignatureVerificationError("the body is not UTF-8", signature, payload) from None
+        stripe.WebhookSignature.verify_header(text, signature, secret.get_secret_value(), WEBHOOK_TOLERANCE)
+        # verify_header parsed the same header: "t" is there and an integer (the SDK splits items like this).
+        stamp = int(next(item.split("=", 2)[1] for item in signature.split(",") if item.split("=", 2)[0] == "t"))
+        if stamp > time.time() + WEBHOOK_TOLERANCE:
+            raise stripe.SignatureVerificationError("Timestamp in the future", signature, payload)
+        return json.loads(text)
