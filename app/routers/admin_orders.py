@@ -50,7 +50,8 @@ async def get_order(order: StaffOrder) -> AdminOrderOut:
     return admin_order_out(order)
 
 
-@router.post("/{order_id}/status", response_model=AdminOrderOut, responses=problem_responses(404, 409, 422, 503),
+@router.post("/{order_id}/status", response_model=AdminOrderOut,
+             responses=problem_responses(404, 409, 422, 502, 503),
              summary="Move the order along the status machine (illegal step: 409)")
 async def change_status(order: StaffOrder, body: StatusIn, orders: Orders, staff: StaffUser) -> AdminOrderOut:
     return admin_order_out(await orders.staff_move(order, OrderStatus(body.status.value), by=staff.id,

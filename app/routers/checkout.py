@@ -20,8 +20,15 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, ma
 
 
 @router.post("", response_model=CheckoutOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(401, 409, 422, 503),
-             summary="Place the order for the cart (customers, or guests with X-Cart-Token)")
+             responses=problem_responses(401, 409, 422, 500, 502, 503),
+             summary="Place the order for the cart (customers, or guests with X-Cart-Token)",
+             description="A total of 0 is a free order: paid at once (`payment.method` `free`, no PaymentIntent). "
+                         "A card total above 0 but below the currency's minimum charge is a 422 "
+                         "`amount-below-minimum` (`minimum`, `total`, `currency` in the body) before anything is "
+                         "held. If the payment cannot be started after stock, slot and promo use were held — 502 "
+                         "`payment-provider-error` (Stripe refused; `provider_code`), 503 `payments-unavailable` "
+                         "(Stripe unreachable) or 500 — every hold is given back and the same Idempotency-Key "
+                         "runs the checkout again (failures are not replayed).")
 async def checkout(body: CheckoutIn, response: Response, user: OptionalUser, cart_token: CartToken,
                    key: IdempotencyKey,
                    service: Annotated[CheckoutService, Depends(get_checkout_service)]) -> CheckoutOut:

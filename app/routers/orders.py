@@ -57,7 +57,8 @@ async def track_order(order: CustomerOrder) -> TrackingOut:
     return tracking_out(order)
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut, responses=problem_responses(401, 404, 409, 422, 503),
+@router.post("/{order_id}/cancel", response_model=OrderOut,
+             responses=problem_responses(401, 404, 409, 422, 502, 503),
              summary="Cancel before preparation starts (stock, slot and promo use returned; card refunded)")
 async def cancel_order(order: CustomerOrder, orders: Orders, user: OptionalUser,
                        body: CancelIn | None = None) -> OrderOut:
