@@ -57,6 +57,18 @@ log = logging.getLogger("app.checkout")
 LOCK = timedelta(minutes=2)  # an in_progress key older than this belongs to a crashed request
 
 
+def idempotency_scope(user: User | None, cart_token: str | None, key: str) -> str:
+    """SHA-256 of the key within its scope (the customer, or the guest's cart token): keys never collide
+    across customers."""
+    scope = f"user:{user.id}" if user else f"guest:{hash_token(cart_token or '')}"
+    return hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()
+
+
+def request_fingerprint(body: CheckoutIn) -> str:
+    """SHA-256 of the canonical JSON of the body: the same key with another body is refused."""
+    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
 @dataclass
 class CheckoutResult:
     body: CheckoutOut
@@ -75,9 +87,7 @@ class CheckoutService:
                        body: CheckoutIn) -> CheckoutResult:
         if user is None and not cart_token:
             raise Unprocessable("There is no cart to check out (send X-Cart-Token).", code="cart-empty")
-        scope = f"user:{user.id}" if user else f"guest:{hash_token(cart_token or '')}"
-        scope_key = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()
-        request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        scope_key, request_hash = idempotency_scope(user, cart_token, key), request_fingerprint(body)
         record = await self._claim_key(scope_key, request_hash)
         if record.status == IdempotencyStatus.done and record.order_id:
             return CheckoutResult(await self.response(await self.orders.get(record.order_id)), replayed=True)

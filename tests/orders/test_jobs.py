@@ -11,7 +11,7 @@ from app.core.clock import utcnow
 from app.models.catalog import Product
 from app.models.order import Order
 from tests.factories import line_for, make_product
-from tests.stripe_fixtures import order_payments, place_order, send_webhook
+from tests.stripe_fixtures import order_payments, paid_order, place_order, send_webhook
 
 
 @pytest.fixture
@@ -72,6 +72,15 @@ async def test_stripe_down_leaves_the_order_for_a_later_sweep(app, stripe_double
     assert (await Product.get(product.id)).stock["standard"] == 3
 
 
+async def test_an_expiring_payment_stripe_no_longer_knows_still_expires(app, stripe_double):
+    product = await make_product(stock={"standard": 3})
+    order = await place_order(app, [line_for(product)], minutes=-1)
+    stripe_double.forget(order.payment_intent_id)
+    assert await order_payments(app).expire_due() == 1
+    assert (await Order.get(order.id)).status == "expired"
+    assert (await Product.get(product.id)).stock["standard"] == 3
+
+
 async def test_interrupted_release_is_completed_by_the_sweeper(app, stripe_double):
     product = await make_product(stock={"standard": 3})
     order = await place_order(app, [line_for(product, quantity=3)])
@@ -117,3 +126,19 @@ async def test_refund_left_pending_by_stripe_outage_is_retried_once(app, client,
     calls = stripe_double.calls("POST", "/v1/refunds")
     assert len(calls) == 3 and calls[0].idempotency_key == calls[2].idempotency_key
     assert sorted(x["amount"] for x in stripe_double.refunds.values()) == [500, order.amounts.total - 500]
+
+
+async def test_cancelling_a_paid_order_while_stripe_is_down_refunds_it_later(app, client, customer, stripe_double):
+    user, h = customer
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())], user_id=user.id,
+                             email=user.email)
+    stripe_double.drop_next("/v1/refunds")
+    r = await client.post(f"/api/v1/orders/{order.id}/cancel", headers=h)
+    assert r.status_code == 200 and r.json()["payment_status"] == "paid", r.text
+    pending = await Order.get(order.id)
+    assert [(x.status, x.id) for x in pending.refunds] == [("pending", "cancel")] and pending.refunds_pending == 1
+    await _backdate(order, 5, "updated_at")
+    assert await order_payments(app).reconcile_due() == 1
+    done = await Order.get(order.id)
+    assert (done.payment_status, done.amount_refunded, done.refunds_pending) == ("refunded", order.amounts.total, 0)
+    assert len(stripe_double.refunds) == 1
