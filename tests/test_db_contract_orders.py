@@ -149,6 +149,19 @@ async def test_event_id_inserted_once():
         await Event(id="stripe:evt_1", kind="x").insert()
 
 
+async def test_event_marked_processed_with_its_outcome_in_one_update():
+    """The webhook's last write: ``$set`` of a string beside ``$currentDate`` (a real date, not a string)."""
+    await Event(id="stripe:evt_2", kind="x").insert()
+    before = utcnow()
+    await Event.get_pymongo_collection().update_one(
+        {"_id": "stripe:evt_2"}, {"$set": {"outcome": "ignored: no order"}, "$currentDate": {"processed_at": True}})
+    raw = await Event.get_pymongo_collection().find_one({"_id": "stripe:evt_2"})
+    assert raw["outcome"] == "ignored: no order" and isinstance(raw["processed_at"], datetime)
+    # find, not count: count_documents runs as an aggregate $match, whose date ranges the embedded server gets wrong
+    found = await Event.find({"processed_at": {"$gte": before - timedelta(seconds=1)}}).to_list()
+    assert [e.id for e in found] == ["stripe:evt_2"]
+
+
 async def test_order_list_indexes_exist():
     expected = {
         Order: {("number",), ("cart_id", "cart_version"), ("contact.user_id", "created_at"),
