@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from app.core.pagination import PageParams
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
 from app.models.common import StrictModel
 from app.models.inventory import StockMovement, StockReason
@@ -402,16 +403,12 @@ class AdminProduct(BaseModel):
     updated_at: datetime
 
 
-class AdminProductParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AdminProductParams(PageParams):
     status: ProductStatus | None = None
     category: IdOrSlug | None = None
     featured: bool | None = None
     in_stock: bool | None = None
     q: str | None = Field(None, min_length=1, max_length=100, description="Prefix of any word of the name")
-    limit: int = Field(24, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=512)
     page: int | None = Field(None, ge=1, le=10_000, description="Page number instead of a cursor")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
+from app.core.pagination import PageParams
 from app.models.common import StrictModel
 from app.models.delivery import SlotCode
 
@@ -147,3 +148,7 @@ class SlotUsageOut(BaseModel):
     date: dt.date
     slot: str
     taken: int
+
+
+class ZoneListParams(PageParams):
+    active: bool | None = None

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.core.pagination import PageParams
 from app.models.common import StrictModel
 from app.models.order import (
     DeliveryMethod,
@@ -211,7 +212,7 @@ class SettleIn(StrictModel):
     note: str | None = Field(None, max_length=500)
 
 
-class AdminOrderFilters(BaseModel):
+class AdminOrderFilters(PageParams):
     status: OrderStatus | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
+from app.core.pagination import PageParams
 from app.models.common import StrictModel
 from app.models.promo import PromoKind
 
@@ -55,6 +56,11 @@ class PromoIn(_PromoFields):
 class PromoPatch(_PromoFields):
     code: Code | None = None
     kind: PromoKind | None = None
+
+
+class PromoListParams(PageParams):
+    active: bool | None = None
+    q: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Code prefix.")
 
 
 class PromoOut(BaseModel):

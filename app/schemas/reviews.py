@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from app.core.pagination import PageParams
 from app.models.common import StrictModel
 
 Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
@@ -33,6 +34,15 @@ class ReviewPatch(StrictModel):
         if "body" in self.model_fields_set and self.body is None:
             self.body = ""
         return self
+
+
+class ReviewListParams(PageParams):
+    sort: Literal["newest", "highest", "lowest"] = "newest"
+
+
+class ReviewAdminParams(PageParams):
+    product_id: str | None = Field(None, max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")
+    hidden: bool | None = None
 
 
 class ReviewOut(BaseModel):

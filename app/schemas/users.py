@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
+from app.core.pagination import PageParams
 from app.models.common import StrictModel
 from app.models.user import Role
 
@@ -140,6 +141,12 @@ class AddressOut(BaseModel):
     phone: str | None
     is_default: bool
     created_at: datetime
+
+
+class UserListParams(PageParams):
+    q: str | None = Field(None, min_length=1, max_length=100, description="Part of the email or a name.")
+    role: Role | None = None
+    active: bool | None = None
 
 
 class AdminUserPatch(StrictModel):

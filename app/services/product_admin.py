@@ -146,8 +146,7 @@ class ProductAdminService:
             docs = await Product.find(query).sort(sort).skip((params.page - 1) * params.limit) \
                 .limit(params.limit).to_list()
             return docs, None, await Product.find(query).count()
-        docs, cursor, total = await paginate(Product, query, sort, PageParams(limit=params.limit, cursor=params.cursor),
-                                             total=True)
+        docs, cursor, total = await paginate(Product, query, sort, params, total=True)
         return docs, cursor, total or 0
 
     async def adjust_stock(self, product_id: str, body: StockAdjust, actor: User) -> StockMovement:
