@@ -78,3 +78,19 @@ def word_keys(text: str, limit: int = 12) -> list[str]:
     norm = normalize(text)
     words = norm.split(" ") if norm else []
     return [" ".join(words[i:]) for i in range(min(len(words), limit))]
+
+
+MAX_SEARCH_WORDS = 400
+
+
+def search_words(*parts: str | list[str] | None) -> list[str]:
+    """The distinct folded words (``normalize``: lower-case, accents stripped) of ``parts``, in order of first
+    appearance, at most MAX_SEARCH_WORDS: what product search matches query words against, so "rose" finds
+    "Rosé" the same way on every database."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        if not part:
+            continue
+        for word in normalize(" ".join(part) if isinstance(part, list) else part).split():
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_SEARCH_WORDS]
