@@ -193,9 +193,9 @@ class CatalogReader:
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            fkey: dict[str, Any]) -> dict[str, Any]:
-        """Full-text matches are ranked in Python (bounded): the sort keys and relevance of every match
-        are computed once per filter set (cached), ordered, and the page after the cursor is cut from them.
-        (MongoDB's textScore is not used: the embedded server returns 0 for it next to other filters.)"""
+        """Search matches (``search_words``, see catalog_query.text_clause) are ranked in Python (bounded):
+        the sort keys and relevance of every match are computed once per filter set (cached), ordered, and
+        the page after the cursor is cut from them."""
         spec = SORTS[sort]
 
         async def rank() -> list[dict[str, Any]]:
