@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rate_limit_register: str = "10/hour"
     rate_limit_forgot: str = "5/hour"
     rate_limit_resend: str = "5/hour"
+    # Failed promo-code attempts (a code that is refused); successful ones are not counted.
+    rate_limit_promo_ip: str = "30/hour"
+    rate_limit_promo_cart: str = "10/hour"
 
     # --- email ----------------------------------------------------------------------------------
     smtp_host: str = "127.0.0.1"

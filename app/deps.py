@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,13 +26,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 async def optional_user(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> User | None:
     if not token:
         return None
+    from app.services.auth import session_is_live
+
     claims = decode_access_token(request.app.state.settings, token)
     if claims is None:
         raise Unauthorized("The access token is invalid or expired.")
-    user = await User.get(claims["sub"])
+    # Two indexed _id lookups, concurrently: the account and the token's session (ended at logout).
+    user, live = await asyncio.gather(User.get(claims["sub"]), session_is_live(claims.get("sid"), claims["sub"]))
     if user is None or not user.is_active:
         raise Unauthorized("The access token is invalid or expired.")
-    if user.tokens_valid_after and float(claims["iat"]) < user.tokens_valid_after.timestamp():
+    if not live or (user.tokens_valid_after and float(claims["iat"]) < user.tokens_valid_after.timestamp()):
         raise Unauthorized("This session was signed out. Sign in again.")
     request.state.session_id = claims.get("sid")
     return user

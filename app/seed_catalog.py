@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from app.core.text import normalize, slugify, word_keys
+from app.core.text import slugify, word_keys
 from app.models.catalog import AddOn, AddOnKind, Category, Product, ProductStatus, Size
 from app.models.inventory import StockMovement, StockReason
 from app.services.categories import category_path
@@ -214,7 +214,7 @@ async def seed_catalog() -> list[str]:
             stock_total=sum(stock.values()), add_ons=[VASES[i % 2], *EXTRAS[: 2 + i % 3]], tags=tags,
             seo_description=description[:160], status=ProductStatus.active, featured=i % 8 == 0,
             low_stock_threshold=3, price_min=sizes[0].price, units_sold=_n(slug, "sold", 400),
-            search_text=normalize(" ".join([name, *tags, *flowers.split()])), name_keys=word_keys(name),
+            name_keys=word_keys(name),  # search_words are derived by the model
         ).insert()
         for code, units in stock.items():
             if units:

@@ -120,7 +120,7 @@ async def test_product_create_update_derived_fields(client, staff):
     assert stored.name == "Velours" and stored.slug == "velvet-rose" and stored.price_min == 4500
     assert stored.stock == {"standard": 5, "grand": 0} and stored.stock_total == 5
     assert stored.category_path == [other["id"]] and stored.tags == ["velvet"]
-    assert stored.name_keys == ["velours"] and "velvet" in stored.search_text
+    assert stored.name_keys == ["velours"] and "velvet" in stored.search_words
     assert stored.description == "A lovely test bouquet."  # untouched
     s = (await client.get(f"{API}/search/suggest", params={"q": "velo"})).json()["items"]
     assert [i["label"] for i in s] == ["Velours"]

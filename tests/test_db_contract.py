@@ -217,7 +217,8 @@ async def test_cursor_pagination_on_string_ids(db, sort):
     seen: list[str] = []
     cursor = None
     while True:
-        query = keyset_filter(sort, decode_cursor(cursor, len(sort))) if cursor else {}
+        kinds = [str if f == "_id" else int for f, _ in sort]
+        query = keyset_filter(sort, decode_cursor(cursor, kinds)) if cursor else {}
         page = await db.p.find(query).sort(sort).limit(5).to_list()
         seen += [d["_id"] for d in page]
         if len(page) < 5:

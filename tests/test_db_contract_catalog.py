@@ -5,7 +5,9 @@ the forms on real MongoDB. Divergences of the embedded server found while buildi
 - inside an aggregation ``$match``, keys beside ``$text`` are ignored -> we always use ``{"$and": [...]}``;
 - ``$text`` combined with ``$or`` (keyset pagination) returns nothing, and ``textScore`` is 0 when ``$text`` sits
   in an ``$and`` (and field weights are ignored) -> full-text matches are ranked and paged in Python;
-- multi-word ``$text`` matches documents with *all* words (MongoDB: any word, ranked), no stemming;
+- multi-word ``$text`` matches documents with *all* words (MongoDB: any word, ranked), no stemming, and no
+  accent folding -> the app no longer uses ``$text``: search matches the folded ``search_words``
+  (tests/test_db_contract_search.py); the ``$text`` cases stay here as a record of the divergence;
 - an anchored ``$regex`` on an array field matches nothing -> ``{"$elemMatch": {"$regex": ...}}``;
 - ``{"arr": value}`` on an array field with a single-field index matches nothing -> ``{"arr": {"$in": [value]}}``;
 - ``$set`` of a top-level datetime stores a string -> timestamps are written with ``$currentDate``;

@@ -29,6 +29,13 @@ def _claims(settings, user, **overrides) -> dict:
     return {k: v for k, v in claims.items() if v is not None}
 
 
+async def _live_session(client, user) -> str:
+    """The session id (``sid``) of a fresh login: access tokens must name a live session."""
+    tokens = await login(client, user.email, PASSWORD)
+    client.cookies.clear()
+    return jwt.get_unverified_claims(tokens["access_token"])["sid"]
+
+
 def _sign(settings, claims: dict, **kw) -> str:
     return jwt.encode(claims, kw.pop("key", settings.jwt_secret.get_secret_value()),
                       algorithm=kw.pop("algorithm", "HS256"))
@@ -37,9 +44,18 @@ def _sign(settings, claims: dict, **kw) -> str:
 async def test_a_well_formed_token_is_accepted(client, settings):
     """The baseline for the tampering cases below: our own signing recipe works."""
     user = await create_user()
-    token = _sign(settings, _claims(settings, user))
+    token = _sign(settings, _claims(settings, user, sid=await _live_session(client, user)))
     r = await client.get(f"{API}/users/me", headers=bearer(token))
     assert r.status_code == 200 and r.json()["id"] == user.id
+
+
+@pytest.mark.parametrize("sid", ["ses_01JD7Z00000000000000000000", None, "someone-elses"])
+async def test_an_access_token_must_name_a_live_session_of_its_user(client, settings, sid):
+    user, other = await create_user(), await create_user()
+    if sid == "someone-elses":
+        sid = await _live_session(client, other)
+    token = _sign(settings, _claims(settings, user, sid=sid))
+    assert_problem(await client.get(f"{API}/users/me", headers=bearer(token)), 401, "unauthorized")
 
 
 @pytest.mark.parametrize("case", [
@@ -49,21 +65,26 @@ async def test_a_well_formed_token_is_accepted(client, settings):
 async def test_bad_access_tokens_are_401_with_www_authenticate(client, settings, case):
     user = await create_user()
     now = utcnow()
-    good = _sign(settings, _claims(settings, user))
+    sid = await _live_session(client, user)
+
+    def claims(**kw):
+        return _claims(settings, user, sid=sid, **kw)
+
+    good = _sign(settings, claims())
     header_b64, payload_b64, sig = good.split(".")
     token = {
-        "expired": lambda: _sign(settings, _claims(settings, user, iat=int((now - timedelta(hours=1)).timestamp()),
-                                                   exp=int((now - timedelta(minutes=1)).timestamp()))),
-        "wrong-signature": lambda: _sign(settings, _claims(settings, user), key="another-secret-of-sufficient-len"),
-        "alg-none": lambda: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(settings, user))}.",
-        "alg-hs512": lambda: _sign(settings, _claims(settings, user), algorithm="HS512"),
-        "wrong-audience": lambda: _sign(settings, _claims(settings, user, aud="someone-else")),
-        "wrong-issuer": lambda: _sign(settings, _claims(settings, user, iss="evil-issuer")),
-        "no-exp": lambda: _sign(settings, _claims(settings, user, exp=None)),
-        "refresh-type": lambda: _sign(settings, _claims(settings, user, typ="refresh")),
-        "no-type": lambda: _sign(settings, _claims(settings, user, typ=None)),
-        "unknown-user": lambda: _sign(settings, _claims(settings, user, sub="usr_01JD7Z00000000000000000000")),
-        "tampered-payload": lambda: f"{header_b64}.{_b64(_claims(settings, user, role='admin'))}.{sig}",
+        "expired": lambda: _sign(settings, claims(iat=int((now - timedelta(hours=1)).timestamp()),
+                                              exp=int((now - timedelta(minutes=1)).timestamp()))),
+        "wrong-signature": lambda: _sign(settings, claims(), key="another-secret-of-sufficient-len"),
+        "alg-none": lambda: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims())}.",
+        "alg-hs512": lambda: _sign(settings, claims(), algorithm="HS512"),
+        "wrong-audience": lambda: _sign(settings, claims(aud="someone-else")),
+        "wrong-issuer": lambda: _sign(settings, claims(iss="evil-issuer")),
+        "no-exp": lambda: _sign(settings, claims(exp=None)),
+        "refresh-type": lambda: _sign(settings, claims(typ="refresh")),
+        "no-type": lambda: _sign(settings, claims(typ=None)),
+        "unknown-user": lambda: _sign(settings, claims(sub="usr_01JD7Z00000000000000000000")),
+        "tampered-payload": lambda: f"{header_b64}.{_b64(claims(role='admin'))}.{sig}",
         "garbage": lambda: "not.a.jwt",
         "refresh-token": None,
     }[case]

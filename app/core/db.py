@@ -14,7 +14,4 @@ async def connect(settings: Settings, url: str) -> AsyncMongoClient:
     client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard",
                                                 serverSelectionTimeoutMS=5000, appname="amour-florals")
     await init_beanie(database=client[settings.mongodb_db], document_models=DOCUMENT_MODELS)
-    from app.models.catalog import ensure_text_index
-
-    await ensure_text_index()
     return client

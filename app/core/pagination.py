@@ -1,17 +1,31 @@
-"""Cursor pagination: opaque cursors over a whitelisted sort key + the string ``_id`` tie-breaker."""
+"""Cursor pagination: opaque cursors over a whitelisted sort key + the string ``_id`` tie-breaker.
+
+A cursor is the base64url JSON list of the last item's sort-key values. It comes back from the client, so
+``decode_cursor`` checks every value against its sort key's type and range (a string id, a 64-bit integer,
+a finite number) before it reaches a query: anything else is a 422 ``invalid-cursor``, never a 500.
+Every list's query model derives from ``PageParams``, which refuses unknown query parameters (422).
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import AppError
 
 DEFAULT_LIMIT = 24
 MAX_LIMIT = 100
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what BSON can hold (a larger int fails to encode)
+MAX_CURSOR_STRING = 64  # ids are 30 characters
+
+# The type of each sort key as it appears in a cursor: ``str`` (ids), ``int`` (int64), ``float`` (finite).
+CursorKind = type
 
 
 class InvalidCursor(AppError):
@@ -19,8 +33,13 @@ class InvalidCursor(AppError):
 
 
 class PageParams(BaseModel):
+    """Query parameters of every list: ``limit`` and the opaque ``cursor``. Lists with filters subclass it;
+    an unknown query parameter is a 422 (as on ``/products``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(None, max_length=512)
+    cursor: str | None = Field(None, max_length=512, description="`next_cursor` of the previous page.")
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -28,18 +47,47 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, expected_len: int) -> list[Any]:
+def _fits(value: Any, kind: CursorKind) -> bool:
+    if kind is str:
+        return isinstance(value, str) and 0 < len(value) <= MAX_CURSOR_STRING
+    if type(value) is int:  # not bool
+        return INT64_MIN <= value <= INT64_MAX
+    return kind is float and type(value) is float and math.isfinite(value)
+
+
+def decode_cursor(cursor: str, kinds: Sequence[CursorKind]) -> list[Any]:
+    """The sort-key values in ``cursor``, one per entry of ``kinds`` (see ``cursor_kinds``).
+
+    Raises InvalidCursor (422) unless the cursor is base64url JSON holding a list of exactly that many
+    values, each of its key's type and within its range."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if not isinstance(values, list) or len(values) != expected_len:
+    if not isinstance(values, list) or len(values) != len(kinds):
         raise InvalidCursor("The cursor does not fit this list or sort order.")
-    for v in values:
-        if not isinstance(v, (str, int, float, type(None))):
-            raise InvalidCursor("The cursor is not one this API issued.")
+    if not all(_fits(v, k) for v, k in zip(values, kinds, strict=True)):
+        raise InvalidCursor("The cursor does not fit this list or sort order.")
     return values
+
+
+def cursor_kinds(document: Any, sort: Sequence[tuple[str, int]], **computed: CursorKind) -> list[CursorKind]:
+    """The cursor kind of each sort key: ``_id`` is a string id, other keys take their type from the
+    document model's field (``int`` or ``float``; ``str`` fields are strings), or from ``computed`` for
+    keys that are not stored (e.g. a relevance score)."""
+    kinds: list[CursorKind] = []
+    for field, _ in sort:
+        if field == "_id":
+            kinds.append(str)
+        elif field in computed:
+            kinds.append(computed[field])
+        else:
+            annotation = document.model_fields[field].annotation
+            if annotation not in (int, float, str):
+                raise TypeError(f"{document.__name__}.{field} cannot be a cursor key ({annotation!r})")
+            kinds.append(annotation)
+    return kinds
 
 
 def keyset_filter(sort: list[tuple[str, int]], values: list[Any]) -> dict[str, Any]:
@@ -61,7 +109,7 @@ async def paginate(document: Any, query: dict[str, Any], sort: list[tuple[str, i
     assert sort[-1][0] == "_id", "the last sort key must be the unique _id"
     full = dict(query)
     if params.cursor:
-        after = keyset_filter(sort, decode_cursor(params.cursor, len(sort)))
+        after = keyset_filter(sort, decode_cursor(params.cursor, cursor_kinds(document, sort)))
         full = {"$and": [query, after]} if query else after
     docs = await document.find(full).sort(sort).limit(params.limit + 1).to_list()
     next_cursor = None

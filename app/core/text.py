@@ -1,11 +1,61 @@
-"""Text keys for slugs and accent/case-insensitive prefix search."""
+"""Text: the one free-text input type, and folded keys for slugs and accent/case-insensitive search.
+
+``free_text(...)`` is the type of every human-written field of a request body (names, address lines, gift
+and card messages, delivery instructions, review text, staff notes, descriptions): the value is put in
+Unicode NFC, trimmed, and refused (422) if it holds a control character (C0, DEL, C1; newline and tab are
+allowed only where the field is multi-line, and CRLF becomes LF there) or a bidirectional override or
+isolate (U+202A-U+202E, U+2066-U+2069), which can make text display differently from what it says.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, StringConstraints
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """Marker carried by every free-text type (the input-rule sweep in the tests looks for it)."""
+
+    multiline: bool
+
+
+def _is_control(ch: str) -> bool:
+    o = ord(ch)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def clean_text(value: Any, *, multiline: bool) -> Any:
+    """NFC-normalise ``value`` and refuse control characters and bidi overrides (ValueError). Non-strings are
+    passed through for the string validation to refuse."""
+    if not isinstance(value, str):
+        return value
+    value = unicodedata.normalize("NFC", value)
+    if multiline:
+        value = value.replace("\r\n", "\n")
+    for ch in value:
+        if ch in BIDI_CONTROLS:
+            raise ValueError(f"must not contain the bidirectional control U+{ord(ch):04X}")
+        if _is_control(ch) and not (multiline and ch in "\n\t"):
+            allowed = " (newlines and tabs are allowed)" if multiline else ""
+            raise ValueError(f"must not contain the control character U+{ord(ch):04X}{allowed}")
+    return value
+
+
+def free_text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:
+    """The annotated ``str`` type of a free-text field: NFC, trimmed, ``min_length``..``max_length`` characters
+    (counted after normalisation), no control characters (but newline/tab when ``multiline``), no bidi
+    overrides."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length or None,
+                                            max_length=max_length),
+                     BeforeValidator(lambda v: clean_text(v, multiline=multiline)), FreeText(multiline)]
 
 
 def normalize(text: str) -> str:
@@ -28,3 +78,19 @@ def word_keys(text: str, limit: int = 12) -> list[str]:
     norm = normalize(text)
     words = norm.split(" ") if norm else []
     return [" ".join(words[i:]) for i in range(min(len(words), limit))]
+
+
+MAX_SEARCH_WORDS = 400
+
+
+def search_words(*parts: str | list[str] | None) -> list[str]:
+    """The distinct folded words (``normalize``: lower-case, accents stripped) of ``parts``, in order of first
+    appearance, at most MAX_SEARCH_WORDS: what product search matches query words against, so "rose" finds
+    "Rosé" the same way on every database."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        if not part:
+            continue
+        for word in normalize(" ".join(part) if isinstance(part, list) else part).split():
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_SEARCH_WORDS]

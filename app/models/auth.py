@@ -21,6 +21,9 @@ class RefreshSession(Document):
     revoked_at: UtcDateTime | None = None
     revoked_reason: str | None = None
     replaced_by: str | None = None
+    # Set on every session of a family when the family ends (logout, reuse detected, logout-all, security
+    # event), including its already-rotated sessions: access tokens naming any of them are refused at once.
+    ended_reason: str | None = None
     user_agent: str | None = None
     ip: str | None = None
     created_at: UtcDateTime = now_field()
@@ -41,12 +44,16 @@ class TokenPurpose(StrEnum):
 
 
 class OneTimeToken(Document):
+    """A reset or verification link. ``stamp`` is the user's ``security_stamp`` when it was issued: a security
+    event raises the user's stamp, which voids every link issued before it."""
+
     id: str = id_field("tok")
     purpose: TokenPurpose
     user_id: str
     token_hash: str
     expires_at: UtcDateTime
     used_at: UtcDateTime | None = None
+    stamp: int = 0
     created_at: UtcDateTime = now_field()
 
     class Settings:

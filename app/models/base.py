@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from app.core.clock import ensure_utc, utcnow
+from app.core.clock import utcnow
 from app.core.ids import new_id
+from app.core.types import UtcDateTime
 
-# Every stored instant reads back timezone-aware UTC. The embedded server stores a datetime written by
-# a scalar ``$set`` as a naive string; without this it would come back naive (and ``.timestamp()``
+# Every stored instant reads back timezone-aware UTC (``UtcDateTime``). The embedded server stores a datetime
+# written by a scalar ``$set`` as a naive string; without this it would come back naive (and ``.timestamp()``
 # would then use the machine's local zone).
-UtcDateTime = Annotated[datetime, AfterValidator(ensure_utc)]
+__all__ = ["Lease", "UtcDateTime", "id_field", "now_field"]
 
 
 class Lease(BaseModel):

@@ -12,10 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from beanie import Document
-from pydantic import BaseModel, Field
-from pymongo import ASCENDING, DESCENDING, TEXT, IndexModel
-from pymongo.errors import OperationFailure
+from pydantic import BaseModel, Field, model_validator
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from app.core.text import search_words
 from app.models.base import id_field, now_field
 
 
@@ -154,7 +154,10 @@ class Product(Document):
     rating_count: int = 0
     rating_avg: float = 0.0
     units_sold: int = 0
-    search_text: str = ""  # lower-cased, accent-free name + tags + flower types (admin search)
+    # The folded words of name, tags, flower types and description (text.search_words): `q` matches each
+    # query word as a prefix of one of them. Derived here when a product is built without it; changes of
+    # its sources recompute it (services/product_admin.py).
+    search_words: list[str] = Field(default_factory=list)
     name_keys: list[str] = Field(default_factory=list)  # text.word_keys(name): accent-free prefix suggest
     ever_ordered: bool = False  # set by checkout; such a product can be archived but not deleted
     version: int = 0
@@ -181,22 +184,17 @@ class Product(Document):
             IndexModel([("category_id", ASCENDING)], name="category"),
             # Anchored prefix regex ($elemMatch) on the accent-free word keys of the name.
             IndexModel([("name_keys", ASCENDING)], name="name_keys"),
-            # The text index (PRODUCT_TEXT_INDEX) is created by ensure_text_index(), not here.
+            # Anchored prefix regex ($elemMatch) per query word on the folded search words.
+            IndexModel([("search_words", ASCENDING)], name="search_words"),
         ]
 
-
-# Full-text search over name, tags, flower types and description. Not in Product.Settings.indexes:
-# the embedded server fails ("constraint failed") when an existing text index is created again on a
-# non-empty collection, which init_beanie does at every start; ensure_text_index() tolerates that.
-PRODUCT_TEXT_INDEX = IndexModel([("name", TEXT), ("tags", TEXT), ("flower_types", TEXT), ("description", TEXT)],
-                                weights={"name": 10, "tags": 5, "flower_types": 5, "description": 1},
-                                default_language="english", name="text_search")
+    @model_validator(mode="after")
+    def _derive_search_words(self) -> Product:
+        if not self.search_words:
+            self.search_words = product_search_words(self.name, self.tags, self.flower_types, self.description)
+        return self
 
 
-async def ensure_text_index() -> None:
-    coll = Product.get_pymongo_collection()
-    try:
-        await coll.create_indexes([PRODUCT_TEXT_INDEX])
-    except OperationFailure:
-        # Already there (embedded server)? A $text query proves it; otherwise this re-raises.
-        await coll.find({"$text": {"$search": "rose"}}).limit(1).to_list(None)
+def product_search_words(name: str, tags: list[str], flower_types: list[str], description: str | None) -> list[str]:
+    """What ``q`` searches in: the folded words of the name, tags, flower types and description."""
+    return search_words(name, tags, [str(t) for t in flower_types], description)

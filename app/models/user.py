@@ -55,6 +55,9 @@ class User(Document):
     version: int = 0
     # Access tokens issued before this instant are refused (logout-all, password change, deactivation).
     tokens_valid_after: UtcDateTime | None = None
+    # Raised by every security event (password change or reset, deactivation, role change, deletion,
+    # logout-all): one-time links carry the stamp they were issued under and die when it moves on.
+    security_stamp: int = 0
     last_login_at: UtcDateTime | None = None
     deleted_at: UtcDateTime | None = None
     created_at: UtcDateTime = now_field()

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.core.pagination import PageParams
 from app.deps import admin_user, get_delivery_service
 from app.models.common import Page, problem_responses
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
@@ -17,6 +16,7 @@ from app.schemas.delivery import (
     DeliveryConfigPatch,
     SlotUsageOut,
     ZoneIn,
+    ZoneListParams,
     ZoneOut,
     ZonePatch,
 )
@@ -39,10 +39,9 @@ def usage_out(u: SlotUsage) -> SlotUsageOut:
     return SlotUsageOut(scope=u.scope, date=dt.date.fromisoformat(u.date), slot=u.slot, taken=u.taken)
 
 
-@router.get("/zones", response_model=Page[ZoneOut], summary="List delivery zones")
-async def list_zones(delivery: Delivery, page: Annotated[PageParams, Query()],
-                     active: bool | None = None) -> Page[ZoneOut]:
-    docs, cursor, total = await delivery.list_zones(page, active=active)
+@router.get("/zones", response_model=Page[ZoneOut], responses=problem_responses(422), summary="List delivery zones")
+async def list_zones(delivery: Delivery, params: Annotated[ZoneListParams, Query()]) -> Page[ZoneOut]:
+    docs, cursor, total = await delivery.list_zones(params, active=params.active)
     return Page(items=[zone_out(z) for z in docs], next_cursor=cursor, total=total)
 
 

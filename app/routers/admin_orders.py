@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.pagination import PageParams
 from app.deps import StaffUser, get_order_service
 from app.models.common import Page, problem_responses
 from app.models.order import Order, OrderStatus
@@ -39,9 +38,8 @@ StaffOrder = Annotated[Order, Depends(staff_order)]
 
 @router.get("", response_model=Page[OrderSummaryOut], responses=problem_responses(422),
             summary="All orders, newest first, with filters (page or cursor)")
-async def list_orders(filters: Annotated[AdminOrderFilters, Query()],
-                      page: Annotated[PageParams, Query()]) -> Page[OrderSummaryOut]:
-    docs, cursor, total = await order_queries.list_for_staff(filters, page)
+async def list_orders(filters: Annotated[AdminOrderFilters, Query()]) -> Page[OrderSummaryOut]:
+    docs, cursor, total = await order_queries.list_for_staff(filters, filters)
     return Page(items=[summary_out(o) for o in docs], next_cursor=cursor, total=total)
 
 

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.core.pagination import PageParams
 from app.deps import admin_user, get_promo_service
 from app.models.common import Page, problem_responses
 from app.models.promo import PromoCode
 from app.routers.params import PromoId
-from app.schemas.promo import PromoIn, PromoOut, PromoPatch
+from app.schemas.promo import PromoIn, PromoListParams, PromoOut, PromoPatch
 from app.services.promo import PromoService
 
 router = APIRouter(prefix="/promo-codes", tags=["admin: promo codes"], dependencies=[Depends(admin_user)])
@@ -24,11 +23,10 @@ def promo_out(p: PromoCode) -> PromoOut:
     return PromoOut.model_validate({**p.model_dump(), "remaining_uses": remaining})
 
 
-@router.get("", response_model=Page[PromoOut], summary="List promo codes (newest first)")
-async def list_promos(promos: Promos, page: Annotated[PageParams, Query()], active: bool | None = None,
-                      q: Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
-                                                     description="Code prefix.")] = None) -> Page[PromoOut]:
-    docs, cursor, total = await promos.list(page, active=active, q=q)
+@router.get("", response_model=Page[PromoOut], responses=problem_responses(422),
+            summary="List promo codes (newest first)")
+async def list_promos(promos: Promos, params: Annotated[PromoListParams, Query()]) -> Page[PromoOut]:
+    docs, cursor, total = await promos.list(params, active=params.active, q=params.q)
     return Page(items=[promo_out(p) for p in docs], next_cursor=cursor, total=total)
 
 

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.pagination import PageParams
 from app.deps import StaffUser, get_review_service
 from app.models.common import Page, problem_responses
 from app.routers.params import ReviewId
-from app.schemas.reviews import ReviewAdminOut, review_admin_out
+from app.schemas.reviews import ReviewAdminOut, ReviewAdminParams, review_admin_out
 from app.services.reviews import ReviewService, author_names
 
 router = APIRouter(prefix="/reviews", tags=["admin: reviews"])
@@ -18,11 +17,10 @@ router = APIRouter(prefix="/reviews", tags=["admin: reviews"])
 Reviews = Annotated[ReviewService, Depends(get_review_service)]
 
 
-@router.get("", response_model=Page[ReviewAdminOut], summary="All reviews, newest first (hidden ones included)")
-async def list_reviews(reviews: Reviews, page: Annotated[PageParams, Query()],
-                       product_id: Annotated[str | None, Query(max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")] = None,
-                       hidden: bool | None = None) -> Page[ReviewAdminOut]:
-    docs, cursor, total, names = await reviews.admin_list(page, product_id=product_id, hidden=hidden)
+@router.get("", response_model=Page[ReviewAdminOut], responses=problem_responses(422),
+            summary="All reviews, newest first (hidden ones included)")
+async def list_reviews(reviews: Reviews, params: Annotated[ReviewAdminParams, Query()]) -> Page[ReviewAdminOut]:
+    docs, cursor, total, names = await reviews.admin_list(params, product_id=params.product_id, hidden=params.hidden)
     return Page(items=[review_admin_out(r, names) for r in docs], next_cursor=cursor, total=total)
 
 

@@ -6,12 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.core.pagination import PageParams
 from app.deps import AdminUser, admin_user, get_user_admin_service
 from app.models.common import Page, problem_responses
-from app.models.user import Role
 from app.routers.params import UserId
-from app.schemas.users import AdminUserPatch, UserOut, user_out
+from app.schemas.users import AdminUserPatch, UserListParams, UserOut, user_out
 from app.services.accounts import UserAdminService
 
 router = APIRouter(prefix="/users", tags=["admin: users"], dependencies=[Depends(admin_user)])
@@ -19,11 +17,10 @@ router = APIRouter(prefix="/users", tags=["admin: users"], dependencies=[Depends
 Users = Annotated[UserAdminService, Depends(get_user_admin_service)]
 
 
-@router.get("", response_model=Page[UserOut], summary="List users (search by email or name)")
-async def list_users(users: Users, page: Annotated[PageParams, Query()],
-                     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-                     role: Role | None = None, active: bool | None = None) -> Page[UserOut]:
-    docs, cursor, total = await users.list(page, q=q, role=role, active=active)
+@router.get("", response_model=Page[UserOut], responses=problem_responses(422),
+            summary="List users (search by email or name)")
+async def list_users(users: Users, params: Annotated[UserListParams, Query()]) -> Page[UserOut]:
+    docs, cursor, total = await users.list(params, q=params.q, role=params.role, active=params.active)
     return Page(items=[user_out(u) for u in docs], next_cursor=cursor, total=total)
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from app.core.ratelimit import client_ip, count_failures
+from app.core.security import hash_token
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
 from app.models.common import problem_responses
 from app.routers.params import LineId, ProductId
@@ -62,10 +64,19 @@ async def empty_cart(carts: Carts, user: OptionalUser, token: CartToken) -> Resp
     return Response(status_code=204)
 
 
-@router.post("/cart/promo", response_model=PricedCart, responses=problem_responses(404, 422),
-             summary="Apply a promo code (evaluated now; the error says why it does not apply)")
-async def apply_promo(body: PromoCodeIn, carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
-    return await carts.apply_promo(**_ctx(user, token), code=body.code)
+@router.post("/cart/promo", response_model=PricedCart, responses=problem_responses(404, 422, 429),
+             summary="Apply a promo code (evaluated now; the error says why it does not apply)",
+             description="Refused attempts are limited per client IP (`RATE_LIMIT_PROMO_IP`) and per cart or "
+                         "account (`RATE_LIMIT_PROMO_CART`); over the limit the answer is 429 with Retry-After.")
+async def apply_promo(body: PromoCodeIn, request: Request, carts: Carts, user: OptionalUser,
+                      token: CartToken) -> PricedCart:
+    s = request.app.state.settings
+    limits = [(s.rate_limit_promo_ip, ("promo-ip", client_ip(request)))]
+    owner = f"user:{user.id}" if user else (f"cart:{hash_token(token)}" if token else None)
+    if owner:
+        limits.append((s.rate_limit_promo_cart, ("promo-cart", owner)))
+    with count_failures(request, limits):
+        return await carts.apply_promo(**_ctx(user, token), code=body.code)
 
 
 @router.delete("/cart/promo", response_model=PricedCart, responses=problem_responses(404),

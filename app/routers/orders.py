@@ -27,6 +27,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 
 Orders = Annotated[OrderService, Depends(get_order_service)]
 OrderToken = Annotated[str | None, Header(alias="X-Order-Token", min_length=16, max_length=128,
+                                          pattern=r"^[A-Za-z0-9_-]+$",
                                           description="Guests: the order access token returned at checkout.")]
 
 
@@ -45,13 +46,13 @@ async def list_orders(user: CurrentUser, page: Annotated[PageParams, Query()]) -
     return Page(items=[summary_out(o) for o in docs], next_cursor=cursor)
 
 
-@router.get("/{order_id}", response_model=OrderOut, responses=problem_responses(401, 404),
+@router.get("/{order_id}", response_model=OrderOut, responses=problem_responses(401, 404, 422),
             summary="One order (owner, or a guest with X-Order-Token)")
 async def get_order(order: CustomerOrder) -> OrderOut:
     return order_out(order)
 
 
-@router.get("/{order_id}/tracking", response_model=TrackingOut, responses=problem_responses(401, 404),
+@router.get("/{order_id}/tracking", response_model=TrackingOut, responses=problem_responses(401, 404, 422),
             summary="Status history with timestamps and the delivery window")
 async def track_order(order: CustomerOrder) -> TrackingOut:
     return tracking_out(order)

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.core.pagination import PageParams
 from app.deps import CurrentUser, get_review_service
 from app.models.common import Page, problem_responses
 from app.routers.params import ProductId, ReviewId
-from app.schemas.reviews import ReviewIn, ReviewOut, ReviewPatch, ReviewSummary, review_out
-from app.services.reviews import ReviewService, ReviewSort, author_names, display_name, rating_average
+from app.schemas.reviews import ReviewIn, ReviewListParams, ReviewOut, ReviewPatch, ReviewSummary, review_out
+from app.services.reviews import ReviewService, author_names, display_name, rating_average
 
 router = APIRouter(tags=["reviews"])
 
@@ -20,9 +19,9 @@ Reviews = Annotated[ReviewService, Depends(get_review_service)]
 
 @router.get("/products/{product_id}/reviews", response_model=Page[ReviewOut], responses=problem_responses(404, 422),
             summary="Visible reviews of a product (newest, highest or lowest rating first)")
-async def list_reviews(product_id: ProductId, reviews: Reviews, page: Annotated[PageParams, Query()],
-                       sort: Annotated[ReviewSort, Query()] = "newest") -> Page[ReviewOut]:
-    docs, cursor, total, names = await reviews.list(product_id, sort, page)
+async def list_reviews(product_id: ProductId, reviews: Reviews,
+                       params: Annotated[ReviewListParams, Query()]) -> Page[ReviewOut]:
+    docs, cursor, total, names = await reviews.list(product_id, params.sort, params)
     return Page(items=[review_out(r, names) for r in docs], next_cursor=cursor, total=total)
 
 

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from app.core.text import free_text
+from app.core.types import Int
 from app.models.common import StrictModel
 from app.schemas.promo import PromoResult
 
@@ -16,7 +18,7 @@ MAX_ADD_ONS = 5
 ProductId = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
 OptionCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
                                               pattern=r"^[A-Za-z0-9_-]+$")]
-Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+Quantity = Annotated[Int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 
 def _unique_sorted(values: list[str]) -> list[str]:
@@ -26,7 +28,7 @@ def _unique_sorted(values: list[str]) -> list[str]:
 
 
 AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), AfterValidator(_unique_sorted)]
-GiftMessage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=250)]
+GiftMessage = free_text(250, multiline=True)
 
 
 class CartItemIn(StrictModel):
@@ -45,7 +47,8 @@ class CartItemPatch(StrictModel):
 
 
 class PromoCodeIn(StrictModel):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
+                                           pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class MoveToCartIn(StrictModel):

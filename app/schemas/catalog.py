@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import Int, UtcDateTime
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
 from app.models.common import StrictModel
 from app.models.inventory import StockMovement, StockReason
@@ -24,17 +26,18 @@ OCCASION_LABELS: dict[Occasion, str] = {
 # Price buckets of the facets, on the cheapest size (cents): [lower, upper) with None = open.
 PRICE_BUCKETS: list[tuple[int, int | None]] = [(0, 5000), (5000, 7500), (7500, 10000), (10000, 15000), (15000, None)]
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
+Text = free_text(5000, multiline=True)
+Name = free_text(120, min_length=2)
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=2, max_length=80,
                                         pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=30,
                                         pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-SeoTitle = Annotated[str, StringConstraints(strip_whitespace=True, max_length=70)]
-SeoDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=170)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=40)]
+SeoTitle = free_text(70)
+SeoDescription = free_text(170)
+Tag = Annotated[free_text(40, min_length=1), StringConstraints(to_lower=True)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^(https?://|/)\S+$")]
-Cents = Annotated[int, Field(ge=1, le=10_000_000)]
+Cents = Annotated[Int, Field(ge=1, le=10_000_000)]
+CategoryRefId = Annotated[str, StringConstraints(max_length=40, pattern=r"^cat_[0-9A-Z]{26}$")]
 IdOrSlug = Annotated[str, StringConstraints(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -126,7 +129,7 @@ class ProductDetail(ProductSummary):
     tags: list[str]
     breadcrumbs: list[CategoryRef]
     seo: Seo
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 class ProductPage(BaseModel):
@@ -234,8 +237,8 @@ class CategoryCreate(StrictModel):
     image_url: Url | None = None
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
-    parent_id: str | None = Field(None, max_length=40)
-    sort_order: int = Field(0, ge=-10_000, le=10_000)
+    parent_id: CategoryRefId | None = None
+    sort_order: Int = Field(0, ge=-10_000, le=10_000)
     is_active: bool = True
 
 
@@ -246,12 +249,12 @@ class CategoryUpdate(StrictModel):
     image_url: Url | None = None
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
-    sort_order: int | None = Field(None, ge=-10_000, le=10_000)
+    sort_order: Int | None = Field(None, ge=-10_000, le=10_000)
     is_active: bool | None = None
 
 
 class CategoryMove(StrictModel):
-    parent_id: str | None = Field(..., max_length=40, description="New parent; null makes it a root")
+    parent_id: CategoryRefId | None = Field(..., description="New parent; null makes it a root")
 
 
 class AdminCategory(BaseModel):
@@ -268,24 +271,24 @@ class AdminCategory(BaseModel):
     depth: int
     sort_order: int
     is_active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class SizeIn(StrictModel):
     code: Code
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    name: free_text(40, min_length=1)
     price: Cents
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    description: free_text(300) | None = None
 
 
 class SizeCreate(SizeIn):
-    stock: int = Field(0, ge=0, le=100_000, description="Initial units (recorded as a stock movement)")
+    stock: Int = Field(0, ge=0, le=100_000, description="Initial units (recorded as a stock movement)")
 
 
 class AddOnIn(StrictModel):
     code: Code
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    name: free_text(60, min_length=1)
     kind: AddOnKind
     price: Cents
 
@@ -319,7 +322,7 @@ class ProductCreate(_ProductFields):
     slug: Slug | None = Field(None, description="Generated from the name when omitted")
     description: Text = ""
     care_instructions: Text | None = None
-    category_id: str = Field(..., max_length=40)
+    category_id: CategoryRefId
     occasions: list[Occasion] = Field(default_factory=list, max_length=12)
     flower_types: list[FlowerType] = Field(default_factory=list, max_length=12)
     colors: list[Color] = Field(default_factory=list, max_length=8)
@@ -330,7 +333,7 @@ class ProductCreate(_ProductFields):
     seo_description: SeoDescription | None = None
     status: ProductStatus = ProductStatus.draft
     featured: bool = False
-    low_stock_threshold: int = Field(3, ge=0, le=10_000)
+    low_stock_threshold: Int = Field(3, ge=0, le=10_000)
 
 
 class ProductUpdate(_ProductFields):
@@ -340,7 +343,7 @@ class ProductUpdate(_ProductFields):
     slug: Slug | None = None
     description: Text | None = None
     care_instructions: Text | None = None
-    category_id: str | None = Field(None, max_length=40)
+    category_id: CategoryRefId | None = None
     occasions: list[Occasion] | None = Field(None, max_length=12)
     flower_types: list[FlowerType] | None = Field(None, max_length=12)
     colors: list[Color] | None = Field(None, max_length=8)
@@ -352,7 +355,7 @@ class ProductUpdate(_ProductFields):
     seo_description: SeoDescription | None = None
     status: ProductStatus | None = None
     featured: bool | None = None
-    low_stock_threshold: int | None = Field(None, ge=0, le=10_000)
+    low_stock_threshold: Int | None = Field(None, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ProductUpdate:
@@ -398,28 +401,24 @@ class AdminProduct(BaseModel):
     rating: Rating
     units_sold: int
     ever_ordered: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
-class AdminProductParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AdminProductParams(PageParams):
     status: ProductStatus | None = None
     category: IdOrSlug | None = None
     featured: bool | None = None
     in_stock: bool | None = None
     q: str | None = Field(None, min_length=1, max_length=100, description="Prefix of any word of the name")
-    limit: int = Field(24, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=512)
     page: int | None = Field(None, ge=1, le=10_000, description="Page number instead of a cursor")
 
 
 class StockAdjust(StrictModel):
     size: Code
-    delta: int = Field(..., ge=-100_000, le=100_000, description="Units to add (positive) or remove (negative)")
+    delta: Int = Field(..., ge=-100_000, le=100_000, description="Units to add (positive) or remove (negative)")
     reason: Literal["restock", "damaged", "correction", "returned", "other"]
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    note: free_text(300, multiline=True) | None = None
 
     @field_validator("delta")
     @classmethod
@@ -440,7 +439,7 @@ class StockMovementOut(BaseModel):
     note: str | None
     actor_id: str | None
     ref: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class LowStockItem(BaseModel):

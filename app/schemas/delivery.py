@@ -7,13 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import Int, UtcDateTime
 from app.models.common import StrictModel
 from app.models.delivery import SlotCode
 
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 ZipCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}$")]
 ZipPrefix = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{1,4}$")]
-Fee = Annotated[int, Field(ge=0, le=100_000, description="Cents.")]
+Fee = Annotated[Int, Field(ge=0, le=100_000, description="Cents.")]
 Method = Literal["delivery", "pickup"]
 
 
@@ -26,7 +29,7 @@ def _unique_sorted(values: list) -> list:
 class SlotConfigIn(StrictModel):
     start: LocalTime = Field(description="Local start time in the shop's zone, HH:MM.")
     end: LocalTime
-    capacity: int = Field(ge=0, le=10_000, description="Deliveries per zone per day (pickups per day).")
+    capacity: Int = Field(ge=0, le=10_000, description="Deliveries per zone per day (pickups per day).")
     active: bool = True
 
     @model_validator(mode="after")
@@ -48,11 +51,11 @@ class DeliveryConfigPatch(StrictModel):
     pickup_enabled: bool | None = None
     pickup_slots: dict[SlotCode, SlotConfigIn] | None = None
     blackout_dates: Annotated[list[dt.date], Field(max_length=366), AfterValidator(_unique_sorted)] | None = None
-    closed_weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(max_length=7),
+    closed_weekdays: Annotated[list[Annotated[Int, Field(ge=0, le=6)]], Field(max_length=7),
                                AfterValidator(_unique_sorted)] | None = Field(
         None, description="0 = Monday ... 6 = Sunday.")
     same_day_cutoff: LocalTime | None = Field(None, description="Local time after which same-day is closed.")
-    max_days_ahead: int | None = Field(None, ge=0, le=365)
+    max_days_ahead: Int | None = Field(None, ge=0, le=365)
 
 
 class DeliveryConfigOut(BaseModel):
@@ -64,12 +67,12 @@ class DeliveryConfigOut(BaseModel):
     same_day_cutoff: str
     max_days_ahead: int
     timezone: str
-    updated_at: dt.datetime
+    updated_at: UtcDateTime
 
 
 ZipCodes = Annotated[list[ZipCode], Field(max_length=500), AfterValidator(_unique_sorted)]
 ZipPrefixes = Annotated[list[ZipPrefix], Field(max_length=50), AfterValidator(_unique_sorted)]
-ZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ZoneName = free_text(80, min_length=1)
 
 
 class ZoneIn(StrictModel):
@@ -104,16 +107,16 @@ class ZoneOut(BaseModel):
     fee: int
     same_day_allowed: bool
     active: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class SlotOption(BaseModel):
     code: SlotCode
     start: str = Field(description="Local HH:MM.")
     end: str
-    window_start: dt.datetime
-    window_end: dt.datetime
+    window_start: UtcDateTime
+    window_end: UtcDateTime
     capacity: int
     remaining: int
     available: bool
@@ -147,3 +150,7 @@ class SlotUsageOut(BaseModel):
     date: dt.date
     slot: str
     taken: int
+
+
+class ZoneListParams(PageParams):
+    active: bool | None = None

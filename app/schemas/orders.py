@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import Int, UtcDateTime
 from app.models.common import StrictModel
 from app.models.order import (
     DeliveryMethod,
@@ -63,8 +66,8 @@ class DeliveryOut(BaseModel):
     address: AddressOut | None
     date: date
     slot: str
-    window_start: datetime
-    window_end: datetime
+    window_start: UtcDateTime
+    window_end: UtcDateTime
     card_message: str | None
     instructions: str | None
 
@@ -89,11 +92,11 @@ class OrderOut(BaseModel):
     contact: ContactOut
     amount_paid: int
     amount_refunded: int
-    paid_at: datetime | None
-    expires_at: datetime | None = Field(description="Unpaid orders are released after this instant.")
+    paid_at: UtcDateTime | None
+    expires_at: UtcDateTime | None = Field(description="Unpaid orders are released after this instant.")
     can_cancel: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class OrderSummaryOut(BaseModel):
@@ -106,12 +109,12 @@ class OrderSummaryOut(BaseModel):
     item_count: int
     delivery_method: DeliveryMethod
     delivery_date: date
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TrackingStep(BaseModel):
     status: OrderStatus
-    at: datetime
+    at: UtcDateTime
     note: str | None
 
 
@@ -122,13 +125,13 @@ class TrackingOut(BaseModel):
     delivery_method: DeliveryMethod
     delivery_date: date
     slot: str
-    window_start: datetime
-    window_end: datetime
+    window_start: UtcDateTime
+    window_end: UtcDateTime
     history: list[TrackingStep]
 
 
 class StatusChangeOut(BaseModel):
-    at: datetime
+    at: UtcDateTime
     by: str
     from_status: OrderStatus | None
     to_status: OrderStatus
@@ -137,7 +140,7 @@ class StatusChangeOut(BaseModel):
 
 class NoteOut(BaseModel):
     id: str
-    at: datetime
+    at: UtcDateTime
     by: str
     text: str
 
@@ -145,7 +148,7 @@ class NoteOut(BaseModel):
 class FlagOut(BaseModel):
     code: str
     detail: str
-    at: datetime
+    at: UtcDateTime
 
 
 class RefundOut(BaseModel):
@@ -156,12 +159,12 @@ class RefundOut(BaseModel):
     stripe_refund_id: str | None
     error: str | None
     by: str
-    at: datetime
+    at: UtcDateTime
 
 
 class ReservationOut(BaseModel):
-    sold_at: datetime | None
-    released_at: datetime | None
+    sold_at: UtcDateTime | None
+    released_at: UtcDateTime | None
     slot_held: bool
     promo_code: str | None
 
@@ -191,30 +194,30 @@ class StaffStatus(StrEnum):
 
 class StatusIn(StrictModel):
     status: StaffStatus
-    note: str | None = Field(None, max_length=500)
+    note: free_text(500, multiline=True) | None = None
 
 
 class CancelIn(StrictModel):
-    reason: str | None = Field(None, max_length=500)
+    reason: free_text(500, multiline=True) | None = None
 
 
 class RefundIn(StrictModel):
-    amount: int | None = Field(None, ge=1, le=100_000_000, description="Cents; omitted: everything still refundable.")
-    reason: str = Field(min_length=1, max_length=500)
+    amount: Int | None = Field(None, ge=1, le=100_000_000, description="Cents; omitted: everything still refundable.")
+    reason: free_text(500, min_length=1, multiline=True)
 
 
 class NoteIn(StrictModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: free_text(2000, min_length=1, multiline=True)
 
 
 class SettleIn(StrictModel):
-    note: str | None = Field(None, max_length=500)
+    note: free_text(500, multiline=True) | None = None
 
 
-class AdminOrderFilters(BaseModel):
+class AdminOrderFilters(PageParams):
     status: OrderStatus | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: UtcDateTime | None = None
+    created_to: UtcDateTime | None = None
     delivery_date: date | None = None
     zone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     email: str | None = Field(None, min_length=3, max_length=254)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.common import StrictModel
 from app.models.promo import PromoKind
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=32,
                                         pattern=r"^[A-Za-z0-9_-]+$")]
 CategoryId = Annotated[str, StringConstraints(pattern=r"^cat_[0-9A-HJKMNP-TV-Z]{26}$")]
-Cents = Annotated[int, Field(ge=1, le=10_000_000)]
+Cents = Annotated[Int, Field(ge=1, le=10_000_000)]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -26,16 +28,16 @@ CategoryIds = Annotated[list[CategoryId], Field(max_length=50), AfterValidator(_
 
 
 class _PromoFields(StrictModel):
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    percent: int | None = Field(None, ge=1, le=100, description="Percentage kind: whole percent (10 = 10 %).")
-    percent_bps: int | None = Field(None, ge=1, le=10_000, description="Percentage kind: basis points (1250 = 12.5 %).")
+    description: free_text(200) | None = None
+    percent: Int | None = Field(None, ge=1, le=100, description="Percentage kind: whole percent (10 = 10 %).")
+    percent_bps: Int | None = Field(None, ge=1, le=10_000, description="Percentage kind: basis points (1250 = 12.5 %).")
     amount: Cents | None = Field(None, description="Fixed kind: cents off.")
-    min_subtotal: int | None = Field(None, ge=0, le=10_000_000, description="Cents.")
+    min_subtotal: Int | None = Field(None, ge=0, le=10_000_000, description="Cents.")
     max_discount: Cents | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = Field(None, description="Exclusive end.")
-    usage_limit: int | None = Field(None, ge=1, le=10_000_000, description="Total uses; null = unlimited.")
-    per_customer_limit: int | None = Field(None, ge=1, le=1000)
+    valid_from: UtcInstant | None = Field(None, description="With an offset; stored and shown in UTC.")
+    valid_until: UtcInstant | None = Field(None, description="Exclusive end.")
+    usage_limit: Int | None = Field(None, ge=1, le=10_000_000, description="Total uses; null = unlimited.")
+    per_customer_limit: Int | None = Field(None, ge=1, le=1000)
     category_ids: CategoryIds | None = Field(None, description="The discount applies only to lines in these "
                                                                 "categories (or below); empty = every line.")
     active: bool | None = None
@@ -57,6 +59,11 @@ class PromoPatch(_PromoFields):
     kind: PromoKind | None = None
 
 
+class PromoListParams(PageParams):
+    active: bool | None = None
+    q: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Code prefix.")
+
+
 class PromoOut(BaseModel):
     id: str
     code: str
@@ -66,16 +73,16 @@ class PromoOut(BaseModel):
     amount: int | None
     min_subtotal: int
     max_discount: int | None
-    valid_from: datetime | None
-    valid_until: datetime | None
+    valid_from: UtcDateTime | None
+    valid_until: UtcDateTime | None
     usage_limit: int | None
     per_customer_limit: int | None
     category_ids: list[str]
     active: bool
     uses: int
     remaining_uses: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class PromoLine(BaseModel):

@@ -7,11 +7,12 @@ the shop's own (``SHOP_TIMEZONE``): an order belongs to the shop day on which it
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.types import UtcDateTime
 from app.models.order import OrderStatus
 
 MAX_RANGE_DAYS = 366
@@ -148,7 +149,7 @@ class Overview(BaseModel):
     model_config = ConfigDict(json_schema_extra={"description": "Today (the shop's day) and the last 7 and 30 "
                                                  "shop days including today. Revenue as in the sales report."})
 
-    as_of: datetime
+    as_of: UtcDateTime
     time_zone: str
     currency: str
     today: OverviewWindow

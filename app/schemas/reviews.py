@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import Int, UtcDateTime
 from app.models.common import StrictModel
 
-Rating = Annotated[int, Field(ge=1, le=5, strict=True)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Rating = Annotated[Int, Field(ge=1, le=5)]
+Title = free_text(120, min_length=1)
+Body = free_text(4000, multiline=True)
 
 
 class ReviewIn(StrictModel):
@@ -35,6 +37,15 @@ class ReviewPatch(StrictModel):
         return self
 
 
+class ReviewListParams(PageParams):
+    sort: Literal["newest", "highest", "lowest"] = "newest"
+
+
+class ReviewAdminParams(PageParams):
+    product_id: str | None = Field(None, max_length=40, pattern=r"^prd_[0-9A-Z]{26}$")
+    hidden: bool | None = None
+
+
 class ReviewOut(BaseModel):
     id: str
     product_id: str
@@ -43,15 +54,15 @@ class ReviewOut(BaseModel):
     body: str
     author_name: str
     verified_purchase: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     edited: bool = Field(description="True when the author changed the review after posting it.")
 
 
 class ReviewAdminOut(ReviewOut):
     user_id: str
     hidden: bool
-    hidden_at: datetime | None
+    hidden_at: UtcDateTime | None
     hidden_by: str | None
 
 

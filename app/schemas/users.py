@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
+from app.core.pagination import PageParams
+from app.core.text import free_text
+from app.core.types import UtcDateTime
 from app.models.common import StrictModel
 from app.models.user import Role
 
@@ -19,7 +21,7 @@ Occasion = Literal[
     "birthday", "anniversary", "love_romance", "wedding", "sympathy", "get_well", "congratulations",
     "thank_you", "new_baby", "just_because", "mothers_day", "valentines_day",
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Name = free_text(80, min_length=1)
 
 
 def normalize_us_phone(value: str) -> str:
@@ -37,14 +39,15 @@ def check_state(value: str) -> str:
     return value
 
 
-UsPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=25), AfterValidator(normalize_us_phone)]
-StateCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2),
-                      AfterValidator(check_state)]
+UsPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=25, pattern=r"^[0-9()+. -]+$"),
+                    AfterValidator(normalize_us_phone)]
+StateCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2,
+                                             pattern=r"^[A-Za-z]{2}$"), AfterValidator(check_state)]
 Zip = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}(-\d{4})?$")]
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=120)]
-OptLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+Line = free_text(120, min_length=3)
+OptLine = free_text(120)
+City = free_text(80, min_length=2)
+Label = free_text(40)
 
 
 def _not_null(value: object) -> object:
@@ -78,7 +81,7 @@ class UserOut(BaseModel):
     is_active: bool
     email_verified: bool
     preferences: Preferences
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ProfilePatch(StrictModel):
@@ -139,7 +142,13 @@ class AddressOut(BaseModel):
     zip: str
     phone: str | None
     is_default: bool
-    created_at: datetime
+    created_at: UtcDateTime
+
+
+class UserListParams(PageParams):
+    q: str | None = Field(None, min_length=1, max_length=100, description="Part of the email or a name.")
+    role: Role | None = None
+    active: bool | None = None
 
 
 class AdminUserPatch(StrictModel):

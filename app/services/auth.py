@@ -1,5 +1,12 @@
 """Accounts and sessions: register, login, refresh rotation with reuse detection, logout, password reset,
-email verification."""
+email verification.
+
+Revocation: an access token names its refresh session (``sid``). Ending a session family (logout, reuse
+detected) marks every session of the family ``ended_reason``, and ``session_is_live`` -- one ``_id`` lookup
+per authenticated request -- refuses access tokens naming an ended session. A security event (``logout_all``:
+password change or reset, deactivation, role change, deletion, logout-all) also raises the user's
+``security_stamp``, which voids every one-time link issued before it.
+"""
 
 from __future__ import annotations
 
@@ -127,9 +134,11 @@ class AuthService:
                 await self._revoke({"family_id": session.family_id}, "logout")
 
     async def logout_all(self, user: User, reason: str = "logout-all") -> None:
-        """End every session: refresh tokens are revoked, access tokens issued so far are refused."""
+        """A security event: end every session (refresh tokens revoked, access tokens issued so far refused)
+        and void every outstanding one-time link (reset, verification) by raising the security stamp."""
+        await User.find_one(User.id == user.id).update({"$set": {"tokens_valid_after": utcnow()},
+                                                        "$inc": {"security_stamp": 1}})
         await self._revoke({"user_id": user.id}, reason)
-        await User.find_one(User.id == user.id).update({"$set": {"tokens_valid_after": utcnow()}})
 
     # --- passwords ------------------------------------------------------------------------------
     async def forgot_password(self, email: str) -> None:
@@ -145,13 +154,11 @@ class AuthService:
 
     async def reset_password(self, token: str, password: str) -> None:
         # Check the new password before spending the single-use token: a refused password keeps the link.
-        pending = await OneTimeToken.find_one({"token_hash": hash_token(token), "purpose": TokenPurpose.password_reset,
-                                               "used_at": None, "expires_at": {"$gt": utcnow()}})
-        user = await User.get(pending.user_id) if pending else None
-        if user is None or not user.is_active:
+        record, user = await self._redeemable(token, TokenPurpose.password_reset)
+        if not user.is_active:
             raise InvalidToken("This reset link is invalid, was already used, or has expired.")
         check_password_policy(password, user.email)
-        await self._consume(token, TokenPurpose.password_reset)  # atomic: of two concurrent resets one wins
+        await self._spend(record)  # atomic: of two concurrent resets one wins
         await self.set_password(user, password)
         await self.logout_all(user, reason="password-reset")
 
@@ -180,10 +187,8 @@ class AuthService:
 
     # --- email verification -------------------------------------------------------------------------
     async def verify_email(self, token: str) -> User:
-        record = await self._consume(token, TokenPurpose.email_verify)
-        user = await User.get(record.user_id)
-        if user is None:
-            raise InvalidToken("This verification link is invalid or has expired.")
+        record, user = await self._redeemable(token, TokenPurpose.email_verify)
+        await self._spend(record)
         if user.email_verified_at is None:
             await User.find_one(User.id == user.id).update({"$set": {"email_verified_at": utcnow()}})
         return await User.get(user.id)  # type: ignore[return-value]
@@ -209,19 +214,29 @@ class AuthService:
         await OneTimeToken.get_pymongo_collection().update_many(
             {"user_id": user.id, "purpose": purpose, "used_at": None}, {"$set": {"used_at": utcnow()}})
         token = new_token()
+        # ``user`` was read before this insert: a security event in between leaves the link with the old stamp.
         await OneTimeToken(purpose=purpose, user_id=user.id, token_hash=hash_token(token),
-                           expires_at=utcnow() + ttl).insert()
+                           expires_at=utcnow() + ttl, stamp=user.security_stamp).insert()
         return token
 
-    async def _consume(self, token: str, purpose: TokenPurpose) -> OneTimeToken:
-        now = utcnow()
-        raw = await OneTimeToken.get_pymongo_collection().find_one_and_update(
-            {"token_hash": hash_token(token), "purpose": purpose, "used_at": None, "expires_at": {"$gt": now}},
-            {"$set": {"used_at": now}},
-        )
-        if raw is None:
+    @staticmethod
+    async def _redeemable(token: str, purpose: TokenPurpose) -> tuple[OneTimeToken, User]:
+        """The unused, unexpired link ``token`` of ``purpose`` and its user, if no security event happened since
+        it was issued; InvalidToken (400) otherwise. Nothing is spent."""
+        record = await OneTimeToken.find_one({"token_hash": hash_token(token), "purpose": purpose,
+                                              "used_at": None, "expires_at": {"$gt": utcnow()}})
+        user = await User.get(record.user_id) if record else None
+        if record is None or user is None or record.stamp != user.security_stamp:
             raise InvalidToken("This link is invalid, was already used, or has expired.")
-        return OneTimeToken.model_validate(raw)
+        return record, user
+
+    @staticmethod
+    async def _spend(record: OneTimeToken) -> None:
+        """Mark the link used, atomically: of two concurrent redemptions exactly one gets here without 400."""
+        res = await OneTimeToken.get_pymongo_collection().update_one(
+            {"_id": record.id, "used_at": None}, {"$set": {"used_at": utcnow()}})
+        if res.modified_count != 1:
+            raise InvalidToken("This link is invalid, was already used, or has expired.")
 
     async def _issue(self, user: User, client: ClientInfo, family_id: str | None,
                      session_id: str | None = None) -> TokenPair:
@@ -238,5 +253,20 @@ class AuthService:
                          refresh_expires_in=int(ttl.total_seconds()))
 
     async def _revoke(self, query: dict, reason: str) -> None:
-        await RefreshSession.get_pymongo_collection().update_many(
-            {**query, "revoked_at": None}, {"$set": {"revoked_at": utcnow(), "revoked_reason": reason}})
+        """End the sessions matching ``query`` (a family or a user): refresh tokens not yet rotated are revoked,
+        and every session, rotated ones included, is marked ended so its access tokens stop at once."""
+        coll = RefreshSession.get_pymongo_collection()
+        await coll.update_many({**query, "revoked_at": None},
+                               {"$set": {"revoked_at": utcnow(), "revoked_reason": reason}})
+        await coll.update_many({**query, "ended_reason": None}, {"$set": {"ended_reason": reason}})
+
+
+async def session_is_live(session_id: str | None, user_id: str) -> bool:
+    """True when the access token's session ``session_id`` belongs to ``user_id`` and its family has not ended.
+
+    One ``_id`` lookup (projected to two fields); runs on every authenticated request."""
+    if not session_id:
+        return False
+    raw = await RefreshSession.get_pymongo_collection().find_one({"_id": session_id},
+                                                                  {"user_id": 1, "ended_reason": 1})
+    return raw is not None and raw.get("user_id") == user_id and raw.get("ended_reason") is None

@@ -377,6 +377,12 @@ class CartService:
                                                    lines=self._promo_lines(out), user_id=user_id, email=email)
             except Unprocessable as exc:
                 out.promo_error = PromoError(code=exc.code, detail=exc.detail)
+        if promo is not None and promo.free_delivery and delivery_fee == 0:
+            # Nothing to waive (store pickup, or a zone without a fee): refused, so no use of the code is spent.
+            out.promo_error = PromoError(code="promo-no-delivery-fee", detail=(
+                f"{promo.code} gives free delivery, and this order has no delivery fee (store pickup); "
+                "remove the code to continue."))
+            promo = None
         out.promo = promo
         out.discount = promo.discount if promo else 0
         if delivery_fee is not None and (free_delivery or (promo is not None and promo.free_delivery)):

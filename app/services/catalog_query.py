@@ -1,15 +1,18 @@
 """Public product filters as MongoDB queries: match clauses, sort orders and the facets pipeline.
 
-Every clause list is combined with ``$and`` (never as sibling keys next to ``$text``: the embedded
-server ignores siblings of ``$text`` inside an aggregation ``$match``), and ``$text`` is never
-combined with ``$or`` (the embedded server returns nothing for that), which is why full-text results
-are ranked and paged in Python (bounded by CATALOG_SEARCH_MAX_RESULTS) instead of by a keyset query.
+Every clause list is combined with ``$and``. Search (``q``) matches the folded ``search_words`` stored with
+each product: every query word, folded the same way (accents and case), must be the start of one of them
+-- an anchored regex inside ``$elemMatch``, a form real MongoDB and the embedded server answer alike (see
+tests/test_db_contract_catalog.py). Search results are ranked by ``relevance`` and paged in Python (bounded
+by CATALOG_SEARCH_MAX_RESULTS).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from app.core.text import normalize
 from app.models.catalog import ProductStatus
 from app.schemas.catalog import PRICE_BUCKETS, ProductFilters, ProductSort
 
@@ -32,8 +35,15 @@ def effective_sort(sort: ProductSort | None, q: str | None) -> ProductSort:
     return sort
 
 
+MAX_QUERY_WORDS = 8
+
+
 def text_clause(q: str) -> dict[str, Any]:
-    return {"$text": {"$search": q}}
+    """Every folded word of ``q`` starts a word of the product's ``search_words`` (nothing matches a query
+    without words, e.g. only punctuation)."""
+    terms = list(dict.fromkeys(normalize(q).split()))[:MAX_QUERY_WORDS] or [""]
+    return {"$and": [{"search_words": {"$elemMatch": {"$regex": "^" + re.escape(t) + ("" if t else "$")}}}
+                     for t in terms]}
 
 
 def common_clauses(f: ProductFilters) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from app.core.errors import NotFound
 from app.core.ids import looks_like_id
-from app.core.pagination import decode_cursor, encode_cursor, keyset_filter
+from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter
 from app.core.text import normalize
 from app.models.catalog import Category, Color, FlowerType, Occasion, Product
 from app.schemas.catalog import OCCASION_LABELS, PRICE_BUCKETS, ProductFilters, ProductListParams, ProductSort
@@ -181,7 +181,7 @@ class CatalogReader:
         query = product_query(p, category_id)
         full = query
         if p.cursor:
-            full = {"$and": [query, keyset_filter(spec, decode_cursor(p.cursor, len(spec)))]}
+            full = {"$and": [query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec)))]}
         docs = await self.products.find(full, SUMMARY_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
         next_cursor = None
         if len(docs) > p.limit:
@@ -193,9 +193,9 @@ class CatalogReader:
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            fkey: dict[str, Any]) -> dict[str, Any]:
-        """Full-text matches are ranked in Python (bounded): the sort keys and relevance of every match
-        are computed once per filter set (cached), ordered, and the page after the cursor is cut from them.
-        (MongoDB's textScore is not used: the embedded server returns 0 for it next to other filters.)"""
+        """Search matches (``search_words``, see catalog_query.text_clause) are ranked in Python (bounded):
+        the sort keys and relevance of every match are computed once per filter set (cached), ordered, and
+        the page after the cursor is cut from them."""
         spec = SORTS[sort]
 
         async def rank() -> list[dict[str, Any]]:
@@ -208,7 +208,7 @@ class CatalogReader:
         ranked = await self.cache.get_or_load("rank", fkey, rank)
         rows = order_rows(ranked, spec)
         if p.cursor:
-            after = decode_cursor(p.cursor, len(spec))
+            after = decode_cursor(p.cursor, cursor_kinds(Product, spec, score=int))
             rows = [r for r in rows if is_after(r, after, spec)]
         chosen = rows[: p.limit]
         next_cursor = encode_cursor([chosen[-1].get(f) for f, _ in spec]) if len(rows) > p.limit else None

@@ -1,6 +1,6 @@
 """Product administration: create, partial update, archive, delete, admin list, stock movements.
 
-Derived fields (``price_min``, ``search_text``, ``name_keys``, ``category_path``) are recomputed
+Derived fields (``price_min``, ``search_words``, ``name_keys``, ``category_path``) are recomputed
 here whenever their sources change. Stock is only changed by ``app/services/inventory.py``.
 """
 
@@ -15,7 +15,7 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import looks_like_id
 from app.core.pagination import PageParams, paginate
 from app.core.text import normalize, word_keys
-from app.models.catalog import Category, Product, ProductStatus
+from app.models.catalog import Category, Product, ProductStatus, product_search_words
 from app.models.inventory import StockMovement, StockReason
 from app.models.user import User
 from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
@@ -24,10 +24,6 @@ from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock
 from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
-
-
-def search_text(name: str, tags: list[str], flower_types: list[str]) -> str:
-    return normalize(" ".join([name, *tags, *flower_types]))
 
 
 class ProductAdminService:
@@ -50,7 +46,7 @@ class ProductAdminService:
         sizes = [s.model_dump(exclude={"stock"}) for s in body.sizes]
         derived = {
             "price_min": min(s.price for s in body.sizes),
-            "search_text": search_text(body.name, body.tags, body.flower_types),
+            "search_words": product_search_words(body.name, body.tags, body.flower_types, body.description),
             "name_keys": word_keys(body.name),
             "category_path": category_path(cat.id, cat.ancestors),
         }
@@ -103,10 +99,11 @@ class ProductAdminService:
             for code in new_codes - set(current.stock):
                 changes[f"stock.{code}"] = 0
             changes["price_min"] = min(s["price"] for s in patch["sizes"])
-        if {"name", "tags", "flower_types"} & patch.keys():
+        if {"name", "tags", "flower_types", "description"} & patch.keys():
             name = patch.get("name", current.name)
-            changes["search_text"] = search_text(name, patch.get("tags", current.tags),
-                                                 patch.get("flower_types", current.flower_types))
+            changes["search_words"] = product_search_words(
+                name, patch.get("tags", current.tags), patch.get("flower_types", current.flower_types),
+                patch.get("description", current.description))
             changes["name_keys"] = word_keys(name)
         if "category_id" in patch:
             cat = await self._category(patch["category_id"])
@@ -146,8 +143,7 @@ class ProductAdminService:
             docs = await Product.find(query).sort(sort).skip((params.page - 1) * params.limit) \
                 .limit(params.limit).to_list()
             return docs, None, await Product.find(query).count()
-        docs, cursor, total = await paginate(Product, query, sort, PageParams(limit=params.limit, cursor=params.cursor),
-                                             total=True)
+        docs, cursor, total = await paginate(Product, query, sort, params, total=True)
         return docs, cursor, total or 0
 
     async def adjust_stock(self, product_id: str, body: StockAdjust, actor: User) -> StockMovement:
