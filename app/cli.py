@@ -185,6 +185,62 @@ def migrate(
     typer.echo("Migrations done.")
 
 
+def _mongo_client(url: str):
+    from pymongo import MongoClient
+
+    return MongoClient(url, serverSelectionTimeoutMS=10_000, appname="amour-florals-backup")
+
+
+def _print_report(verb: str, report) -> None:
+    for name, count in report.counts.items():
+        typer.echo(f"  {name}: {count} documents")
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"{verb} {sum(report.counts.values())} documents in {len(report.counts)} collections "
+               f"({report.folder}).")
+
+
+@cli.command()
+def backup(directory: Annotated[Path, typer.Argument(help="New directory; DIR/<db>/ receives the dump")]) -> None:
+    """Dump every collection in mongodump's layout (<collection>.bson + .metadata.json), for restore or mongorestore."""
+    from app.core.backup import BackupError, dump_database
+
+    with database_url() as url:
+        client = _mongo_client(url)
+        try:
+            report = dump_database(client, get_settings().mongodb_db, directory)
+        except BackupError as exc:
+            typer.echo(f"Refused: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            client.close()
+    _print_report("Dumped", report)
+
+
+@cli.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `backup` or by mongodump")],
+    drop: Annotated[bool, typer.Option("--drop", help="Drop each collection in the dump before loading it")] = False,
+    indexes: Annotated[bool, typer.Option(help="Create the indexes listed in the metadata files")] = True,
+    source_db: Annotated[str | None, typer.Option(help="Database folder in DIR (default: MONGODB_DB, or the "
+                                                       "only one there)")] = None,
+) -> None:
+    """Load a dump (ours or mongodump's) into MONGODB_DB; refused when a collection is not empty, unless --drop."""
+    from app.core.backup import BackupError, restore_database
+
+    with database_url() as url:
+        client = _mongo_client(url)
+        try:
+            report = restore_database(client, get_settings().mongodb_db, directory, drop=drop, indexes=indexes,
+                                      source_db=source_db)
+        except BackupError as exc:
+            typer.echo(f"Refused: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            client.close()
+    _print_report("Restored", report)
+
+
 @cli.command("export-openapi")
 def export_openapi(
     output: Annotated[Path, typer.Argument(help="File to write")] = Path("openapi.json"),
