@@ -111,3 +111,25 @@ def test_previous_secrets_come_from_a_json_list_in_the_environment(monkeypatch):
     monkeypatch.setenv("JWT_PREVIOUS_SECRETS", f'["{OLD}", "{OLDER}"]')
     s = Settings(_env_file=None)
     assert s.jwt_verify_secrets[1:] == [OLD, OLDER]
+
+
+async def test_a_rolled_stripe_webhook_secret_verifies_during_stripes_overlap(make_settings, app_factory,
+                                                                              stripe_settings):
+    """When a webhook signing secret is rolled with an expiry, Stripe signs each event with both secrets
+    (two v1 entries in Stripe-Signature) until the old one expires: deploying the new secret alone is enough."""
+    import time
+
+    from tests.stripe_double import event, sign
+
+    old_wh, new_wh = "whsec_oldRolledSecret0123456789", "whsec_newRolledSecret9876543210"
+    settings = make_settings(**{**stripe_settings, "stripe_webhook_secret": new_wh})
+    async with app_factory(settings) as app, new_client(app) as c:
+        body = event("customer.created", {"id": "cus_rotation", "object": "customer"})
+        ts = int(time.time())
+        both = f"{sign(body, old_wh, ts)},v1={sign(body, new_wh, ts).split('v1=')[1]}"
+        headers = {"Content-Type": "application/json"}
+        r = await c.post(f"{API}/payments/webhook", content=body, headers={**headers, "Stripe-Signature": both})
+        assert r.status_code == 200, r.text
+        only_old = sign(body, old_wh, ts)
+        r = await c.post(f"{API}/payments/webhook", content=body, headers={**headers, "Stripe-Signature": only_old})
+        assert r.status_code == 400
