@@ -193,7 +193,7 @@ def test_a_killed_server_takes_its_database_child_along_and_leaves_nothing_that_
 
     first.proc.kill()  # SIGKILL: no handler runs in serve
     first.wait_exit()
-    poll(lambda: database_servers(data_dir) == [], 15, f"database child {db_pid} gone after its parent was killed")
+    poll(lambda: database_servers(data_dir) == [], 30, f"database child {db_pid} gone after its parent was killed")
 
     # A pid file naming a live process (as left by a killed server whose pid was reused) is stale
     # once the lock is ours: it must not stop the next start.
