@@ -1,10 +1,11 @@
-"""`amour-florals` command line: serve, seed, create-admin, migrate, export-openapi."""
+"""`amour-florals` command line: serve, seed, create-admin, migrate, backup, restore, export-openapi."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, contextmanager
@@ -20,8 +21,11 @@ cli = typer.Typer(help="Amour Florals API", no_args_is_help=True, add_completion
 
 @contextmanager
 def database_url():
-    """MONGODB_URL when set; otherwise the embedded server on the local var/ folder for this command."""
-    from app.core.embedded_mongo import EmbeddedMongo
+    """MONGODB_URL when set; otherwise the embedded server on the local var/ folder for this command.
+
+    Exits with status 1 and a message when another process already serves that folder.
+    """
+    from app.core.embedded_mongo import DataDirBusy, EmbeddedMongo
 
     settings = get_settings()
     if settings.mongodb_url:
@@ -29,9 +33,43 @@ def database_url():
         return
     server = EmbeddedMongo(settings.embedded_db_dir / "mongo")
     try:
-        yield server.start()
+        try:
+            url = server.start()
+        except DataDirBusy as busy:
+            typer.echo(f"Refused: {busy}", err=True)
+            raise typer.Exit(1) from None
+        yield url
     finally:
         server.stop()
+
+
+class Stopped(BaseException):
+    """Raised by the signal handlers `serve` installs, so every `finally` (the database child) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def install_stop_handlers() -> None:
+    """SIGTERM and SIGINT raise `Stopped`; SIGHUP is turned into SIGTERM.
+
+    While uvicorn serves one process it replaces the SIGTERM/SIGINT handlers, shuts down gracefully
+    and then raises the signal again, which lands here (instead of the default action, which would
+    kill the process without running `finally` and leave the database child running). SIGHUP, which
+    uvicorn ignores in that mode, goes the same way. With ``--workers N`` uvicorn's supervisor keeps
+    its own meaning of SIGHUP (restart the workers; the database server stays with its live parent).
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    def hangup(signum: int, frame: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # reaches whichever SIGTERM handler is current
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hangup)
 
 
 @asynccontextmanager
@@ -52,16 +90,23 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
 ) -> None:
-    """Serve the API with uvicorn. Without MONGODB_URL one embedded database server is shared by all workers."""
+    """Serve the API with uvicorn. Without MONGODB_URL one embedded database server is shared by all workers.
+
+    SIGTERM, SIGINT and SIGHUP stop it gracefully, the embedded database server included (exit status 0).
+    """
     import uvicorn
 
-    with database_url() as url:
-        os.environ["MONGODB_URL"] = url
-        get_settings.cache_clear()
-        typer.echo(f"API docs: http://{host}:{port}/docs")
-        uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, reload=reload,
-                    workers=None if reload else workers, proxy_headers=True, log_config=None,
-                    access_log=False)
+    install_stop_handlers()
+    try:
+        with database_url() as url:
+            os.environ["MONGODB_URL"] = url
+            get_settings.cache_clear()
+            typer.echo(f"API docs: http://{host}:{port}/docs")
+            uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, reload=reload,
+                        workers=None if reload else workers, proxy_headers=True, log_config=None,
+                        access_log=False)
+    except Stopped as stopped:
+        typer.echo(f"Stopped by {signal.Signals(stopped.signum).name}.", err=True)
 
 
 @cli.command()
@@ -138,6 +183,62 @@ def migrate(
         )
         asyncio.run(run_migrate(ms))
     typer.echo("Migrations done.")
+
+
+def _mongo_client(url: str):
+    from pymongo import MongoClient
+
+    return MongoClient(url, serverSelectionTimeoutMS=10_000, appname="amour-florals-backup")
+
+
+def _print_report(verb: str, report) -> None:
+    for name, count in report.counts.items():
+        typer.echo(f"  {name}: {count} documents")
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"{verb} {sum(report.counts.values())} documents in {len(report.counts)} collections "
+               f"({report.folder}).")
+
+
+@cli.command()
+def backup(directory: Annotated[Path, typer.Argument(help="New directory; DIR/<db>/ receives the dump")]) -> None:
+    """Dump every collection in mongodump's layout (<collection>.bson + .metadata.json), for restore or mongorestore."""
+    from app.core.backup import BackupError, dump_database
+
+    with database_url() as url:
+        client = _mongo_client(url)
+        try:
+            report = dump_database(client, get_settings().mongodb_db, directory)
+        except BackupError as exc:
+            typer.echo(f"Refused: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            client.close()
+    _print_report("Dumped", report)
+
+
+@cli.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `backup` or by mongodump")],
+    drop: Annotated[bool, typer.Option("--drop", help="Drop each collection in the dump before loading it")] = False,
+    indexes: Annotated[bool, typer.Option(help="Create the indexes listed in the metadata files")] = True,
+    source_db: Annotated[str | None, typer.Option(help="Database folder in DIR (default: MONGODB_DB, or the "
+                                                       "only one there)")] = None,
+) -> None:
+    """Load a dump (ours or mongodump's) into MONGODB_DB; refused when a collection is not empty, unless --drop."""
+    from app.core.backup import BackupError, restore_database
+
+    with database_url() as url:
+        client = _mongo_client(url)
+        try:
+            report = restore_database(client, get_settings().mongodb_db, directory, drop=drop, indexes=indexes,
+                                      source_db=source_db)
+        except BackupError as exc:
+            typer.echo(f"Refused: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            client.close()
+    _print_report("Restored", report)
 
 
 @cli.command("export-openapi")

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     # --- auth -----------------------------------------------------------------------------------
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Secrets being rotated out: tokens signed with them are still accepted (until they expire); new ones
+    # are signed with JWT_SECRET only. See docs/operations.md ("Rotate JWT_SECRET").
+    jwt_previous_secrets: list[SecretStr] = []
     jwt_issuer: str = "amour-florals"
     jwt_audience: str = "amour-florals-api"
     access_token_minutes: int = Field(15, ge=1, le=1440)
@@ -46,7 +49,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
     behind_https: bool = False
-    # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>" (set it wherever /metrics is public).
+    # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>"; required in production.
     metrics_token: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     storefront_url: str = "http://localhost:5173"
@@ -125,6 +128,13 @@ class Settings(BaseSettings):
     reconcile_after_minutes: int = Field(5, ge=1, le=24 * 60)
     order_job_batch: int = Field(50, ge=1, le=1000)
 
+    # --- error tracking and tracing (both off unless configured) -------------------------------------
+    sentry_dsn: SecretStr | None = Field(None, description="Send unhandled errors to Sentry (no personal data).")
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of requests traced by Sentry.")
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP/HTTP collector base URL: traces of "
+                                                    "requests, MongoDB and Redis go to <endpoint>/v1/traces.")
+    otel_service_name: str = "amour-florals-api"
+
     # --- reports ----------------------------------------------------------------------------------
     reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) one "
                                   "report reads; a larger report is refused with a 422 asking for a shorter range.")
@@ -174,6 +184,13 @@ class Settings(BaseSettings):
             secret = self.jwt_secret.get_secret_value()
             if secret in WEAK_SECRETS or len(secret) < 32:
                 raise ValueError("JWT_SECRET must be set to a random value of at least 32 characters in production")
+            for old in self.jwt_previous_secrets:  # still verifies tokens: as strong as the current one
+                if old.get_secret_value() in WEAK_SECRETS or len(old.get_secret_value()) < 32:
+                    raise ValueError("JWT_PREVIOUS_SECRETS may hold only random values of at least 32 characters")
+            metrics = self.metrics_token.get_secret_value() if self.metrics_token else ""
+            if len(metrics) < 16:
+                raise ValueError("METRICS_TOKEN (at least 16 characters) is required in production: /metrics "
+                                 "is never public there")
             if not self.mongodb_url:
                 raise ValueError("MONGODB_URL is required in production (the embedded server is for development)")
             if self.stripe_api_base:
@@ -181,6 +198,25 @@ class Settings(BaseSettings):
             if self.stripe_secret_key and not self.stripe_webhook_secret:
                 raise ValueError("STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set")
         return self
+
+    @field_validator("metrics_token", "sentry_dsn")
+    @classmethod
+    def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value() else None
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _valid_otlp_endpoint(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
+        return v.rstrip("/")
+
+    @property
+    def jwt_verify_secrets(self) -> list[str]:
+        """Every secret a token may be signed with: JWT_SECRET first, then JWT_PREVIOUS_SECRETS in order."""
+        return [self.jwt_secret.get_secret_value(), *(s.get_secret_value() for s in self.jwt_previous_secrets)]
 
     @property
     def tz(self) -> ZoneInfo:

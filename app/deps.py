@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.config import Settings
+from app.core.context import user_id_var
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.models.user import Role, User
@@ -38,6 +39,7 @@ async def optional_user(request: Request, token: Annotated[str | None, Depends(o
     if not live or (user.tokens_valid_after and float(claims["iat"]) < user.tokens_valid_after.timestamp()):
         raise Unauthorized("This session was signed out. Sign in again.")
     request.state.session_id = claims.get("sid")
+    user_id_var.set(user.id)
     return user
 
 

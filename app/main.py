@@ -20,6 +20,7 @@ from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
+from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
@@ -69,6 +70,7 @@ class Runtime:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    sentry = setup_sentry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await rt.mongo.close()
             if rt.embedded:
                 rt.embedded.stop()
+            stop_tracing(tracing)
+            if sentry:
+                stop_sentry()
 
     app = FastAPI(
         title=settings.app_name,
@@ -135,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(HttpMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes, hsts=settings.behind_https)
+    tracing = setup_tracing(settings, app)  # outermost: request spans cover every middleware
     return app
 
 

@@ -15,7 +15,8 @@ STRONG_SECRET = "k3J9-x7Qp2mVb8Lr5Tz1Wc4Yh6Nd0Fs2Gu8Ae"
 
 def prod(**values) -> Settings:
     return Settings(_env_file=None, **{"environment": "production", "mongodb_url": "mongodb://db:27017",
-                                       "jwt_secret": STRONG_SECRET, **values})
+                                       "jwt_secret": STRONG_SECRET, "metrics_token": "scrape-token-0123456789",
+                                       **values})
 
 
 def test_production_with_a_strong_secret_and_a_database_starts():
@@ -43,6 +44,7 @@ def test_development_accepts_the_defaults():
 def test_production_is_checked_from_the_environment(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("MONGODB_URL", "mongodb://db:27017")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape-token-0123456789")
     monkeypatch.delenv("JWT_SECRET", raising=False)
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         Settings(_env_file=None)

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.context import request_id_var
+from app.core.context import request_id_var, user_id_var
 from app.core.errors import internal_error, problem
 from app.core.metrics import observe_request
 
@@ -60,6 +60,7 @@ class HttpMiddleware:
                 content_length = v
         rid = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        user_token = user_id_var.set(None)
         limit = self.max_upload if content_type.startswith(b"multipart/") else self.max_body
         start = time.perf_counter()
         status_holder = [500]
@@ -109,6 +110,7 @@ class HttpMiddleware:
             log.info("request", extra={"method": scope["method"], "path": scope["path"],
                                        "status": status_holder[0], "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+            user_id_var.reset(user_token)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(413, detail=BodyTooLarge(limit).detail, request=Request(scope))

@@ -67,12 +67,18 @@ def create_access_token(settings: Settings, *, user_id: str, role: str, session_
 
 
 def decode_access_token(settings: Settings, token: str) -> dict[str, Any] | None:
+    """The verified claims of an access token, or None when it is not one of ours or not valid now.
+
+    The signature may be made with JWT_SECRET or any of JWT_PREVIOUS_SECRETS (secret rotation: tokens
+    issued before the switch keep working until they expire); python-jose tries each key of the list.
+    Expiry, audience and issuer are checked whichever secret signed it.
+    """
     try:
         header = jwt.get_unverified_header(token)
         if header.get("alg") != ALGORITHM:
             return None
         claims = jwt.decode(
-            token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM],
+            token, settings.jwt_verify_secrets, algorithms=[ALGORITHM],
             audience=settings.jwt_audience, issuer=settings.jwt_issuer,
             options={"require_exp": True, "require_iat": True, "require_sub": True, "require_aud": True},
         )

@@ -263,6 +263,7 @@ class CheckoutService:
         payment = PaymentOut(method=order.payment_method, status=order.payment_status,
                              payment_intent_id=order.payment_intent_id, client_secret=secret, amount=a.total,
                              currency=a.currency)
-        token = order_access_token(self.settings, order.id) if order.contact.user_id is None else None
+        token = (order_access_token(self.settings, order.id, order.access_token_hash)
+                 if order.contact.user_id is None else None)
         return CheckoutOut(order=order_out(order), payment=payment, access_token=token)
 

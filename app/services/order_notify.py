@@ -14,6 +14,7 @@ from datetime import tzinfo
 from typing import Any
 
 from app.config import Settings
+from app.core.security import hash_token, tokens_equal
 from app.models.order import DeliveryMethod, Order, OrderStatus, PaymentMethod
 from app.models.user import User
 from app.services.email import EmailService
@@ -35,11 +36,24 @@ def money(cents: int, currency: str = "USD") -> str:
     return f"{sign}{prefix}{whole:,}.{frac:02d}"
 
 
-def order_access_token(settings: Settings, order_id: str) -> str:
+def order_access_token(settings: Settings, order_id: str, stored_hash: str | None = None) -> str:
     """The guest's order access token: derived from the order id with the server secret, so it can be
-    shown again on an idempotent replay and put in emails without ever being stored (only its hash is)."""
-    mac = hmac.new(settings.jwt_secret.get_secret_value().encode(), f"order-access:{order_id}".encode(),
-                   hashlib.sha256).digest()
+    shown again on an idempotent replay and put in emails without ever being stored (only its hash is).
+
+    New orders use JWT_SECRET. For an existing order pass its ``access_token_hash``: the token is then
+    derived with whichever of JWT_SECRET and JWT_PREVIOUS_SECRETS made it, so links sent during a secret
+    rotation keep opening orders placed before it.
+    """
+    tokens = [_derive_order_token(secret, order_id) for secret in settings.jwt_verify_secrets]
+    if stored_hash is not None:
+        for token in tokens:
+            if tokens_equal(hash_token(token), stored_hash):
+                return token
+    return tokens[0]
+
+
+def _derive_order_token(secret: str, order_id: str) -> str:
+    mac = hmac.new(secret.encode(), f"order-access:{order_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
@@ -88,7 +102,7 @@ class OrderNotifier:
     def link(self, order: Order) -> str:
         base = f"{self.settings.storefront_url.rstrip('/')}/orders/{order.id}"
         if order.contact.user_id is None:
-            return f"{base}?token={order_access_token(self.settings, order.id)}"
+            return f"{base}?token={order_access_token(self.settings, order.id, order.access_token_hash)}"
         return base
 
     async def _recipient(self, order: Order, template: str) -> tuple[str, str] | None:
