@@ -29,10 +29,13 @@ def order_view(order: Order) -> dict[str, Any]:
 
 
 def publish_order(order: Order, previous_status: OrderStatus | None = None) -> None:
-    """Publish ``order``'s current state to its stream and to the staff board."""
+    """Publish ``order``'s current state to its stream and to the staff board (``previous_status`` None: just
+    placed, which the board shows only for an order ready to prepare, not one waiting for its payment)."""
     data = order_view(order)
     bus.publish(f"order:{order.id}", "order", data, key=order.id, seq=order.version)
     new = order.status in NEW_WORK and previous_status not in NEW_WORK
+    if previous_status is None and not new:
+        return
     bus.publish("staff", "order.new" if new else "order.status", data, key=order.id, seq=order.version)
 
 
