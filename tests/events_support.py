@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,9 +20,15 @@ from app.core.embedded_mongo import free_port
 WAIT = 10.0  # the longest any test waits for one event (a bound, not a measured speed)
 
 
+@dataclass
+class Served:
+    base: str
+    server: uvicorn.Server
+
+
 @asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` (its lifespan already running) on a free port; yields the base URL."""
+async def serve(app: Any) -> AsyncIterator[Served]:
+    """Serve ``app`` (its lifespan already running) on a free port; yields its base URL and the server."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None,
                                            access_log=False, timeout_graceful_shutdown=5))
@@ -32,7 +39,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
         await asyncio.sleep(0.01)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Served(f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=15)
@@ -61,6 +68,8 @@ class Stream:
     async def _read(self, source: Any) -> None:
         try:
             async for sse in source.aiter_sse():
+                if sse.event == "message" and not sse.data:
+                    continue  # httpx-sse turns a keep-alive comment into an empty message
                 await self.events.put(sse)
         except (httpx.HTTPError, asyncio.CancelledError):
             pass
@@ -106,5 +115,5 @@ async def ticket(client: httpx.AsyncClient, headers: dict[str, str], **body: Any
 @pytest.fixture
 async def live(app) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the test's app served by uvicorn (for streams; the ASGI ``client`` works beside it)."""
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=WAIT) as c:
+    async with serve(app) as served, httpx.AsyncClient(base_url=served.base, timeout=WAIT) as c:
         yield c

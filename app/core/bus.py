@@ -112,19 +112,19 @@ class EventBus:
         self.down_since: datetime | None = None
         self.dropped = 0  # messages that could not be sent to Redis
         self.overflows = 0  # subscriptions closed because their reader fell behind
-        self._connected = asyncio.Event()
+        self._first_attempt = asyncio.Event()
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self, wait: float = 2.0) -> None:
-        """Start the Redis reader and writer; wait up to ``wait`` seconds for the subscription to be live
-        (a Redis that is down leaves the bus degraded, not the app unable to start)."""
+        """Start the Redis reader and writer; wait up to ``wait`` seconds for the first connection attempt (a
+        Redis that is down leaves the bus degraded, not the app unable to start)."""
         if self.redis_url is None:
             return
         self._publisher = _client(self.redis_url)
         self._tasks = [asyncio.create_task(self._reader(), name="bus:reader"),
                        asyncio.create_task(self._writer(), name="bus:writer")]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout=wait)
+            await asyncio.wait_for(self._first_attempt.wait(), timeout=wait)
 
     async def stop(self) -> None:
         """Close every subscription (``shutdown``), flush what is queued for Redis (briefly), stop the tasks."""
@@ -229,7 +229,7 @@ class EventBus:
                     log.warning("event bus: redis is back; live events flow again")
                     self._resync()  # what was published meanwhile never arrived
                 self.state, self.down_since, delay = "live", None, 0.2
-                self._connected.set()
+                self._first_attempt.set()
                 while True:
                     raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if raw is None or raw.get("type") != "pmessage":
@@ -244,6 +244,7 @@ class EventBus:
                     log.error("event bus: redis unavailable (%s): no live events until it is back", exc)
                     self.state, self.down_since = "down", utcnow()
                     self._resync()
+                self._first_attempt.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
