@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, contextmanager
@@ -60,6 +61,9 @@ def serve(
         typer.echo("--workers > 1 needs REDIS_URL: the workers share rate limits, the catalog cache and live "
                    "events through Redis (e.g. REDIS_URL=redis://127.0.0.1:6379/0).", err=True)
         raise typer.Exit(2)
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; as an exit (not the default handler's instant
+    # death) it lets the embedded database below stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with database_url() as url:
         os.environ["MONGODB_URL"] = url
         get_settings.cache_clear()

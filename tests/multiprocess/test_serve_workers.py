@@ -36,13 +36,13 @@ def served(redis_url, smtp_server, stripe_server, tmp_path_factory):
     url, proc = start_api(env, tmp / "serve.log", amour, "serve", "--workers", "2")
     try:
         wait_ready(url, proc, tmp / "serve.log")
-        yield url, proc
+        yield url, proc, tmp
     finally:
         stop([proc])
 
 
 async def test_every_worker_serves_live_events_and_sigterm_closes_them(served):
-    url, proc = served
+    url, proc, tmp = served
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
         r = await c.post(f"{API}/auth/login", json={"email": ADMIN, "password": STRONG})
         assert r.status_code == 200, r.text
@@ -78,11 +78,27 @@ async def test_every_worker_serves_live_events_and_sigterm_closes_them(served):
             assert await s.data("end") == {"reason": "shutdown"}
             await s.closed()
         assert await asyncio.to_thread(proc.wait, 30) == 0
+        assert list((tmp / "var" / "mongo").glob("*.pid")) == []  # the embedded database stopped with it
     finally:
         for s in streams:
             await s.__aexit__(None, None, None)
         for c in clients:
             await c.aclose()
+
+
+def test_sigterm_stops_a_single_worker_and_its_embedded_database(redis_url, smtp_server, stripe_server, tmp_path):
+    """uvicorn re-raises SIGTERM after its shutdown; the embedded database must not outlive ``serve``."""
+    env = cluster_env("", redis_url, smtp_server.port, stripe_server[1], "amour_florals", tmp_path)
+    del env["MONGODB_URL"]
+    url, proc = start_api(env, tmp_path / "serve.log", str(Path(sys.executable).with_name("amour-florals")), "serve")
+    try:
+        wait_ready(url, proc, tmp_path / "serve.log")
+        (pid_file,) = (tmp_path / "var" / "mongo").glob("*.pid")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert not pid_file.exists()
+    finally:
+        stop([proc])
 
 
 def test_several_workers_without_redis_are_refused(monkeypatch):
