@@ -99,7 +99,7 @@ class EventBus:
 
     def __init__(self, redis_url: str | None, *, namespace: str, queue_size: int = 64,
                  outbox_size: int = 10_000) -> None:
-        self.redis_url = redis_url
+        self.redis_url = redis_url or None
         self.prefix = f"af:{namespace}:bus:"
         self.queue_size = queue_size
         self.origin = f"{os.getpid()}:{new_id('bus')[-10:]}"
@@ -108,7 +108,7 @@ class EventBus:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(outbox_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher: Redis | None = None
-        self.state = "memory" if redis_url is None else "connecting"
+        self.state = "memory" if self.redis_url is None else "connecting"
         self.down_since: datetime | None = None
         self.dropped = 0  # messages that could not be sent to Redis
         self.overflows = 0  # subscriptions closed because their reader fell behind
