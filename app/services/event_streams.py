@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from pydantic_core import to_json
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -186,21 +185,21 @@ class StreamService:
                                   headers={"Retry-After": "5"})
         keys = [k for k, _ in limits]
         sub = self.bus.subscribe(channels)
-        shutdown = anyio.Event()
+        shutdown = _CloseOnShutdown(sub)
 
         async def cleanup() -> None:  # also runs when the body never started
             sub.close("closed")
             await self.slots.release(stream_id, keys)
 
-        body = self._run(sub, snapshot, shutdown, still_allowed, stream_id, keys)
+        body = self._run(sub, snapshot, still_allowed, stream_id, keys)
         return EventSourceResponse(body, ping=s.events_ping_seconds, send_timeout=s.events_send_timeout_seconds,
-                                   shutdown_event=shutdown, shutdown_grace_period=1.0,
+                                   shutdown_event=shutdown,  # type: ignore[arg-type]  (only .set() is called)
+                                   shutdown_grace_period=1.0,
                                    background=BackgroundTask(cleanup), headers={"Cache-Control": "no-store"})
 
-    async def _run(self, sub: Subscription, snapshot: Snapshot, shutdown: anyio.Event, still_allowed: Check | None,
+    async def _run(self, sub: Subscription, snapshot: Snapshot, still_allowed: Check | None,
                    stream_id: str, keys: list[str]) -> AsyncIterator[ServerSentEvent]:
         s = self.settings
-        watcher = asyncio.create_task(_close_on(shutdown, sub))
         seen: dict[str, int] = {}
         try:
             for out in await snapshot():
@@ -214,7 +213,8 @@ class StreamService:
             while True:
                 msg: Message | None = None
                 try:
-                    msg = await asyncio.wait_for(sub.get(), timeout=max(0.0, min(deadline, next_check) - loop.time()))
+                    async with asyncio.timeout_at(min(deadline, next_check)):  # no task per wait (unlike wait_for)
+                        msg = await sub.get()
                     if msg is None:
                         yield _end(sub.closed_reason or "shutdown")
                         return
@@ -233,14 +233,20 @@ class StreamService:
                     await self.slots.renew(stream_id, keys)
                     next_check = now + s.events_recheck_seconds
         finally:
-            watcher.cancel()
             sub.close("closed")
             await self.slots.release(stream_id, keys)
 
 
-async def _close_on(shutdown: anyio.Event, sub: Subscription) -> None:
-    await shutdown.wait()
-    sub.close("shutdown")
+class _CloseOnShutdown:
+    """Given to sse-starlette as the stream's ``shutdown_event``: when the server shuts down it calls ``set()``,
+    which closes the subscription, so the stream sends ``end: shutdown`` and finishes within the grace period
+    (no task per stream waiting on an event)."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+
+    def set(self) -> None:
+        self.sub.close("shutdown")
 
 
 def _newer(msg: Message, seen: dict[str, int]) -> bool:
