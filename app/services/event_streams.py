@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -198,7 +199,7 @@ class StreamService:
                                    background=BackgroundTask(cleanup), headers={"Cache-Control": "no-store"})
 
     async def _run(self, sub: Subscription, snapshot: Snapshot, still_allowed: Check | None,
-                   stream_id: str, keys: list[str]) -> AsyncIterator[ServerSentEvent]:
+                   stream_id: str, keys: list[str]) -> AsyncIterator[ServerSentEvent | bytes]:
         s = self.settings
         seen: dict[str, int] = {}
         try:
@@ -221,7 +222,7 @@ class StreamService:
                 except TimeoutError:
                     pass
                 if msg is not None and _newer(msg, seen):
-                    yield _sse(msg.event, msg.data, msg.id)
+                    yield _wire(msg)
                 now = loop.time()
                 if now >= deadline:
                     yield _end("max-lifetime")
@@ -258,6 +259,19 @@ def _newer(msg: Message, seen: dict[str, int]) -> bool:
     if len(seen) > MAX_KEYS_REMEMBERED:
         seen.pop(next(iter(seen)))
     return True
+
+
+_encoded: OrderedDict[str, bytes] = OrderedDict()
+
+
+def _wire(msg: Message) -> bytes:
+    """The message as SSE bytes, encoded once for all the streams that forward it (a small LRU by id)."""
+    raw = _encoded.get(msg.id)
+    if raw is None:
+        raw = _encoded[msg.id] = _sse(msg.event, msg.data, msg.id).encode()
+        if len(_encoded) > 256:
+            _encoded.popitem(last=False)
+    return raw
 
 
 def _sse(event: str, data: Any, event_id: str, retry: int | None = None) -> ServerSentEvent:
