@@ -91,11 +91,15 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
 ) -> None:
     """Serve the API with uvicorn. Without MONGODB_URL one embedded database server is shared by all workers.
-
     SIGTERM, SIGINT and SIGHUP stop it gracefully, the embedded database server included (exit status 0).
+    Several workers need REDIS_URL: rate limits, the catalog cache and live events are shared through it.
     """
     import uvicorn
 
+    if workers > 1 and not reload and not get_settings().redis_url:
+        typer.echo("--workers > 1 needs REDIS_URL: the workers share rate limits, the catalog cache and live "
+                   "events through Redis (e.g. REDIS_URL=redis://127.0.0.1:6379/0).", err=True)
+        raise typer.Exit(2)
     install_stop_handlers()
     try:
         with database_url() as url:

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     email_verify_hours: int = Field(48, ge=1, le=720)
 
     # --- http -----------------------------------------------------------------------------------
-    cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    # Vite dev server, and examples/storefront-live served by `python -m http.server 8080`.
+    cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173", "http://localhost:8080",
+                               "http://127.0.0.1:8080"]
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
     behind_https: bool = False
@@ -99,6 +101,23 @@ class Settings(BaseSettings):
                                       description="Cache-Control max-age of public catalog GETs; 0 = revalidate")
     catalog_search_max_results: int = Field(500, ge=10, le=10_000, description="Cap on full-text matches ranked")
     low_stock_alert_email: str | None = Field(None, description="Where low-stock alerts go; unset = no email")
+
+    # --- live events (Server-Sent Events under /api/v1/events) ------------------------------------------
+    events_ping_seconds: float = Field(15, gt=0, le=15, description="Keep-alive comment interval of every stream")
+    events_queue_size: int = Field(64, ge=4, le=10_000, description="Events one stream may have waiting; a "
+                                   "client further behind is disconnected (it reconnects to the current state)")
+    events_send_timeout_seconds: float = Field(10, gt=0, le=300, description="A stream whose client accepts no "
+                                               "bytes for this long is closed")
+    events_max_stream_seconds: float = Field(1800, gt=0, le=86400, description="Longest life of one stream "
+                                             "(clients reconnect)")
+    events_recheck_seconds: float = Field(30, gt=0, le=3600, description="How often a signed-in stream re-checks "
+                                          "its session and account (revoked: the stream ends)")
+    events_ticket_seconds: int = Field(30, ge=1, le=60, description="Lifetime of a single-use stream ticket")
+    events_max_streams_per_ip: int = Field(20, ge=1, le=10_000)
+    events_max_streams_per_user: int = Field(5, ge=1, le=1000)
+    catalog_version_ttl_seconds: float = Field(2.0, gt=0, le=60, description="With Redis: longest time a process "
+                                               "trusts its in-memory catalog version without re-reading it (bus "
+                                               "messages invalidate it at once)")
 
     # --- shop -----------------------------------------------------------------------------------
     shop_timezone: str = "America/New_York"

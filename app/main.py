@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.config import Settings, get_settings
+from app.core import bus as event_bus
 from app.core.db import connect
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
@@ -22,6 +23,7 @@ from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
+from app.schemas.events import document_streams
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
 from app.services.payments import StripeGateway
@@ -41,6 +43,8 @@ TAGS = [
     {"name": "checkout", "description": "Turn the cart into an order and start its payment (Idempotency-Key)."},
     {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
     {"name": "payments", "description": "The Stripe webhook."},
+    {"name": "events", "description": "Live stock, order status and the staff board as Server-Sent Events "
+                                      "(`text/event-stream`); private streams open with a single-use ticket."},
     {"name": "admin: users", "description": "User management (admins)."},
     {"name": "admin: catalog", "description": "Categories and products (shop staff)."},
     {"name": "admin: product images", "description": "Upload, order, describe and delete product images (staff)."},
@@ -65,6 +69,7 @@ class Runtime:
     email: EmailService | None = None
     storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
     stripe: Any = None  # app.services.payments.StripeGateway
+    bus: event_bus.EventBus | None = None  # live events: in memory, or fanned out through Redis
     extras: dict[str, Any] = field(default_factory=dict)  # lazily built per-app helpers (catalog cache/reader)
 
 
@@ -82,6 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("MONGODB_URL is unset: using the embedded nx-27017 server (development/demo only)")
         rt.mongo = await connect(settings, url)
         rt.redis = make_redis(settings.redis_url)
+        rt.bus = event_bus.EventBus(settings.redis_url, namespace=settings.mongodb_db,
+                                    queue_size=settings.events_queue_size)
+        await rt.bus.start()
+        event_bus.install(rt.bus)
         rt.jobs = JobRunner(settings.worker_poll_seconds)
         rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
         rt.jobs.register("email", rt.email.send_due)
@@ -93,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await rt.jobs.stop()
+            event_bus.uninstall(rt.bus)
+            await rt.bus.stop()
             if rt.redis is not None:
                 await rt.redis.aclose()
             await rt.mongo.close()
@@ -124,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.metrics_router)
+    document_streams(app)
     if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):
         app.mount(settings.media_url_prefix, media_app(settings), name="media")  # local images, cached a year
 
@@ -134,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
-                       "X-Order-Token", "If-None-Match"],
+                       "X-Order-Token", "If-None-Match", "Last-Event-ID"],
         expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
         max_age=600,
     )

@@ -19,7 +19,7 @@ from app.main import create_app
 from app.models.user import Role, User
 from tests.services import RedisProcess, SmtpSink, mongo_from_env_or_embedded
 
-pytest_plugins = ["tests.support", "tests.stripe_fixtures"]
+pytest_plugins = ["tests.support", "tests.stripe_fixtures", "tests.events_support"]
 
 PASSWORD = "Blooming-Peonies-42"
 

@@ -14,14 +14,17 @@ async def test_liveness(client):
 async def test_ready_without_redis_checks_mongodb_only(client):
     r = await client.get(f"{API}/health/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"mongodb": "ok"}}
+    assert r.json() == {"status": "ok", "checks": {"mongodb": "ok"},
+                        "events": {"transport": "memory", "status": "ok", "dropped": 0, "overflows": 0}}
 
 
 async def test_ready_with_redis(make_settings, app_factory, redis_url):
     async with app_factory(make_settings(redis_url=redis_url)) as application, new_client(application) as c:
         r = await c.get(f"{API}/health/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok"}}
+    body = r.json()
+    assert (body["status"], body["checks"]) == ("ok", {"mongodb": "ok", "redis": "ok"})
+    assert (body["events"]["transport"], body["events"]["status"]) == ("redis", "ok")
 
 
 async def test_ready_is_503_when_redis_is_down(make_settings, app_factory):
@@ -31,7 +34,9 @@ async def test_ready_is_503_when_redis_is_down(make_settings, app_factory):
         live = await c.get(f"{API}/health")
         login = await c.post(f"{API}/auth/login", json={"email": "a@example.com", "password": "Whatever-123"})
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"mongodb": "ok", "redis": "down"}}
+    body = ready.json()
+    assert (body["status"], body["checks"]) == ("unavailable", {"mongodb": "ok", "redis": "down"})
+    assert body["events"]["status"] == "degraded" and body["events"]["down_since"].endswith("Z")  # no live events
     assert live.status_code == 200
     assert login.status_code == 401  # rate limiting fails open: the shop stays up without Redis
 

@@ -5,6 +5,7 @@ from app.models.cart import Cart
 from app.models.catalog import Category, Product
 from app.models.counter import Counter, Event
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
+from app.models.events import StreamTicket
 from app.models.inventory import StockMovement
 from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
@@ -19,4 +20,5 @@ DOCUMENT_MODELS: list[type] = [
     PromoCode, PromoCustomerUses, PromoRedemption,
     Cart,
     Order, IdempotencyRecord,
+    StreamTicket,
 ]

@@ -141,6 +141,8 @@ class Product(Document):
     stock: dict[str, int] = Field(default_factory=dict)  # size code -> units available
     # Sum of `stock`, changed in the same atomic $inc (app/services/inventory.py): `in_stock` filters on it.
     stock_total: int = 0
+    # Incremented with every stock change and status/sizes change: orders the live stock events.
+    stock_seq: int = 0
     add_ons: list[AddOn] = Field(default_factory=list)
     images: list[ProductImage] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from app.routers import (
     catalog,
     checkout,
     delivery,
+    events,
     favorites,
     me,
     ops,
@@ -37,4 +38,4 @@ admin.router.include_router(admin_orders.router)
 admin.router.include_router(admin_reports.router)
 
 ROUTERS = [auth.router, me.router, favorites.router, catalog.router, reviews.router, cart.router, delivery.router,
-           checkout.router, orders.router, payments.router, admin.router, ops.router]
+           checkout.router, orders.router, payments.router, events.router, admin.router, ops.router]

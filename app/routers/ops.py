@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,9 +22,21 @@ class Health(BaseModel):
     status: str
 
 
+class EventsStatus(BaseModel):
+    """The live-event bus (app/core/bus.py): ``degraded`` while Redis is unreachable (streams only get this
+    process's events then); counters of messages not sent and of slow streams disconnected."""
+
+    transport: Literal["memory", "redis"]
+    status: Literal["ok", "degraded"]
+    down_since: datetime | None = None
+    dropped: int
+    overflows: int
+
+
 class Readiness(BaseModel):
     status: str
     checks: dict[str, str]
+    events: EventsStatus | None = None
 
 
 @router.get("/health", response_model=Health, summary="Liveness")
@@ -30,7 +44,8 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", response_model=Readiness, summary="Readiness: MongoDB and Redis reachable",
+@router.get("/health/ready", response_model=Readiness, summary="Readiness: MongoDB and Redis reachable; the "
+            "live-event bus's state in `events`",
             responses={503: {"model": Readiness}})
 async def ready(request: Request) -> JSONResponse:
     rt = request.app.state.runtime
@@ -47,7 +62,9 @@ async def ready(request: Request) -> JSONResponse:
     if rt.redis is not None:
         await probe("redis", rt.redis.ping())
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    body = Readiness(status="ok" if ok else "unavailable", checks=checks,
+                     events=rt.bus.status() if rt.bus is not None else None)
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=200 if ok else 503)
 
 
 @metrics_router.get("/metrics")

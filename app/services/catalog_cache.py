@@ -6,7 +6,11 @@ and old entries are simply never read again (they expire by TTL).
 
 * With Redis (``REDIS_URL``) the version is a Redis counter and entries are shared by every API
   process; each process also keeps a small in-process LRU in front of Redis. That is safe because a
-  local key includes the version read from Redis on every request.
+  local key includes the version. A process keeps the versions it read in memory (no Redis round trip
+  per request): the process that bumps a counter publishes ``catalog.version`` on the event bus in the
+  same pipeline as the ``INCR``, every process drops its copy on that message, and a copy is trusted for
+  at most CATALOG_VERSION_TTL_SECONDS, and not at all while the bus is down (then each request reads
+  Redis, as before).
 * Without Redis, version and entries live in this process (a single-process deployment).
 
 Stock is cached apart from everything else, keyed by a second counter, the *stock version*, that
@@ -32,6 +36,7 @@ from pydantic_core import from_json, to_json
 from redis.exceptions import RedisError
 
 from app.config import Settings
+from app.core.bus import RESYNC, EventBus, Message
 
 log = logging.getLogger("app.catalog_cache")
 
@@ -40,8 +45,16 @@ _pinned: ContextVar[tuple[int, int] | None] = ContextVar("catalog_versions", def
 
 
 class CatalogCache:
-    def __init__(self, settings: Settings, redis: Any = None) -> None:
+    def __init__(self, settings: Settings, redis: Any = None, bus: EventBus | None = None) -> None:
         self.redis = redis
+        self.bus = bus
+        self.versions_ttl = settings.catalog_version_ttl_seconds
+        self._known: tuple[int, int] | None = None  # versions read from Redis, trusted until _known_until
+        self._known_until = 0.0
+        self._generation = 0  # bumped by every invalidation: a read that raced one is not kept
+        if bus is not None:
+            bus.on("catalog", self._invalidate)
+            bus.on(RESYNC, self._invalidate)
         self.prefix = f"catalog:{settings.mongodb_db}:"  # one Redis may serve several databases
         self.version_key = self.prefix + "version"
         self.stock_key = self.prefix + "stock-version"
@@ -56,12 +69,24 @@ class CatalogCache:
         """(catalog version, stock version); None when Redis is unreachable (then nothing is cached)."""
         if self.redis is None:
             return self._version, self._stock_version
+        now = time.monotonic()
+        trusted = self.bus is not None and self.bus.live
+        if trusted and self._known is not None and now < self._known_until:
+            return self._known
+        generation = self._generation
         try:
             catalog, stock = await self.redis.mget(self.version_key, self.stock_key)
         except RedisError as exc:
             log.warning("catalog cache: redis unavailable (%s); reading through", exc)
             return None
-        return int(catalog or 0), int(stock or 0)
+        versions = int(catalog or 0), int(stock or 0)
+        if trusted and generation == self._generation:
+            self._known, self._known_until = versions, now + self.versions_ttl
+        return versions
+
+    def _invalidate(self, _msg: Message | None = None) -> None:
+        self._generation += 1
+        self._known = None
 
     @asynccontextmanager
     async def pinned(self) -> AsyncIterator[None]:
@@ -86,9 +111,14 @@ class CatalogCache:
         await self._incr(self.stock_key, self.stock_ttl)
 
     async def _incr(self, key: str, ttl: int) -> None:
+        self._invalidate()
         if self.redis is not None:
             try:
-                await self.redis.incr(key)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.incr(key)
+                    if self.bus is not None:  # after the INCR: whoever gets the message reads the new value
+                        self.bus.publish_in(pipe, "catalog", "catalog.version", {"key": key})
+                    await pipe.execute()
             except RedisError:
                 # Other processes would keep serving the old version until the TTL: say so loudly.
                 log.error("catalog cache: could not bump %s; entries may be stale for up to %s s", key, ttl)
@@ -144,7 +174,8 @@ def digest(params: Any) -> str:
 def get_catalog_cache(runtime: Any) -> CatalogCache:
     cache = runtime.extras.get("catalog_cache")
     if cache is None:
-        cache = runtime.extras["catalog_cache"] = CatalogCache(runtime.settings, runtime.redis)
+        cache = runtime.extras["catalog_cache"] = CatalogCache(runtime.settings, runtime.redis,
+                                                               getattr(runtime, "bus", None))
     return cache
 
 

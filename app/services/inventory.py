@@ -7,6 +7,11 @@ low-stock threshold queues one alert email per product, size and shop day; a pro
 coming back in stock bumps the catalog cache version (it changes ``in_stock`` lists and facets);
 any other change only bumps the stock version (cached stock maps are read again, static data stays).
 Checkout must take and give back units through ``adjust_stock`` (reason sale / release) for that.
+
+Every change is also published on the event bus (``stock:<product id>``, event ``stock``) with what the
+product endpoints show for that size, and a size left low on ``staff`` (event ``stock.low``). The same
+atomic update increments the product's ``stock_seq``, which orders these events: subscribers drop an event
+older than what they already sent (app/services/event_streams.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from app.core import bus
 from app.core.clock import shop_today
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models.catalog import Product
@@ -37,8 +43,9 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
         raise Unprocessable("A stock change needs a non-zero delta.")
     doc = await Product.get_pymongo_collection().find_one_and_update(
         {"_id": product_id, f"stock.{size}": {"$gte": max(0, -delta)}},
-        {"$inc": {f"stock.{size}": delta, "stock_total": delta}},
-        projection={"stock": 1, "stock_total": 1, "name": 1, "slug": 1, "low_stock_threshold": 1},
+        {"$inc": {f"stock.{size}": delta, "stock_total": delta, "stock_seq": 1}},
+        projection={"stock": 1, "stock_total": 1, "name": 1, "slug": 1, "low_stock_threshold": 1, "status": 1,
+                    "stock_seq": 1},
         return_document=ReturnDocument.AFTER,
     )
     if doc is None:
@@ -51,9 +58,42 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
     total_after = doc.get("stock_total", 0)
     if (total_after > 0) != (total_after - delta > 0):
         await notify_catalog_changed(runtime)  # sold out, or back in stock
+    publish_stock(doc, [size])
     if after <= doc.get("low_stock_threshold", 0):
         await _alert_low_stock(runtime, doc, size, after)
     return movement
+
+
+def stock_view(product_id: str, size: str, stock: dict[str, int] | None, status: str) -> dict[str, Any]:
+    """What the public product endpoints show for one size (``catalog_read.overlay``): only an active
+    product has units to sell. Shape of the ``stock`` event (schemas/events.py StockEvent)."""
+    units = (stock or {}).get(size, 0) if status == "active" else 0
+    return {"product_id": product_id, "size": size, "available": max(0, units), "in_stock": units > 0}
+
+
+def publish_stock(doc: dict[str, Any], sizes: list[str]) -> None:
+    """Publish the current view of ``sizes`` of a product document (``_id``, ``stock``, ``status``,
+    ``stock_seq``; ``low_stock_threshold`` and ``name`` for the staff alert)."""
+    seq = int(doc.get("stock_seq") or 0)
+    threshold = doc.get("low_stock_threshold", 0)
+    for size in sizes:
+        view = stock_view(doc["_id"], size, doc.get("stock"), doc.get("status", "active"))
+        bus.publish(f"stock:{doc['_id']}", "stock", view, key=f"{doc['_id']}:{size}", seq=seq)
+        units = (doc.get("stock") or {}).get(size, 0)
+        if units <= threshold and doc.get("status") in ("active", "draft"):
+            bus.publish("staff", "stock.low", {"product_id": doc["_id"], "name": doc.get("name", ""), "size": size,
+                                               "available": max(0, units), "threshold": threshold},
+                        key=f"low:{doc['_id']}:{size}", seq=seq)
+
+
+async def publish_product_stock(product_id: str) -> None:
+    """After a product's status or sizes changed (archive, publish, a size added or removed): publish every
+    size as the storefront now sees it (an archived product has nothing available)."""
+    doc = await Product.get_pymongo_collection().find_one(
+        {"_id": product_id}, {"stock": 1, "status": 1, "sizes": 1, "stock_seq": 1, "name": 1,
+                              "low_stock_threshold": 1})
+    if doc is not None:
+        publish_stock(doc, [s["code"] for s in doc.get("sizes", [])])
 
 
 async def _refusal(product_id: str, size: str, delta: int) -> None:

@@ -20,7 +20,7 @@ from app.config import Settings
 from app.core.errors import AppError, Conflict, NotFound, Unauthorized
 from app.core.ids import looks_like_id
 from app.core.security import hash_token, tokens_equal
-from app.core.versioned import NOW, update_versioned
+from app.core.versioned import NOW
 from app.models.cart import Cart
 from app.models.counter import Counter
 from app.models.order import (
@@ -37,6 +37,7 @@ from app.models.order import (
 from app.models.user import User
 from app.services.email import EmailService
 from app.services.inventory import available, record_sale, return_stock, take_stock
+from app.services.order_events import publish_order, update_versioned  # this one publishes each status change
 from app.services.order_notify import OrderNotifier, money
 from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
 from app.services.payments import StripeGateway
@@ -141,6 +142,7 @@ class OrderService:
                 raise Conflict("This cart was already checked out; reload it to see the order.",
                                code="cart-already-ordered") from exc
             raise
+        publish_order(order)
         if order.status == S.confirmed:
             await self._on_enter(order, S.confirmed)
         return order

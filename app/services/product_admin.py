@@ -21,7 +21,7 @@ from app.models.user import User
 from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
 from app.services.catalog_cache import notify_catalog_changed
 from app.services.categories import TOUCH, category_path
-from app.services.inventory import adjust_stock
+from app.services.inventory import adjust_stock, publish_product_stock
 from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
 
@@ -71,7 +71,9 @@ class ProductAdminService:
             changes, unset, guard = await self._changes(current, patch)
             if not changes and not unset:
                 return current
-            update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1}, "$currentDate": TOUCH}
+            stock_view_changes = bool({"status", "sizes"} & patch.keys())  # what the stock events show
+            update: dict[str, Any] = {"$set": changes, "$inc": {"version": 1, **({"stock_seq": 1} if
+                                      stock_view_changes else {})}, "$currentDate": TOUCH}
             if unset:
                 update["$unset"] = unset
             try:
@@ -80,6 +82,8 @@ class ProductAdminService:
                 raise Conflict(f"The slug {patch.get('slug')!r} is taken.", code="slug-taken") from None
             if res.matched_count == 1:
                 await notify_catalog_changed(self.runtime)
+                if stock_view_changes:
+                    await publish_product_stock(product_id)
                 return await self.get(product_id)
         raise Conflict("The product is being changed by another request; try again.", code="concurrent-update")
 

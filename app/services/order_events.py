@@ -1,0 +1,56 @@
+"""Live order events: every change of an order's status or payment status is published on the event bus.
+
+``app/services/orders.py`` writes every status and payment change of an order through ``update_versioned``;
+it imports the one below, which is the core version-guarded write plus a publication when the status or
+the payment status changed. ``publish_order`` publishes a newly placed order. Each order event goes to
+``order:<id>`` (the order's own stream, event ``order``) and to ``staff`` (event ``order.new`` when the
+order enters paid or confirmed, i.e. a new order to prepare; ``order.status`` otherwise), keyed by the
+order id with its ``version`` as the sequence, so streams drop an older state that arrives late.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core import bus
+from app.core.versioned import Mutation
+from app.core.versioned import update_versioned as _update_versioned
+from app.models.order import Order, OrderStatus
+
+NEW_WORK = (OrderStatus.paid, OrderStatus.confirmed)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """The ``order`` event's data (schemas/events.py OrderEvent)."""
+    return {"order_id": order.id, "number": order.number, "status": order.status.value,
+            "payment_status": order.payment_status.value, "total": order.amounts.total,
+            "currency": order.amounts.currency, "delivery_method": order.delivery.method.value,
+            "delivery_date": order.delivery.date, "updated_at": order.updated_at.isoformat().replace("+00:00", "Z")}
+
+
+def publish_order(order: Order, previous_status: OrderStatus | None = None) -> None:
+    """Publish ``order``'s current state to its stream and to the staff board (``previous_status`` None: just
+    placed, which the board shows only for an order ready to prepare, not one waiting for its payment)."""
+    data = order_view(order)
+    bus.publish(f"order:{order.id}", "order", data, key=order.id, seq=order.version)
+    new = order.status in NEW_WORK and previous_status not in NEW_WORK
+    if previous_status is None and not new:
+        return
+    bus.publish("staff", "order.new" if new else "order.status", data, key=order.id, seq=order.version)
+
+
+async def update_versioned(document: Any, doc_id: str, mutate: Mutation, **kw: Any) -> Any:
+    """``app.core.versioned.update_versioned``, publishing the order when its status or payment changed."""
+    before: list[Order] = []
+
+    def watch(doc: Any) -> Any:
+        before[:] = [doc]
+        return mutate(doc)
+
+    result = await _update_versioned(document, doc_id, watch, **kw)
+    if document is Order and before:
+        old = before[0]
+        if result.version != old.version and (result.status, result.payment_status) != (old.status,
+                                                                                          old.payment_status):
+            publish_order(result, old.status)
+    return result
