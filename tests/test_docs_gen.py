@@ -175,6 +175,7 @@ def test_a_new_collection_needs_its_references_and_index_queries():
     assert '    users ||--o{ wishes : "user_id"' in erd
     assert '    products ||--o{ wishes : "gift_id"' in erd
     assert "        string gift_id FK" in erd
+    assert "        datetime email_verified_at\n" in erd  # Optional[Annotated[datetime, ...]] is a datetime
 
     with pytest.raises(DocGenError, match=r"wishes\.user"):
         index_section(models)

@@ -67,7 +67,9 @@ def _unwrap(annotation: Any) -> tuple[Any, bool, bool]:
     while True:
         origin = typing.get_origin(annotation)
         args = typing.get_args(annotation)
-        if origin in (typing.Union, types.UnionType):
+        if origin is typing.Annotated:
+            annotation = args[0]
+        elif origin in (typing.Union, types.UnionType):
             non_none = [a for a in args if a is not type(None)]
             optional = optional or len(non_none) < len(args)
             annotation = non_none[0] if len(non_none) == 1 else Any
