@@ -67,7 +67,7 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("stock_movements", "product"): "`/admin/products/{id}/stock-movements`, newest first by `_id`",
     ("reviews", "product_user_unique"): "one review per product and customer (a second is 409)",
     ("reviews", "product_visible_rating"): "`/products/{id}/reviews` (visible, newest or by rating) and the "
-                                           "star histogram of `/reviews/summary`",
+                                           "star histogram of `/products/{id}/reviews/summary`",
     ("reviews", "user"): "reviews by one customer (moderation look-ups); edits and deletes match "
                          "`_id` + `user_id`",
     ("reviews", "hidden"): "`/admin/reviews?hidden=` moderation queue",
