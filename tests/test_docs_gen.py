@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings
 from app.deps import AdminUser, CartToken, OptionalUser, staff_user
-from app.docgen import DocGenError, apply_sections, render_sections
+from app.docgen import DocGenError, apply_sections, generate, render_sections
 from app.docgen.erd import REFERENCES, erd_section
 from app.docgen.indexes import INDEX_QUERIES, index_section
 from app.docgen.routes import route_section
@@ -36,6 +36,11 @@ def run(*args: str):
 
 
 def test_check_passes_on_the_committed_document():
+    import difflib
+
+    current, generated = generate(DOC)
+    assert current == generated, "\n".join(difflib.unified_diff(current.splitlines(), generated.splitlines(),
+                                                                 "committed", "generated", lineterm="", n=1))
     result = run("docs", "--check", str(DOC))
     assert result.exit_code == 0, result.output
 
