@@ -1,4 +1,4 @@
-"""`amour-florals` command line: serve, seed, create-admin, migrate, backup, restore, export-openapi."""
+"""`amour-florals` command line: serve, seed, create-admin, migrate, backup, restore, export-openapi, docs."""
 
 from __future__ import annotations
 
@@ -264,6 +264,30 @@ def export_openapi(
         typer.echo(f"{output} is current.")
         return
     output.write_text(text)
+    typer.echo(f"Wrote {output}")
+
+
+@cli.command("docs")
+def docs(
+    output: Annotated[Path, typer.Argument(help="The design document")] = Path("docs/system-design.md"),
+    check: Annotated[bool, typer.Option("--check", help="Fail if its generated sections are stale")] = False,
+) -> None:
+    """Rewrite the generated sections of the system design document (ERD, indexes, order states, routes,
+    settings) from the code, or with --check fail when the committed document differs (app/docgen)."""
+    from app.docgen import DocGenError, generate
+
+    try:
+        current, text = generate(output)
+    except DocGenError as exc:
+        typer.echo(f"{output}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if check:
+        if current != text:
+            typer.echo(f"{output} is stale: run `amour-florals docs` and commit it.", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is current.")
+        return
+    output.write_text(text, encoding="utf-8")
     typer.echo(f"Wrote {output}")
 
 
