@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.config import Settings
 from app.core.context import user_id_var
+from app.core.contract import declares
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.models.user import Role, User
 
-oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+# The OAuth2 password flow drives the docs' Authorize button; the OpenAPI builder (app.core.openapi) also
+# publishes the same token as a plain HTTP bearer scheme (what generated clients set) and lists both on every
+# operation whose dependencies declare security.
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False, scheme_name="oauth2",
+                              description="The access token from /auth/token (form) or /auth/login (JSON).")
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -24,6 +29,8 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+@declares(statuses=(401,), security="optional",
+          note="Guests may call it without a token; a token that is sent must be valid (else 401).")
 async def optional_user(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> User | None:
     if not token:
         return None
@@ -43,18 +50,21 @@ async def optional_user(request: Request, token: Annotated[str | None, Depends(o
     return user
 
 
+@declares(statuses=(401,), security="required", note="Needs a signed-in user's bearer token.")
 async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise Unauthorized("Sign in to use this endpoint.")
     return user
 
 
+@declares(statuses=(403,), note="For shop staff and administrators.")
 async def staff_user(user: Annotated[User, Depends(current_user)]) -> User:
     if user.role not in (Role.staff, Role.admin):
         raise Forbidden("This endpoint is for shop staff.")
     return user
 
 
+@declares(statuses=(403,), note="For administrators.")
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     if user.role != Role.admin:
         raise Forbidden("This endpoint is for administrators.")
@@ -131,9 +141,12 @@ def get_cart_service(request: Request):
 CART_TOKEN_HEADER = "X-Cart-Token"
 
 
-def cart_token(request: Request) -> str | None:
+def cart_token(value: Annotated[str | None, Header(
+        alias=CART_TOKEN_HEADER, description="Guests: the cart token issued when the cart was created (header "
+        "`X-Cart-Token` of that response and `cart_token` in its body). Ignored for signed-in customers, except "
+        "that login and register merge that guest cart into the account. A malformed token counts as none.",
+        examples=["Jr3n2f0q1Yc8bqkWm5Zt7v4X9pL6sD2a"])] = None) -> str | None:
     """The guest cart token from ``X-Cart-Token``; a malformed one counts as none (the cart is unknown)."""
-    value = request.headers.get(CART_TOKEN_HEADER)
     if value and 20 <= len(value) <= 128 and value.replace("-", "").replace("_", "").isalnum() and value.isascii():
         return value
     return None

@@ -14,11 +14,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.config import Settings, get_settings
 from app.core import bus as event_bus
 from app.core.db import connect
+from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
 from app.core.http import HttpMiddleware
 from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
+from app.core.openapi import install as install_openapi
 from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
@@ -53,8 +55,21 @@ TAGS = [
     {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: delivery", "description": "Delivery zones, time slots and capacity, blackout dates (admins)."},
     {"name": "admin: promo codes", "description": "Promo codes (admins)."},
+    {"name": "admin: reports", "description": "Sales, top products, customers and overview reports (staff)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
+
+DESCRIPTION = """JSON REST API of the Amour Florals flower shop.
+
+* **Errors** are RFC 9457 `application/problem+json` (`Problem`): handle them by `code`.
+* **Money** is integer minor units (cents) beside an ISO 4217 `currency`; datetimes are UTC ISO 8601.
+* **Rate limits**: every operation (except health probes and the Stripe webhook) is limited per client IP;
+  over the limit the answer is 429 with `Retry-After`.
+* **Guests** keep a cart with `X-Cart-Token` and read their orders with `X-Order-Token`.
+* **Browsers** should sign in with `X-Session-Mode: cookie`: the refresh token then lives only in an
+  httpOnly cookie.
+
+The integrator's guide is `docs/integrating.md` in the repository."""
 
 
 @dataclass
@@ -116,14 +131,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=settings.app_name,
         version="1.0.0",
-        description="JSON REST API of the Amour Florals flower shop. Errors are RFC 9457 problem+json.",
+        description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # served by app.core.docs with local assets under a content-security policy
+        redoc_url=None,
         openapi_tags=TAGS,
         lifespan=lifespan,
         dependencies=[Depends(default_limit)],
     )
+    install_openapi(app, servers=[{"url": "/", "description": "The server that serves this document"}],
+                    contact={"name": "Amour Florals engineering", "email": "api@amourflorals.com",
+                             "url": "https://amourflorals.com/developers"},
+                    license_info={"name": "Proprietary", "url": "https://amourflorals.com/legal/api-terms"})
     app.state.runtime = Runtime(settings=settings, storage=make_storage(settings))
     app.state.settings = settings
     app.state.limiter = build_limiter(settings)
@@ -131,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter.exempt(probe)  # probes and Stripe's webhooks must never be throttled
 
     install_error_handlers(app)
+    install_docs(app, app.openapi_url or "")
 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

@@ -34,6 +34,7 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
     assert body["status"] == status
     assert body["title"] and body["detail"] and body["type"].startswith("https://")
     assert body["request_id"] and body["request_id"] == r.headers["x-request-id"]
+    assert body["code"] == body["type"].rsplit("/", 1)[1]  # clients switch on `code`
     if code is not None:
         assert body["type"].endswith("/" + code), body["type"]
     return body

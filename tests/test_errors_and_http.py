@@ -38,10 +38,10 @@ async def test_validation_error_lists_each_problem(client):
     assert "x" not in json.dumps([e.get("input") for e in body["errors"]])  # inputs (passwords) are not echoed
 
 
-async def test_malformed_json_is_a_422_problem(client):
+async def test_malformed_json_is_a_400_problem(client):
     r = await client.post(f"{API}/auth/login", content=b'{"email": ', headers={"content-type": "application/json"})
-    body = assert_problem(r, 422, "validation-error")
-    assert body["errors"][0]["msg"] == "JSON decode error"
+    body = assert_problem(r, 400, "malformed-json")
+    assert body["code"] == "malformed-json" and "errors" not in body
 
 
 async def test_request_id_is_echoed_or_generated(client):

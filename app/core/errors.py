@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.core.context import request_id_var
 
@@ -79,10 +81,20 @@ _TITLES = {
 }
 
 
+def status_code_slug(status: int) -> str:
+    """The problem ``code`` of an error raised without one (the framework's 404/405/413, ...)."""
+    return _TITLES.get(status, "error").lower().replace(" ", "-")
+
+
+# Codes answered by this module itself (beside each AppError subclass's own): part of the published enum.
+FRAMEWORK_CODES = ("malformed-json", "validation-error", "internal-error",
+                   *(status_code_slug(s) for s in _TITLES))
+
+
 def problem(status: int, *, detail: str, code: str | None = None, title: str | None = None,
             request: Request | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
-    slug = code or _TITLES.get(status, "error").lower().replace(" ", "-")
+    slug = code or status_code_slug(status)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title or _TITLES.get(status, "Error"),
@@ -90,6 +102,7 @@ def problem(status: int, *, detail: str, code: str | None = None, title: str | N
         "detail": detail,
         "instance": request.url.path if request is not None else None,
         "request_id": request_id_var.get(),
+        "code": slug,
     }
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
@@ -105,8 +118,15 @@ async def _app_error(request: Request, exc: AppError) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    raw = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in raw):
+        return problem(400, detail="The request body is not valid JSON.", code="malformed-json",
+                       title="Malformed JSON", request=request)
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        # FastAPI parses a body as JSON only under a JSON media type; any other bytes reach here unparsed.
+        return problem(415, detail="Send the request body as application/json.", request=request)
     errors = []
-    for err in exc.errors():
+    for err in raw:
         errors.append({"loc": _loc(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type")})
     return problem(422, detail="The request did not pass validation.", code="validation-error",
                    request=request, errors=errors)
@@ -116,9 +136,26 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No resource at this address."
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed here."
-    return problem(exc.status_code, detail=detail, request=request, headers=getattr(exc, "headers", None))
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return problem(exc.status_code, detail=detail, request=request, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the path the router resolves this URL to. Starlette's own 405 names only the first
+    matching route's methods; here every route of the most specific matching path counts (GET and DELETE
+    /cart are two routes; ``/images/order`` is its own path, not an ``{image_id}``)."""
+    by_path: dict[str, set[str]] = {}
+    for ctx in iter_route_contexts(request.app.routes):
+        route_methods = getattr(ctx, "methods", None)
+        if route_methods and ctx.matches(request.scope)[0] != Match.NONE:
+            by_path.setdefault(ctx.path_format, set()).update(route_methods)
+    if not by_path:
+        return []
+    best = min(by_path, key=lambda path: path.count("{"))  # fewest parameters: literal segments win
+    return sorted(by_path[best])
 
 
 def internal_error(request: Request) -> JSONResponse:

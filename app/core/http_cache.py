@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
+
+from app.core.contract import declares
 
 
 def cache_control(max_age: int) -> str:
@@ -33,3 +36,13 @@ def conditional(request: Request, body: bytes, *, media_type: str, max_age: int)
 
 def cached_json(request: Request, payload: Any, *, max_age: int) -> Response:
     return conditional(request, to_json(payload), media_type="application/json", max_age=max_age)
+
+
+@declares(conditional=True)
+def if_none_match(value: Annotated[str | None, Header(
+        alias="If-None-Match", max_length=2048,
+        description="An `ETag` from an earlier response (or `*`): when it still matches, the answer is 304 "
+                    "Not Modified with no body.")] = None) -> str | None:
+    """Router dependency of the cached reads: declares ``If-None-Match``, the ETag headers and 304 in the
+    OpenAPI document (:func:`conditional` reads the header itself, so the value is only returned)."""
+    return value

@@ -19,6 +19,7 @@ from limits import parse
 from slowapi import Limiter
 
 from app.config import Settings
+from app.core.contract import declares
 from app.core.errors import AppError, TooManyRequests
 
 log = logging.getLogger("app.ratelimit")
@@ -95,6 +96,7 @@ def count_failures(request: Request, limits: Sequence[tuple[str, Sequence[str]]]
         raise
 
 
+@declares(statuses=(429,))
 async def default_limit(request: Request) -> None:
     """RATE_LIMIT_DEFAULT per client IP and endpoint, for every route not passed to ``limiter.exempt``."""
     endpoint = request.scope.get("endpoint")

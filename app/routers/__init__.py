@@ -23,8 +23,7 @@ from app.routers import (
     payments,
     reviews,
 )
-
-API_PREFIX = "/api/v1"
+from app.routers.params import API_PREFIX as API_PREFIX
 
 admin.router.include_router(admin_users.router)
 admin.router.include_router(admin_catalog.categories)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from app.core.pagination import PageParams
 from app.deps import StaffUser
 from app.models.common import Page, problem_responses
-from app.routers.params import CategoryId, ProductId
+from app.routers.params import CREATED, CategoryId, ProductId, created
 from app.schemas.catalog import (
     AdminCategory,
     AdminProduct,
@@ -58,9 +58,12 @@ async def list_categories(svc: Categories) -> list[AdminCategory]:
 
 
 @categories.post("", response_model=AdminCategory, status_code=status.HTTP_201_CREATED,
-                 responses=problem_responses(409, 422), summary="Create a category (slug from the name if omitted)")
-async def create_category(body: CategoryCreate, svc: Categories) -> AdminCategory:
-    return admin_category_out(await svc.create(body))
+                 responses={**problem_responses(409, 422), **CREATED},
+                 summary="Create a category (slug from the name if omitted)")
+async def create_category(body: CategoryCreate, svc: Categories, response: Response) -> AdminCategory:
+    out = admin_category_out(await svc.create(body))
+    created(response, f"/admin/categories/{out.id}")
+    return out
 
 
 @categories.get("/{category_id}", response_model=AdminCategory, responses=problem_responses(404))
@@ -97,9 +100,13 @@ async def list_products(request: Request, svc: Products,
 
 
 @products.post("", response_model=AdminProduct, status_code=status.HTTP_201_CREATED,
-               responses=problem_responses(409, 422), summary="Create a product (draft unless status is given)")
-async def create_product(request: Request, body: ProductCreate, svc: Products, actor: StaffUser) -> AdminProduct:
-    return admin_product_out(await svc.create(body, actor), _currency(request))
+               responses={**problem_responses(409, 422), **CREATED},
+               summary="Create a product (draft unless status is given)")
+async def create_product(request: Request, response: Response, body: ProductCreate, svc: Products,
+                         actor: StaffUser) -> AdminProduct:
+    out = admin_product_out(await svc.create(body, actor), _currency(request))
+    created(response, f"/admin/products/{out.id}")
+    return out
 
 
 @products.get("/{product_id}", response_model=AdminProduct, responses=problem_responses(404))
@@ -127,10 +134,14 @@ async def delete_product(product_id: ProductId, svc: Products) -> Response:
 
 
 @products.post("/{product_id}/stock", response_model=StockMovementOut, status_code=status.HTTP_201_CREATED,
-               responses=problem_responses(404, 409, 422),
-               summary="Add or remove units of one size atomically (never below zero: 409)")
-async def adjust_stock(product_id: ProductId, body: StockAdjust, svc: Products, actor: StaffUser) -> StockMovementOut:
-    return movement_out(await svc.adjust_stock(product_id, body, actor))
+               responses={**problem_responses(404, 409, 422), **CREATED},
+               summary="Add or remove units of one size atomically (never below zero: 409)",
+               description="`Location` is the product's stock-movement list, which starts with this movement.")
+async def adjust_stock(product_id: ProductId, body: StockAdjust, svc: Products, actor: StaffUser,
+                       response: Response) -> StockMovementOut:
+    out = movement_out(await svc.adjust_stock(product_id, body, actor))
+    created(response, f"/admin/products/{product_id}/stock-movements")
+    return out
 
 
 @products.get("/{product_id}/stock-movements", response_model=Page[StockMovementOut],

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.deps import admin_user, get_delivery_service
 from app.models.common import Page, problem_responses
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
-from app.routers.params import ZoneId
+from app.routers.params import CREATED, ZoneId, created
 from app.schemas.delivery import (
     DeliveryConfigOut,
     DeliveryConfigPatch,
@@ -46,9 +46,11 @@ async def list_zones(delivery: Delivery, params: Annotated[ZoneListParams, Query
 
 
 @router.post("/zones", response_model=ZoneOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409, 422), summary="Create a delivery zone")
-async def create_zone(body: ZoneIn, delivery: Delivery) -> ZoneOut:
-    return zone_out(await delivery.create_zone(body))
+             responses={**problem_responses(409, 422), **CREATED}, summary="Create a delivery zone")
+async def create_zone(body: ZoneIn, delivery: Delivery, response: Response) -> ZoneOut:
+    out = zone_out(await delivery.create_zone(body))
+    created(response, f"/admin/delivery/zones/{out.id}")
+    return out
 
 
 @router.get("/zones/{zone_id}", response_model=ZoneOut, responses=problem_responses(404))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from app.deps import SettingsDep, get_image_service
 from app.models.common import problem_responses
-from app.routers.params import ImageId, ProductId
+from app.routers.params import CREATED, ImageId, ProductId, created
 from app.schemas.images import AltText, ImageAltIn, ImageOrderIn, ImageOut, image_out
 from app.services.images import ImageService
 
@@ -24,13 +24,16 @@ async def list_images(product_id: ProductId, images: Images) -> list[ImageOut]:
 
 
 @router.post("", response_model=ImageOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409, 413, 503),
+             responses={**problem_responses(409, 413, 503), **CREATED},
              summary="Upload an image (JPEG, PNG or WebP, judged by content; at most 10 MiB; 200–6000 px a side)")
 async def upload_image(product_id: ProductId, images: Images, settings: SettingsDep,
                        file: Annotated[UploadFile, File(description="The image file")],
+                       response: Response,
                        alt: Annotated[AltText, Form(description="Alt text for screen readers")] = "") -> ImageOut:
     data = await file.read(settings.max_upload_bytes + 1)
-    return image_out(await images.upload(product_id, data, alt))
+    out = image_out(await images.upload(product_id, data, alt))
+    created(response, f"/admin/products/{product_id}/images")
+    return out
 
 
 @router.patch("/{image_id}", response_model=ImageOut, summary="Set an image's alt text")

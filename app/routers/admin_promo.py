@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.deps import admin_user, get_promo_service
 from app.models.common import Page, problem_responses
 from app.models.promo import PromoCode
-from app.routers.params import PromoId
+from app.routers.params import CREATED, PromoId, created
 from app.schemas.promo import PromoIn, PromoListParams, PromoOut, PromoPatch
 from app.services.promo import PromoService
 
@@ -31,9 +31,12 @@ async def list_promos(promos: Promos, params: Annotated[PromoListParams, Query()
 
 
 @router.post("", response_model=PromoOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409, 422), summary="Create a promo code (codes are case-insensitive)")
-async def create_promo(body: PromoIn, promos: Promos) -> PromoOut:
-    return promo_out(await promos.create(body))
+             responses={**problem_responses(409, 422), **CREATED},
+             summary="Create a promo code (codes are case-insensitive)")
+async def create_promo(body: PromoIn, promos: Promos, response: Response) -> PromoOut:
+    out = promo_out(await promos.create(body))
+    created(response, f"/admin/promo-codes/{out.id}")
+    return out
 
 
 @router.get("/{promo_id}", response_model=PromoOut, responses=problem_responses(404))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi import APIRouter, Cookie, Depends, Form, Header, Request, Response, status
 
 from app.core.errors import Unauthorized
+from app.core.openapi import response_headers
 from app.core.ratelimit import client_ip, hit
 from app.deps import CartToken, OptionalUser, SettingsDep, client_info, get_auth_service, get_cart_service
 from app.models.common import Message, problem_responses
+from app.routers.params import API_PREFIX
 from app.schemas.auth import (
     AuthResult,
     EmailIn,
@@ -17,6 +19,7 @@ from app.schemas.auth import (
     RefreshIn,
     RegisterIn,
     ResetPasswordIn,
+    SessionMode,
     TokenIn,
     TokenPair,
 )
@@ -27,14 +30,28 @@ from app.services.cart import CartService
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 REFRESH_COOKIE = "af_refresh"
+COOKIE_CONTRACT = (
+    "The refresh cookie: `af_refresh`, `HttpOnly`, `SameSite=Strict`, `Path=/api/v1/auth`, `Secure` (unless "
+    "`REFRESH_COOKIE_SECURE=false` in development), `Max-Age` = the refresh token's lifetime "
+    "(`REFRESH_TOKEN_DAYS`, default 30 days). Set by register, login and refresh; cleared by logout and "
+    "logout-all. Browsers should send `X-Session-Mode: cookie` so that the refresh token never appears in a "
+    "response body readable by page scripts; mobile and server clients keep the body token (default `body`).")
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 Client = Annotated[ClientInfo, Depends(client_info)]
 Carts = Annotated[CartService, Depends(get_cart_service)]
+Mode = Annotated[SessionMode, Header(
+    alias="X-Session-Mode", description="`cookie`: the refresh token is only set in the httpOnly `af_refresh` "
+    "cookie and `refresh_token` is null in the body (browsers). `body` (default): also in the body "
+    "(mobile and server-side clients).")]
+SETS_COOKIE = "Also sets the refresh cookie (`Set-Cookie: af_refresh=…`)."
 
 
-def _set_refresh_cookie(response: Response, settings, tokens: TokenPair) -> None:
-    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, max_age=tokens.refresh_expires_in, httponly=True,
-                        secure=settings.refresh_cookie_secure, samesite="strict", path="/api/v1/auth")
+def _issue(response: Response, settings, tokens: TokenPair, mode: SessionMode) -> TokenPair:
+    """Set the refresh cookie; in cookie mode the body carries no refresh token."""
+    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token or "", max_age=tokens.refresh_expires_in,
+                        httponly=True, secure=settings.refresh_cookie_secure, samesite="strict",
+                        path="/api/v1/auth")
+    return tokens.model_copy(update={"refresh_token": None}) if mode == "cookie" else tokens
 
 
 def _clear_refresh_cookie(response: Response, settings) -> None:
@@ -49,25 +66,30 @@ def _login_limits(request: Request, email: str) -> None:
 
 
 @router.post("/register", response_model=AuthResult, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409, 422, 429), summary="Create a customer account")
+             operation_id="auth_register",
+             responses={**problem_responses(409, 422, 429), **response_headers(201, "Set-Cookie", "Location")},
+             summary="Create a customer account",
+             description="Creates the account and signs it in; a guest cart sent with `X-Cart-Token` joins it. "
+                         + SETS_COOKIE)
 async def register(body: RegisterIn, request: Request, response: Response, auth: Auth, client: Client,
-                   settings: SettingsDep, carts: Carts, cart_token: CartToken) -> AuthResult:
+                   settings: SettingsDep, carts: Carts, cart_token: CartToken, mode: Mode = "body") -> AuthResult:
     hit(request, settings.rate_limit_register, "register", client_ip(request))
     user, tokens = await auth.register(body, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the new account
-    _set_refresh_cookie(response, settings, tokens)
-    return AuthResult(user=user_out(user), tokens=tokens)
+    response.headers["Location"] = f"{API_PREFIX}/users/me"
+    return AuthResult(user=user_out(user), tokens=_issue(response, settings, tokens, mode))
 
 
-@router.post("/login", response_model=AuthResult, responses=problem_responses(401, 403, 422, 429),
-             summary="Sign in with email and password")
+@router.post("/login", response_model=AuthResult,
+             responses={**problem_responses(401, 403, 422, 429), **response_headers(200, "Set-Cookie")},
+             summary="Sign in with email and password",
+             description="A guest cart sent with `X-Cart-Token` joins the customer's cart. " + SETS_COOKIE)
 async def login(body: LoginIn, request: Request, response: Response, auth: Auth, client: Client,
-                settings: SettingsDep, carts: Carts, cart_token: CartToken) -> AuthResult:
+                settings: SettingsDep, carts: Carts, cart_token: CartToken, mode: Mode = "body") -> AuthResult:
     _login_limits(request, body.email)
     user, tokens = await auth.login(body.email, body.password, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the customer's cart
-    _set_refresh_cookie(response, settings, tokens)
-    return AuthResult(user=user_out(user), tokens=tokens)
+    return AuthResult(user=user_out(user), tokens=_issue(response, settings, tokens, mode))
 
 
 @router.post("/token", response_model=TokenPair, responses=problem_responses(401, 403, 422, 429),
@@ -81,29 +103,39 @@ async def token(request: Request, auth: Auth, client: Client,
     return tokens
 
 
-@router.post("/refresh", response_model=TokenPair, responses=problem_responses(401, 422),
-             summary="Rotate the refresh token (body or cookie) and get a new access token")
+@router.post("/refresh", response_model=TokenPair,
+             responses={**problem_responses(401, 422), **response_headers(200, "Set-Cookie")},
+             summary="Rotate the refresh token (body or cookie) and get a new access token",
+             description="Send the refresh token in the body, or send no body and let the browser send the "
+                         "`af_refresh` cookie. Each refresh token works once: the answer carries a new one "
+                         "(reusing an old one ends the session: 401). " + COOKIE_CONTRACT)
 async def refresh(request: Request, response: Response, auth: Auth, client: Client, settings: SettingsDep,
-                  body: RefreshIn | None = None) -> TokenPair:
-    raw = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
+                  body: RefreshIn | None = None, mode: Mode = "body",
+                  af_refresh: Annotated[str | None, Cookie(description="The refresh cookie (browsers; used when "
+                                                                       "the body has no token).")] = None,
+                  ) -> TokenPair:
+    raw = (body.refresh_token if body else None) or af_refresh
     if not raw or len(raw) > 256:
         raise Unauthorized("No refresh token was sent.", code="invalid-refresh-token")
     _, tokens = await auth.refresh(raw, client)
-    _set_refresh_cookie(response, settings, tokens)
-    return tokens
+    return _issue(response, settings, tokens, mode)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session",
+             responses=response_headers(204, "Set-Cookie", description="Signed out; the refresh cookie is cleared."))
 async def logout(request: Request, auth: Auth, user: OptionalUser, settings: SettingsDep,
-                 body: RefreshIn | None = None) -> Response:
-    raw = (body.refresh_token if body else None) or request.cookies.get(REFRESH_COOKIE)
+                 body: RefreshIn | None = None,
+                 af_refresh: Annotated[str | None, Cookie(description="The refresh cookie, if any.")] = None,
+                 ) -> Response:
+    raw = (body.refresh_token if body else None) or af_refresh
     await auth.logout(refresh_token=raw, session_id=getattr(request.state, "session_id", None), user=user)
     response = Response(status_code=204)
     _clear_refresh_cookie(response, settings)
     return response
 
 
-@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401),
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT,
+             responses={**problem_responses(401), **response_headers(204, "Set-Cookie")},
              summary="End every session of the signed-in user")
 async def logout_all(auth: Auth, user: OptionalUser, settings: SettingsDep) -> Response:
     if user is None:

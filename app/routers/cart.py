@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from app.core.openapi import response_headers
 from app.core.ratelimit import client_ip, count_failures
 from app.core.security import hash_token
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
@@ -35,7 +36,8 @@ async def get_cart(carts: Carts, user: OptionalUser, token: CartToken,
     return await carts.view(**_ctx(user, token), zip_code=zip)
 
 
-@router.post("/cart/items", response_model=PricedCart, responses=problem_responses(404, 409, 422),
+@router.post("/cart/items", response_model=PricedCart, operation_id="cart_items_add",
+             responses={**problem_responses(404, 409, 422), **response_headers(200, "X-Cart-Token")},
              summary="Add a bouquet (same product, size, add-ons and message: quantities add)")
 async def add_item(body: CartItemIn, response: Response, carts: Carts, user: OptionalUser,
                    token: CartToken) -> PricedCart:
@@ -65,6 +67,7 @@ async def empty_cart(carts: Carts, user: OptionalUser, token: CartToken) -> Resp
 
 
 @router.post("/cart/promo", response_model=PricedCart, responses=problem_responses(404, 422, 429),
+             operation_id="cart_promo_apply",
              summary="Apply a promo code (evaluated now; the error says why it does not apply)",
              description="Refused attempts are limited per client IP (`RATE_LIMIT_PROMO_IP`) and per cart or "
                          "account (`RATE_LIMIT_PROMO_CART`); over the limit the answer is 429 with Retry-After.")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from app.core.http_cache import cached_json, conditional
+from app.core.http_cache import cached_json, conditional, if_none_match
 from app.core.query import QueryModel
 from app.models.common import problem_responses
 from app.schemas.catalog import (
@@ -28,7 +28,7 @@ from app.schemas.catalog import (
 )
 from app.services.catalog_read import CatalogReader, get_catalog_reader
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], dependencies=[Depends(if_none_match)])  # every read: ETag and 304
 
 
 async def reader_dep(request: Request) -> AsyncIterator[CatalogReader]:
@@ -108,7 +108,9 @@ async def suggest(request: Request, reader: Reader,
 
 
 @router.get("/sitemap.xml", summary="Storefront URLs of active categories and products",
-            response_class=Response, responses={200: {"content": {"application/xml": {}}}})
+            response_class=Response,
+            responses={200: {"content": {"application/xml": {"schema": {"type": "string",
+                                                                        "description": "A sitemaps.org urlset"}}}}})
 async def sitemap(request: Request, reader: Reader) -> Response:
     return conditional(request, (await reader.sitemap()).encode(), media_type="application/xml",
                        max_age=max(300, request.app.state.settings.catalog_http_max_age))

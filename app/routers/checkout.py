@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
 
+from app.core.openapi import response_headers
 from app.deps import CartToken, OptionalUser, get_checkout_service
 from app.models.common import problem_responses
+from app.routers.params import created
 from app.schemas.checkout import CheckoutIn, CheckoutOut
 from app.services.checkout import CheckoutService
 
@@ -20,7 +22,8 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, ma
 
 
 @router.post("", response_model=CheckoutOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(401, 409, 422, 500, 502, 503),
+             responses={**problem_responses(401, 409, 422, 500, 502, 503),
+                        **response_headers(201, "Location", "Idempotent-Replayed")},
              summary="Place the order for the cart (customers, or guests with X-Cart-Token)",
              description="A total of 0 is a free order: paid at once (`payment.method` `free`, no PaymentIntent). "
                          "A card total above 0 but below the currency's minimum charge is a 422 "
@@ -35,4 +38,5 @@ async def checkout(body: CheckoutIn, response: Response, user: OptionalUser, car
     result = await service.checkout(user=user, cart_token=cart_token, key=key, body=body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    created(response, f"/orders/{result.body.order.id}")
     return result.body

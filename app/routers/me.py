@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from app.core.ratelimit import hit
 from app.deps import CurrentUser, client_info, get_account_service, get_auth_service
 from app.models.common import problem_responses
-from app.routers.params import AddressId
+from app.routers.params import CREATED, AddressId, created
 from app.schemas.auth import TokenPair
 from app.schemas.users import (
     AddressIn,
@@ -62,9 +62,11 @@ async def list_addresses(user: CurrentUser) -> list[AddressOut]:
 
 
 @router.post("/addresses", response_model=AddressOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(409, 422), summary="Add an address (at most 20)")
-async def add_address(body: AddressIn, user: CurrentUser, accounts: Accounts) -> AddressOut:
-    return AddressOut.model_validate((await accounts.add_address(user, body)).model_dump())
+             responses={**problem_responses(409, 422), **CREATED}, summary="Add an address (at most 20)")
+async def add_address(body: AddressIn, user: CurrentUser, accounts: Accounts, response: Response) -> AddressOut:
+    out = AddressOut.model_validate((await accounts.add_address(user, body)).model_dump())
+    created(response, f"/users/me/addresses/{out.id}")
+    return out
 
 
 @router.get("/addresses/{address_id}", response_model=AddressOut, responses=problem_responses(404))

@@ -1,10 +1,15 @@
-"""Path parameters shared by routers: ids are validated by shape before any query sees them."""
+"""Path parameters shared by routers (ids are validated by shape before any query sees them), and the
+``Location`` helper of 201 answers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Path, Response
+
+from app.core.openapi import response_headers
+
+API_PREFIX = "/api/v1"  # every API route is mounted under it (re-exported by app.routers)
 
 
 def id_path(prefix: str) -> Any:
@@ -21,3 +26,11 @@ PromoId = Annotated[str, id_path("prm")]
 ReviewId = Annotated[str, id_path("rev")]
 UserId = Annotated[str, id_path("usr")]
 ZoneId = Annotated[str, id_path("dzn")]
+
+
+CREATED = response_headers(201, "Location")  # route-level ``responses`` entry of operations that use created()
+
+
+def created(response: Response, path: str) -> None:
+    """Set ``Location`` of a 201 to the new resource (``path`` below the API prefix, e.g. ``/orders/ord_…``)."""
+    response.headers["Location"] = API_PREFIX + path

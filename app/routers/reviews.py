@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.deps import CurrentUser, get_review_service
 from app.models.common import Page, problem_responses
-from app.routers.params import ProductId, ReviewId
+from app.routers.params import CREATED, ProductId, ReviewId, created
 from app.schemas.reviews import ReviewIn, ReviewListParams, ReviewOut, ReviewPatch, ReviewSummary, review_out
-from app.services.reviews import ReviewService, author_names, display_name, rating_average
+from app.services.reviews import ReviewService, ReviewSort, author_names, display_name, rating_average
 
 router = APIRouter(tags=["reviews"])
 
@@ -34,10 +34,12 @@ async def review_summary(product_id: ProductId, reviews: Reviews) -> ReviewSumma
 
 
 @router.post("/products/{product_id}/reviews", response_model=ReviewOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(401, 403, 404, 409, 422),
+             responses={**problem_responses(401, 403, 404, 409, 422), **CREATED},
              summary="Review a product (customers; one review per product)")
-async def create_review(product_id: ProductId, body: ReviewIn, user: CurrentUser, reviews: Reviews) -> ReviewOut:
+async def create_review(product_id: ProductId, body: ReviewIn, user: CurrentUser, reviews: Reviews,
+                        response: Response) -> ReviewOut:
     review = await reviews.create(user, product_id, body)
+    created(response, f"/reviews/{review.id}")
     return review_out(review, {user.id: display_name(user)})
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.models.common import StrictModel
 from app.schemas.users import Name, UserOut, UsPhone
@@ -21,6 +21,10 @@ Token = Annotated[str, StringConstraints(min_length=16, max_length=256, pattern=
 
 
 class RegisterIn(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "email": "olivia@example.com", "password": "Bouquet-Demo-2026", "first_name": "Olivia",
+        "last_name": "Bennett", "phone": "+1 212 555 0134"}]})
+
     email: Email
     password: NewPassword
     first_name: Name
@@ -29,6 +33,9 @@ class RegisterIn(StrictModel):
 
 
 class LoginIn(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "olivia@example.com",
+                                                               "password": "Bouquet-Demo-2026"}]})
+
     email: Email
     password: Password
 
@@ -51,14 +58,24 @@ class TokenIn(StrictModel):
 
 
 class TokenPair(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c3JfMDFKRDdaIn0.c2lnbmF0dXJl",
+        "token_type": "bearer", "expires_in": 900, "refresh_token": "rt_Jr3n2f0q1Yc8bqkWm5Zt7v4X9pL6sD2a",
+        "refresh_expires_in": 2592000}]})
+
+    access_token: str = Field(description="Send as `Authorization: Bearer <access_token>`.")
+    token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
-    refresh_token: str
-    refresh_expires_in: int
+    refresh_token: str | None = Field(description="Rotating refresh token for `/auth/refresh` (single use). "
+                                                  "Null in cookie session mode (`X-Session-Mode: cookie`): "
+                                                  "then it is only in the httpOnly `af_refresh` cookie.")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")
 
 
 class AuthResult(BaseModel):
     user: UserOut
     tokens: TokenPair
+
+
+SessionMode = Literal["body", "cookie"]
 

@@ -59,7 +59,7 @@ class MoveToCartIn(StrictModel):
     remove_from_favorites: bool = False
 
 
-class AddOnOut(BaseModel):
+class LineAddOnOut(BaseModel):
     code: str
     name: str
     price: int
@@ -83,7 +83,7 @@ class PricedLine(BaseModel):
     category_path: list[str]
     size: str
     size_name: str
-    add_ons: list[AddOnOut]
+    add_ons: list[LineAddOnOut]
     unit_price: int
     unit_price_at_add: int
     quantity: int

@@ -50,7 +50,7 @@ class AmountsOut(BaseModel):
     currency: str
 
 
-class AddressOut(BaseModel):
+class OrderAddressOut(BaseModel):
     line1: str
     line2: str | None
     city: str
@@ -63,7 +63,7 @@ class DeliveryOut(BaseModel):
     zone_id: str | None
     recipient_name: str
     recipient_phone: str
-    address: AddressOut | None
+    address: OrderAddressOut | None
     date: date
     slot: str
     window_start: UtcDateTime
@@ -221,7 +221,7 @@ class AdminOrderFilters(PageParams):
     delivery_date: date | None = None
     zone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     email: str | None = Field(None, min_length=3, max_length=254)
-    number: str | None = Field(None, pattern=r"^(?i:AF)-\d{1,12}$")
+    number: str | None = Field(None, pattern=r"^[Aa][Ff]-\d{1,12}$")
     page: int | None = Field(None, ge=1, le=10_000, description="Page number (instead of `cursor`).")
 
 

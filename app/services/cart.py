@@ -26,9 +26,9 @@ from app.models.user import User
 from app.schemas.cart import (
     MAX_LINE_QUANTITY,
     MAX_LINES,
-    AddOnOut,
     CartItemIn,
     CartItemPatch,
+    LineAddOnOut,
     LineFlags,
     MoveToCartIn,
     PricedCart,
@@ -399,14 +399,14 @@ class CartService:
     def _price_line(line: CartLine, product: Product | None, wanted: int) -> PricedLine:
         flags = LineFlags()
         size: Size | None = None
-        add_ons: list[AddOnOut] = []
+        add_ons: list[LineAddOnOut] = []
         unit_price = line.unit_price_at_add
         if product is None:
             flags.unavailable, flags.unavailable_reason = True, "product-deleted"
         else:
             size = next((s for s in product.sizes if s.code == line.size), None)
             offered = {a.code: a for a in product.add_ons}
-            add_ons = [AddOnOut(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
+            add_ons = [LineAddOnOut(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
                        if c in offered]
             if product.status != ProductStatus.active:
                 flags.unavailable, flags.unavailable_reason = True, f"product-{product.status.value}"
