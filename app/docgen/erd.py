@@ -27,6 +27,8 @@ from app.docgen.errors import DocGenError
 REFERENCES: dict[tuple[str, str], str] = {
     ("refresh_sessions", "family_id"): "- groups the rotations of one sign-in; no document of its own",
     ("refresh_sessions", "replaced_by"): "refresh_sessions",
+    ("stream_tickets", "family_id"): "- the refresh-session family of the access token that asked for it",
+    ("stream_tickets", "order_id"): "orders?",
     ("categories", "parent_id"): "categories",
     ("categories", "ancestors"): "categories",
     ("products", "category_path"): "categories",

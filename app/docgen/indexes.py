@@ -16,12 +16,6 @@ from pymongo import IndexModel
 from app.docgen.errors import DocGenError
 
 
-def _extra() -> dict[str, list[IndexModel]]:
-    from app.models.catalog import PRODUCT_TEXT_INDEX
-
-    return {"products": [PRODUCT_TEXT_INDEX]}  # created by ensure_text_index() (app/core/db.py)
-
-
 # (collection, index name) -> the queries it serves (service and endpoint).
 INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("users", "email_unique"): "login, register, forgot-password and resend-verification look-ups by email "
@@ -62,8 +56,10 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("products", "category"): "deleting a category refuses one that still has products; a category move "
                               "rewrites `category_path` of its products",
     ("products", "name_keys"): "`/search/suggest` product-name prefixes (anchored regex in `$elemMatch`)",
-    ("products", "text_search"): "`/products?q=` full-text search (name x10, tags x5, flower types x5, "
-                                 "description x1), ranked by the app (app/services/catalog_read.py)",
+    ("products", "search_words"): "`/products?q=`: an anchored prefix match per query word on the accent- and "
+                                  "case-folded words of name, tags, flower types and description, ranked by the "
+                                  "app (app/services/catalog_read.py)",
+    ("stream_tickets", "expires_ttl"): "TTL clean-up of spent or expired live-stream tickets (taken by `_id`)",
     ("stock_movements", "product"): "`/admin/products/{id}/stock-movements`, newest first by `_id`",
     ("reviews", "product_user_unique"): "one review per product and customer (a second is 409)",
     ("reviews", "product_visible_rating"): "`/products/{id}/reviews` (visible, newest or by rating) and the "
@@ -124,7 +120,7 @@ def _options(doc: dict[str, Any]) -> str:
 def declared_indexes(models: list[type], extra: dict[str, list[IndexModel]] | None = None
                      ) -> list[tuple[str, dict[str, Any]]]:
     """(collection, IndexModel.document) of every declared index, in model order."""
-    extra = _extra() if extra is None else extra
+    extra = extra or {}
     out = []
     for model in models:
         coll = model.Settings.name
@@ -149,7 +145,7 @@ def index_section(models: list[type], queries: dict[tuple[str, str], str] | None
         text = queries[(coll, doc["name"])].replace("|", "\\|")
         out.append(f"| `{coll}` | `{doc['name']}` | {_keys(doc)} | {_options(doc)} | {text} |")
     without = [m.Settings.name for m in models if not getattr(m.Settings, "indexes", None)
-               and m.Settings.name not in (extra if extra is not None else _extra())]
+               and m.Settings.name not in (extra or {})]
     out += ["", f"{len(rows)} declared indexes. Every collection also has its `_id` index (look-ups by id, "
             "cursor pagination, newest-first lists). Collections read only by `_id`: "
             + ", ".join(f"`{c}`" for c in without) + "."]

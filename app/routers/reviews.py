@@ -10,7 +10,7 @@ from app.deps import CurrentUser, get_review_service
 from app.models.common import Page, problem_responses
 from app.routers.params import CREATED, ProductId, ReviewId, created
 from app.schemas.reviews import ReviewIn, ReviewListParams, ReviewOut, ReviewPatch, ReviewSummary, review_out
-from app.services.reviews import ReviewService, ReviewSort, author_names, display_name, rating_average
+from app.services.reviews import ReviewService, author_names, display_name, rating_average
 
 router = APIRouter(tags=["reviews"])
 
