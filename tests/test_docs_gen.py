@@ -195,9 +195,9 @@ def test_stale_reference_and_index_entries_fail():
         index_section(DOCUMENT_MODELS, {**INDEX_QUERIES, ("orders", "by_florist"): "florist's queue"})
 
 
-def test_index_table_lists_the_text_index_and_options():
+def test_index_table_lists_keys_and_options():
     table = render_sections(["indexes"])["indexes"]
-    assert "| `products` | `text_search` | text(name x10, tags x5, flower_types x5, description x1) |" in table
+    assert "| `products` | `search_words` | search_words asc |" in table
     assert "| `carts` | `user_unique` | user_id asc | unique, partial `user_id` is a string |" in table
     assert "| `idempotency_keys` | `created_ttl` | created_at asc | TTL 86400 s |" in table
 
