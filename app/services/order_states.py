@@ -5,7 +5,9 @@ Card orders:      pending_payment → paid → preparing → out_for_delivery �
 Pay on pickup:    confirmed → preparing → ready_for_pickup → picked_up
                   (no online payment: payment_status stays `unpaid` until staff settle it at the counter;
                   `picked_up` needs the payment settled)
-Ends:             pending_payment → expired (sweeper) | payment_failed (PaymentIntent canceled by Stripe)
+Free orders:      pending_payment → paid at once (total 0, payment method `free`), then as card orders
+Ends:             pending_payment → expired (sweeper) | payment_failed (PaymentIntent canceled by Stripe,
+                  or the payment could not be started at checkout)
                   pending_payment / paid / confirmed → cancelled (customer or staff)
                   preparing / ready_for_pickup → cancelled (staff only)
 """
