@@ -6,16 +6,17 @@ admin HTTP request) to its event on every one of N open streams.
 One uvicorn process (uvloop, httptools) on an embedded database; all streams watch one product. The
 process's resident memory (VmRSS) is read before and after opening the streams. Each change is an HTTP
 ``POST /admin/products/{id}/stock``; the latency of one stream is the time from sending that request to that
-stream receiving the event. The client is one Python process reading every stream, so the figures include
-its own delay in going through N sockets (an upper bound for the server's share). Loopback only, bounded.
+stream receiving the event. The client is one Python process reading every stream on raw sockets, so the
+figures include its own delay in going through N sockets (an upper bound for the server's share). Loopback
+only, bounded.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -82,24 +83,34 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 class Watcher:
-    """One stream: after its first event, records when each later ``available`` value arrived."""
+    """One stream on a raw socket (a light client: httpx would cost more than the server): after the first event,
+    records when each later ``available`` value arrived. Events are found in the bytes as they come (each
+    is one chunk of the chunked response)."""
+
+    FIELD = re.compile(rb'"available":(\d+)')
 
     def __init__(self) -> None:
         self.ready = asyncio.Event()
         self.seen: dict[int, float] = {}
         self.arrived: dict[int, asyncio.Event] = {}
 
-    async def run(self, client: httpx.AsyncClient, url: str) -> None:
-        async with client.stream("GET", url) as r:
-            assert r.status_code == 200, r.status_code
-            async for line in r.aiter_lines():
-                if line.startswith("data: "):
-                    available = json.loads(line[6:]).get("available")
+    async def run(self, host: str, port: int, path: str) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
+        try:
+            while chunk := await reader.read(65536):
+                for match in self.FIELD.finditer(chunk):
                     if not self.ready.is_set():
                         self.ready.set()
-                    elif available is not None:
-                        self.seen[available] = time.perf_counter()
-                        self.arrived.setdefault(available, asyncio.Event()).set()
+                        continue
+                    available = int(match.group(1))
+                    self.seen[available] = time.perf_counter()
+                    self.arrived.setdefault(available, asyncio.Event()).set()
+        finally:
+            writer.close()
 
     async def wait(self, available: int) -> None:
         await self.arrived.setdefault(available, asyncio.Event()).wait()
@@ -112,11 +123,11 @@ def pct(values: list[float], p: float) -> float:
 
 async def bench(base: str, pid: int, product_id: str, token: str, streams: int, changes: int) -> None:
     url = f"/api/v1/events/stock?product_id={product_id}"
-    limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    host, port = base.removeprefix("http://").split(":")
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         for _ in range(3):  # warm-up: one stream open and closed, a few requests
             w = Watcher()
-            task = asyncio.create_task(w.run(client, url))
+            task = asyncio.create_task(w.run(host, int(port), url))
             await asyncio.wait_for(w.ready.wait(), 30)
             task.cancel()
             await client.get(f"/api/v1/products/{product_id}")
@@ -126,7 +137,7 @@ async def bench(base: str, pid: int, product_id: str, token: str, streams: int, 
         tasks = []
         t0 = time.perf_counter()
         for i, w in enumerate(watchers):
-            tasks.append(asyncio.create_task(w.run(client, url)))
+            tasks.append(asyncio.create_task(w.run(host, int(port), url)))
             if i % 100 == 99:
                 await asyncio.gather(*(x.ready.wait() for x in watchers[i - 99:i + 1]))
         await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in watchers)), 120)

@@ -119,6 +119,7 @@ class CatalogCache:
                     if self.bus is not None:  # after the INCR: whoever gets the message reads the new value
                         self.bus.publish_in(pipe, "catalog", "catalog.version", {"key": key})
                     await pipe.execute()
+                self._invalidate()  # a read in this process that raced the INCR must not be trusted either
             except RedisError:
                 # Other processes would keep serving the old version until the TTL: say so loudly.
                 log.error("catalog cache: could not bump %s; entries may be stale for up to %s s", key, ttl)

@@ -37,7 +37,9 @@ class Cluster:
     logs: list[Path]
 
     def client(self, i: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.urls[i], timeout=30)
+        # Idle connections expire on our side first (uvicorn closes them after --timeout-keep-alive): no request
+        # is ever sent on a connection the server is closing.
+        return httpx.AsyncClient(base_url=self.urls[i], timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
 
 
 def cluster_env(mongo_url: str, redis_url: str, smtp_port: int, stripe_base: str, db: str, tmp: Path,
@@ -88,7 +90,7 @@ def start_api(env: dict[str, str], log: Path, *args: str) -> tuple[str, subproce
     """One API process on a free port (``args``: a command instead of plain uvicorn); waits until ready."""
     port = free_port()
     cmd = list(args) or [sys.executable, "-m", "uvicorn", "app.main:app_factory", "--factory", "--no-access-log",
-                         "--timeout-graceful-shutdown", "10", "--host", "127.0.0.1"]
+                         "--timeout-graceful-shutdown", "10", "--timeout-keep-alive", "30", "--host", "127.0.0.1"]
     proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=ROOT, env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT)
     return f"http://127.0.0.1:{port}", proc
