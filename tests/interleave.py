@@ -16,23 +16,29 @@ import pytest
 
 
 def interleave(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, actor: Callable[[], Awaitable[Any]],
-               *, times: int = 1) -> list[Any]:
-    """Patch ``owner.name`` for this test; returns the list of the actor's results (one per interleaving)."""
+               *, times: int = 1, skip: int = 0) -> list[Any]:
+    """Patch ``owner.name`` for this test; the actor runs after calls ``skip + 1`` to ``skip + times``.
+    Returns the list of the actor's results (one per interleaving)."""
     raw = inspect.getattr_static(owner, name)
     is_classmethod = isinstance(raw, classmethod)
     is_staticmethod = isinstance(raw, staticmethod)
     original = getattr(owner, name)
     done: list[Any] = []
-    started = 0
+    state = {"calls": 0, "acting": False}
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if is_classmethod:
             args = args[1:]  # getattr(owner, name) is already bound to the class
-        nonlocal started
         result = await original(*args, **kwargs)
-        if started < times:  # counted before the actor runs: its own calls of the method are not interleaved
-            started += 1
-            done.append(await actor())
+        if state["acting"]:  # the actor's own calls of the method run plainly
+            return result
+        state["calls"] += 1
+        if skip < state["calls"] <= skip + times:
+            state["acting"] = True
+            try:
+                done.append(await actor())
+            finally:
+                state["acting"] = False
         return result
 
     if is_classmethod:
