@@ -2,8 +2,8 @@
 
     ./scripts/mutation app/services/inventory.py app/services/promo.py [--minutes 15] [--children 1]
 
-For each module, in a throwaway copy of the working tree under var/mutation/<module>/ (the worktree itself is
-never mutated):
+For each module, in a copy of the working tree under var/mutation/<module>/ (the worktree itself is never
+mutated; the copy is kept, so a run stopped by the budget goes on where it stopped next time):
 1. writes a `[tool.mutmut]` table that mutates only that module and selects only the test files mapped to it
    in pyproject's `[tool.amour.mutation.tests]` (mutmut then runs, per mutant, only the tests of that
    selection that actually call the mutated function);
@@ -52,19 +52,21 @@ def ensure_mutmut() -> None:
 
 
 def copy_tree(dest: Path) -> None:
-    """Tracked and new (not ignored) files of the working tree, as they are on disk now."""
-    if dest.exists():
-        shutil.rmtree(dest)
+    """Tracked and new (not ignored) files of the working tree, as they are on disk now. An earlier copy is
+    updated in place (unchanged files keep their time stamps), so mutmut keeps the results of functions
+    that did not change and a run stopped by the budget goes on where it stopped."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             check=True, capture_output=True).stdout.decode().split("\0")
     for rel in filter(None, listed):
         src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+        target = dest / rel
+        if src.is_file() and not (target.is_file() and target.read_bytes() == src.read_bytes()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
 
 
 def write_mutmut_config(dest: Path, module: str, tests: list[str]) -> None:
+    text = (ROOT / "pyproject.toml").read_text()
     table = (
         "\n[tool.mutmut]\n"
         'source_paths = ["app/"]\n'
@@ -73,8 +75,9 @@ def write_mutmut_config(dest: Path, module: str, tests: list[str]) -> None:
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]\n'
         'process_isolation = "forkserver"\n'
     )
-    with (dest / "pyproject.toml").open("a") as f:
-        f.write(table)
+    target = dest / "pyproject.toml"
+    if not target.is_file() or target.read_text() != text + table:
+        target.write_text(text + table)
 
 
 # --- which mutants change only prose --------------------------------------------------------------------
@@ -175,7 +178,7 @@ def mutate_module(module: str, tests: list[str], minutes: float, children: int, 
         first = run_mutmut(work, ["run", "--max-children", str(children), "*__mutmut_1"], env, deadline, log)
         to_run, prose = classify(work, module) if (work / "mutants" / module).exists() else ([], [])
         done = results(work, module) if (work / "mutants" / f"{module}.meta").exists() else {}
-        to_run = [m for m in to_run if done.get(m, "not checked") == "not checked"]
+        to_run = [m for m in to_run if done.get(m, "not checked") not in ("killed", "timeout")]  # again: survivors
         state = first
         if first == "done" and to_run:  # 2: every mutant that changes code, not only text
             state = run_mutmut(work, ["run", "--max-children", str(children), *to_run], env, deadline, log)
