@@ -5,6 +5,7 @@ tests/interleave.py: the competing request runs at the exact point where it woul
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +14,7 @@ from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.services.promo import PromoService
 from tests.factories import make_category, make_product
 from tests.interleave import interleave
-from tests.test_promo import PROMOS, apply, cart_with, promo_creator
+from tests.test_promo import PROMOS, apply, cart_with, iso, promo_creator
 
 
 @pytest.fixture
@@ -193,3 +194,27 @@ async def test_concurrent_takes_for_one_order_and_code_keep_one_use(app, setting
                            for _ in range(5)))
     assert await uses("BURST") == 1
     assert (await PromoCustomerUses.find_all().to_list())[0].used == 1
+
+
+async def test_boundaries_the_window_and_the_minimum_are_inclusive_where_they_say(app, settings, create_promo):
+    """valid_from is inclusive, valid_until exclusive; a subtotal equal to the minimum qualifies."""
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    end = start + timedelta(days=7)
+    await create_promo("WEEK", valid_from=iso(start), valid_until=iso(end), min_subtotal=4500)
+
+    async def reason_at(moment: datetime, subtotal: int = 4500) -> str | None:
+        try:
+            await PromoService(settings, clock=lambda: moment).evaluate(
+                "WEEK", subtotal=subtotal, lines=[], user_id=None, email="a@example.com")
+        except Unprocessable as exc:
+            return exc.code
+        return None
+
+    assert await reason_at(start - timedelta(microseconds=1)) == "promo-not-started"
+    assert await reason_at(start) is None
+    assert await reason_at(end - timedelta(microseconds=1)) is None
+    assert await reason_at(end) == "promo-expired"
+    assert await reason_at(start, subtotal=4499) == "promo-min-subtotal"
+    result = await PromoService(settings, clock=lambda: start).evaluate(
+        "WEEK", subtotal=4500, lines=[], user_id=None, email=None)
+    assert result.discount == 450  # 10 % of 4500
