@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
-                       "X-Order-Token", "If-None-Match", "Last-Event-ID"],
+                       "X-Order-Token", "X-Session-Mode", "If-None-Match", "Last-Event-ID"],
         expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
         max_age=600,
     )

@@ -107,6 +107,9 @@ def schemathesis(server: Server, name: str, examples: int, phases: str, token: s
     return ok, time.monotonic() - started
 
 
+STREAMS = r"^/api/v1/events/(stock|orders|staff)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=int(os.environ.get("CONTRACT_EXAMPLES", "6")))
@@ -125,9 +128,16 @@ def main() -> int:
         if "schemathesis" in steps:
             admin_token, customer_token = server.token(ADMIN), server.token(CUSTOMER)
             enders = [a for op in SESSION_ENDERS for a in ("--exclude-operation-id", op)]
+            # Live-event streams stay open for minutes: a request/response fuzzer cannot read them to the end.
+            # Their tickets endpoint is fuzzed; the streams are tested in tests/test_events*.py.
+            streams = ["--exclude-path-regex", STREAMS]
+            # Hypothesis (6.x on CPython 3.11) dies inside its own lambda-source description while drawing
+            # the refresh operation's cookie/body ("AST constructor recursion depth mismatch"), a tool error,
+            # not a finding; refresh is covered by tests/test_auth.py, the TS journey and the Python client.
+            tool_errors = ["--exclude-operation-id", "auth_refresh"]
             runs = [
-                ("anonymous", None, []),
-                ("customer", customer_token, ["--exclude-path-regex", "^/api/v1/admin", *enders]),
+                ("anonymous", None, [*streams, *tool_errors]),
+                ("customer", customer_token, ["--exclude-path-regex", "^/api/v1/admin", *streams, *enders]),
                 ("admin", admin_token, ["--include-path-regex", "^/api/v1/admin", *enders]),
             ]
             for name, token, selection in runs:

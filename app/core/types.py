@@ -6,13 +6,15 @@
   models so a new field cannot skip it.
 - ``UtcDateTime``: an instant read as aware UTC (a naive value is taken as UTC, an offset is converted), so
   pydantic serialises it with ``Z``. Every datetime in a response model is one.
+- ``RequestDate``: a calendar date from a request, within years 2000–9998, so date arithmetic on it (a
+  delivery window, a report range, a time zone shift) can never overflow ``datetime``'s range.
 - ``UtcInstant``: a request datetime that must carry an offset (``AwareDatetime``) and is converted to UTC at
   once, so what is stored and echoed is UTC whatever offset the client used.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Strict
@@ -21,4 +23,24 @@ from app.core.clock import ensure_utc
 
 Int = Annotated[int, Strict()]
 UtcDateTime = Annotated[datetime, AfterValidator(ensure_utc)]
-UtcInstant = Annotated[AwareDatetime, AfterValidator(ensure_utc)]
+
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(9998, 12, 31)
+
+
+def _bounded_date(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}")
+    return value
+
+
+def _request_instant(value: datetime) -> datetime:
+    """Convert to UTC; an instant whose UTC form falls outside the calendar (year 1 or 9999 with an offset)
+    is a validation error, not an OverflowError."""
+    utc = ensure_utc(value) if EARLIEST_DATE <= value.date() <= LATEST_DATE else None
+    if utc is None:
+        raise ValueError(f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}")
+    return utc
+
+
+RequestDate = Annotated[date, AfterValidator(_bounded_date)]
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_request_instant)]

@@ -15,7 +15,6 @@ from pymongo import IndexModel
 
 from app.docgen.errors import DocGenError
 
-
 # (collection, index name) -> the queries it serves (service and endpoint).
 INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("users", "email_unique"): "login, register, forgot-password and resend-verification look-ups by email "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.types import RequestDate
 from app.deps import get_delivery_service
 from app.models.common import problem_responses
 from app.schemas.delivery import DeliveryOptionsOut, Method
@@ -23,6 +23,6 @@ async def delivery_options(
     delivery: Delivery,
     method: Method = "delivery",
     zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$", description="Required for delivery.")] = None,
-    date: Annotated[dt.date | None, Query(description="One local date; omitted: the next days.")] = None,
+    date: Annotated[RequestDate | None, Query(description="One local date; omitted: the next days.")] = None,
 ) -> DeliveryOptionsOut:
     return await delivery.options(method=method, zip=zip, date=date)

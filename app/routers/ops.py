@@ -64,7 +64,7 @@ async def ready(request: Request) -> JSONResponse:
     ok = all(v == "ok" for v in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks,
                      events=rt.bus.status() if rt.bus is not None else None)
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=200 if ok else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
 @metrics_router.get("/metrics")

@@ -3,13 +3,13 @@ comes from the server's pricing of the cart, and unknown fields such as a price 
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.text import free_text
+from app.core.types import RequestDate
 from app.models.common import StrictModel
 from app.models.order import PaymentMethod, PaymentStatus
 from app.schemas.auth import Email
@@ -33,7 +33,7 @@ class CheckoutAddress(StrictModel):
 
 class CheckoutDelivery(StrictModel):
     method: Literal["delivery", "pickup"]
-    date: dt.date
+    date: RequestDate
     slot: SlotCode
     recipient_name: Name
     recipient_phone: Phone

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 
 from app.core.pagination import PageParams
 from app.core.text import free_text
-from app.core.types import Int, UtcDateTime
+from app.core.types import Int, RequestDate, UtcDateTime
 from app.models.common import StrictModel
 from app.models.delivery import SlotCode
 
@@ -50,7 +50,7 @@ class DeliveryConfigPatch(StrictModel):
     slots: dict[SlotCode, SlotConfigIn] | None = Field(None, description="Replaces the listed slots.")
     pickup_enabled: bool | None = None
     pickup_slots: dict[SlotCode, SlotConfigIn] | None = None
-    blackout_dates: Annotated[list[dt.date], Field(max_length=366), AfterValidator(_unique_sorted)] | None = None
+    blackout_dates: Annotated[list[RequestDate], Field(max_length=366), AfterValidator(_unique_sorted)] | None = None
     closed_weekdays: Annotated[list[Annotated[Int, Field(ge=0, le=6)]], Field(max_length=7),
                                AfterValidator(_unique_sorted)] | None = Field(
         None, description="0 = Monday ... 6 = Sunday.")

@@ -1,6 +1,6 @@
 """Live events (Server-Sent Events): the data of each event type, stream tickets, and the OpenAPI description
-of the streams (``text/event-stream`` with an ``itemSchema`` per event, as FastAPI documents its own SSE
-routes following OpenAPI 3.2's "Special Considerations for Server-Sent Events")."""
+of the streams (``text/event-stream`` with an ``x-itemSchema`` per event: the document is OpenAPI 3.1, which
+has no ``itemSchema``; the extension carries OpenAPI 3.2's "Special Considerations for Server-Sent Events")."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def document_streams(app: FastAPI) -> None:
             ok["description"] = ("A stream of Server-Sent Events: " + ", ".join(f"`{e}`" for e in events)
                                  + ". Comment lines (`: ping`) keep the connection alive.")
             ok["content"] = {"text/event-stream": {"schema": {"type": "string"},
-                                                   "itemSchema": _item_schema(events)}}
+                                                   "x-itemSchema": _item_schema(events)}}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.types import UtcDateTime
+from app.core.types import RequestDate, UtcDateTime
 from app.models.order import OrderStatus
 
 MAX_RANGE_DAYS = 366
@@ -42,8 +42,8 @@ class ReportRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    from_: date = Field(alias="from", description="First shop day (YYYY-MM-DD), inclusive.")
-    to: date = Field(description="Last shop day (YYYY-MM-DD), inclusive.")
+    from_: RequestDate = Field(alias="from", description="First shop day (YYYY-MM-DD), inclusive.")
+    to: RequestDate = Field(description="Last shop day (YYYY-MM-DD), inclusive.")
 
     @model_validator(mode="after")
     def _bounded(self) -> ReportRange:
