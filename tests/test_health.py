@@ -15,7 +15,8 @@ async def test_ready_without_redis_checks_mongodb_only(client):
     r = await client.get(f"{API}/health/ready")
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "checks": {"mongodb": "ok"},
-                        "events": {"transport": "memory", "status": "ok", "dropped": 0, "overflows": 0}}
+                        "events": {"transport": "memory", "status": "ok", "down_since": None, "dropped": 0,
+                                   "overflows": 0}}
 
 
 async def test_ready_with_redis(make_settings, app_factory, redis_url):

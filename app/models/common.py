@@ -73,6 +73,12 @@ class Problem(BaseModel):
     zip: str | None = Field(None, description="`zip-not-served`: the 5-digit ZIP code asked about.")
     zone_id: str | None = Field(None, description="`zip-taken`: the zone that already has the ZIP.")
     zips: list[str] | None = Field(None, description="`zip-taken`: the ZIPs or prefixes already taken.")
+    minimum: int | None = Field(None, description="`amount-below-minimum`: the smallest card charge in the "
+                                                  "currency, integer minor units (cents).")
+    total: int | None = Field(None, description="`amount-below-minimum`: the order total, integer minor units (cents).")
+    currency: str | None = Field(None, description="`amount-below-minimum`: ISO 4217 currency of the amounts.")
+    provider_code: str | None = Field(None, description="`payment-provider-error`: the payment provider's error "
+                                                        "code (Stripe's `code`, e.g. `card_declined`).")
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse
 
 from app.core.errors import Unprocessable
@@ -16,7 +16,7 @@ from app.core.ids import looks_like_id
 from app.core.ratelimit import client_ip
 from app.deps import OptionalUser, get_order_service
 from app.models.common import problem_responses
-from app.routers.params import OrderId
+from app.routers.params import CREATED, OrderId
 from app.schemas.events import MAX_STOCK_PRODUCTS, TicketIn, TicketOut
 from app.services.event_streams import StreamService, board_snapshot, get_stream_service, order_snapshot, stock_snapshot
 from app.services.event_tickets import TicketService
@@ -41,10 +41,11 @@ Orders = Annotated[OrderService, Depends(get_order_service)]
 
 
 @router.post("/tickets", response_model=TicketOut, status_code=status.HTTP_201_CREATED,
-             responses=problem_responses(401, 403, 404, 422),
+             responses={**problem_responses(401, 403, 404, 422), **CREATED},
              summary="A single-use ticket (valid EVENTS_TICKET_SECONDS, ≤ 60 s) to open one order's stream or the "
                      "staff board")
-async def create_ticket(body: TicketIn, request: Request, user: OptionalUser, orders: Orders, svc: Tickets,
+async def create_ticket(body: TicketIn, request: Request, response: Response, user: OptionalUser, orders: Orders,
+                        svc: Tickets,
                         order_token: Annotated[str | None, Header(alias="X-Order-Token", min_length=16,
                                                                   max_length=128,
                                                                   description="Guests: the order's access token"
@@ -52,8 +53,11 @@ async def create_ticket(body: TicketIn, request: Request, user: OptionalUser, or
     session_id = getattr(request.state, "session_id", None)
     if body.stream == "order":
         order = await orders.get_for_customer(body.order_id or "", user, order_token)
-        return await svc.issue("order", user=user, session_id=session_id, order=order)
-    return await svc.issue("staff", user=user, session_id=session_id)
+        ticket = await svc.issue("order", user=user, session_id=session_id, order=order)
+    else:
+        ticket = await svc.issue("staff", user=user, session_id=session_id)
+    response.headers["Location"] = ticket.url  # the stream the ticket opens
+    return ticket
 
 
 @router.get("/stock", responses=problem_responses(422, 429),
