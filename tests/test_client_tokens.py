@@ -48,7 +48,7 @@ def list_operations(app) -> list[str]:
     paths = []
     for path, ops in app.openapi()["paths"].items():
         params = ops.get("get", {}).get("parameters", [])
-        if any(p["in"] == "query" and p["name"] == "cursor" for p in params):
+        if any(p.get("in") == "query" and p.get("name") == "cursor" for p in params):
             paths.append(path.removeprefix(API))
     return sorted(paths)
 
@@ -129,7 +129,7 @@ async def test_a_malformed_cart_token_is_no_cart(client, token):
     assert_problem(await client.delete(f"{API}/cart/promo", headers=headers), 404, "cart-not-found")
 
 
-@pytest.mark.parametrize("value", ['"nope"', "W/", ",,,", 'W/""', '"' + "a" * 4000 + '"', "\u00ff\u00fe", "*, x"])
+@pytest.mark.parametrize("value", ['"nope"', "W/", ",,,", 'W/""', "\u00ff\u00fe", "*, x"])
 async def test_arbitrary_if_none_match_values_never_fail(client, value):
     await make_product()
     first = await client.get(f"{API}/products")
@@ -138,3 +138,9 @@ async def test_arbitrary_if_none_match_values_never_fail(client, value):
     assert r.status_code == 200 and r.json() == first.json()
     both = f"W/{etag}, {value}".encode()
     assert (await client.get(f"{API}/products", headers={"If-None-Match": both})).status_code == 304
+
+
+async def test_an_oversized_if_none_match_is_a_422_problem(client):
+    await make_product()
+    r = await client.get(f"{API}/products", headers={"If-None-Match": '"' + "a" * 4000 + '"'})
+    assert_problem(r, 422)

@@ -77,8 +77,8 @@ async def test_fixed_code_takes_its_amount_and_respects_the_cap(client, customer
     assert (body["discount"], body["promo"]["kind"], body["total"]) == (500, "fixed", 8500)
     await create_promo("CAPPED", kind="fixed", amount=2000, max_discount=1500)
     assert (await apply(client, headers, "CAPPED")).json()["discount"] == 1500
-    r = await apply(client, headers, "BAD CODE!")  # not a code at all: the same answer as an unknown one
-    assert r.status_code == 422 and r.json()["type"].endswith("/promo-not-found")
+    r = await apply(client, headers, "BAD CODE!")  # not a code's shape: refused by validation, nothing looked up
+    assert r.status_code == 422 and r.json()["type"].endswith("/validation-error")
 
 
 async def test_per_customer_limit_counts_an_account_without_email_by_its_id(app, settings, create_promo):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from app.core.errors import Unauthorized
 from app.core.metrics import render
 from app.core.security import tokens_equal
+from app.core.types import UtcDateTime
 
 router = APIRouter(tags=["health"])
 metrics_router = APIRouter(include_in_schema=False)
@@ -28,7 +28,7 @@ class EventsStatus(BaseModel):
 
     transport: Literal["memory", "redis"]
     status: Literal["ok", "degraded"]
-    down_since: datetime | None = None
+    down_since: UtcDateTime | None = None
     dropped: int
     overflows: int
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
+from app.core.types import UtcDateTime
 from app.models.common import StrictModel
 from app.models.order import DeliveryMethod, OrderStatus, PaymentStatus
 
@@ -96,7 +97,7 @@ class TicketOut(BaseModel):
     ticket: str = Field(description="Single use; pass as `ticket` in the stream's URL (never a token)")
     stream: Literal["order", "staff"]
     order_id: str | None = None
-    expires_at: datetime
+    expires_at: UtcDateTime
     url: str = Field(description="The stream's path with the ticket, for `new EventSource(API_ORIGIN + url)`")
 
 
