@@ -28,7 +28,7 @@ from app.models.order import Order, PaymentMethod, PaymentStatus, RefundRecord, 
 from app.services.order_events import update_versioned  # publishes each payment-status change to live streams
 from app.services.order_notify import money
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only, never run
     from app.services.orders import OrderService
 
 log = logging.getLogger("app.refunds")
