@@ -125,7 +125,13 @@ async def test_an_outage_closes_streams_for_a_resync_and_recovery_is_automatic()
 
 async def test_ready_shows_the_bus(client, make_settings, app_factory, redis_url):
     r = await client.get(f"{API}/health/ready")
-    assert r.json()["events"] == {"transport": "memory", "status": "ok", "dropped": 0, "overflows": 0}
+    assert r.json()["events"] == {
+        "transport": "memory",
+        "status": "ok",
+        "down_since": None,
+        "dropped": 0,
+        "overflows": 0,
+    }
     async with app_factory(make_settings(redis_url=redis_url)) as application, new_client(application) as c:
         events = (await c.get(f"{API}/health/ready")).json()["events"]
     assert (events["transport"], events["status"]) == ("redis", "ok")
