@@ -289,7 +289,10 @@ class OrderService:
             return order
         if order.payment_status in SETTLED:
             return order
-        payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": NOW}
+        # The intent id is written too: a crash between creating the intent and saving its id leaves an order
+        # found by its metadata order_id, and refunds need the id.
+        payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": NOW,
+                   "payment_intent_id": intent.id}
         moved = await self.try_move(order.id, S.paid, by="stripe", extra=lambda _doc: payment)
         if moved is not None:
             return moved
