@@ -53,6 +53,7 @@ def smtp_server() -> Any:
 @pytest.fixture
 def mailbox(smtp_server: SmtpSink):
     smtp_server.mailbox.messages.clear()
+    smtp_server.mailbox.refuse.clear()
     return smtp_server.mailbox
 
 

@@ -75,6 +75,14 @@ class RedisProcess:
 @dataclass
 class Mailbox:
     messages: list[Message] = field(default_factory=list)
+    # Addresses the server refuses permanently at RCPT TO (550), like a mailbox that does not exist.
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
+        if address.lower() in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         msg = message_from_bytes(envelope.content)
