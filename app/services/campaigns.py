@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from app.config import Settings
 from app.core.clock import utcnow
@@ -54,7 +54,7 @@ class CampaignRenderer:
         docs = await Product.find({"_id": {"$in": ids}, "status": ProductStatus.active.value}).to_list()
         base = self.settings.storefront_url.rstrip("/")
         tracking = urlencode({"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": campaign.id})
-        return {p.id: {"name": p.name, "url": f"{base}/products/{p.slug}?{tracking}",
+        return {p.id: {"name": p.name, "url": f"{base}/products/{quote(p.slug)}?{tracking}",
                        "image_url": p.images[0].url if p.images else None,
                        "image_alt": (p.images[0].alt or p.name) if p.images else p.name,
                        "price": money(p.price_min, self.settings.currency)} for p in docs}

@@ -11,8 +11,12 @@ email is queued for it again) and its unsent marketing email is cancelled.
 
 from __future__ import annotations
 
+import io
 import logging
+from email import policy as email_policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
+from email.utils import parseaddr
 from string import Template
 from typing import Any
 
@@ -28,6 +32,11 @@ from app.models.outbox import EmailStatus, OutboxEmail
 from app.services.email_templates import RenderedEmail, render_paragraphs_html
 
 log = logging.getLogger("app.email")
+
+# Messages are flattened with header lines up to RFC 5322's 998-character limit (not the 78 of the default
+# SMTP policy): a long URL in List-Unsubscribe must reach mail clients as written, never folded into an
+# RFC 2047 encoded word (which the default policy does to a token longer than a line).
+WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
 
 # name -> (subject, text body). Values are escaped for the HTML part; the text part is sent as is.
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -156,42 +165,53 @@ class EmailService:
         return queued
 
     async def send_due(self, limit: int = 50) -> int:
-        """Deliver due emails (called by the background job). Returns how many were handled."""
+        """Deliver due emails (called by the background job). Returns how many were handled.
+
+        One SMTP connection serves the whole round (a campaign's batch is not one handshake per email); it is
+        dropped after any error other than a refused recipient, and the next email opens a new one."""
         coll = OutboxEmail.get_pymongo_collection()
         handled = 0
-        for _ in range(limit):
-            raw = await claim(coll, {"status": EmailStatus.pending, "next_attempt_at": {"$lte": utcnow()}},
-                              lease_seconds=self.settings.worker_lease_seconds)
-            if raw is None:
-                break
-            await self._deliver(raw)
-            handled += 1
+        smtp: aiosmtplib.SMTP | None = None
+        try:
+            for _ in range(limit):
+                raw = await claim(coll, {"status": EmailStatus.pending, "next_attempt_at": {"$lte": utcnow()}},
+                                  lease_seconds=self.settings.worker_lease_seconds)
+                if raw is None:
+                    break
+                smtp = await self._deliver(raw, smtp)
+                handled += 1
+        finally:
+            await _close(smtp)
         return handled
 
-    async def _deliver(self, raw: dict[str, Any]) -> None:
+    async def _deliver(self, raw: dict[str, Any], smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+        """Send one claimed email over ``smtp`` (or a new connection) and record the outcome; returns the
+        connection to go on with (None when it should not be reused)."""
         coll = OutboxEmail.get_pymongo_collection()
         email = OutboxEmail.model_validate(raw)
         attempts = email.attempts + 1
         try:
-            await self._smtp_send(email)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
+            smtp = await self._transmit(self._message(email), smtp)
+        except aiosmtplib.SMTPRecipientsRefused as exc:  # the envelope was reset: the connection goes on
             permanent = [r for r in exc.recipients if 500 <= r.code < 600]
             if not permanent:
                 await self._retry_later(raw, email, attempts, exc)
-                return
+                return smtp
             detail = f"{permanent[0].code} {permanent[0].message}"[:500]
             await release(coll, raw, changes={"attempts": attempts, "status": EmailStatus.bounced,
                                               "last_error": f"hard bounce: {detail}"})
             await suppress_address(email.to, "hard-bounce", detail)
             EMAILS.labels("bounced").inc()
             log.warning("email %s bounced permanently: %s", email.id, detail)
-            return
+            return smtp
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await _close(smtp)
             await self._retry_later(raw, email, attempts, exc)
-            return
+            return None
         await release(coll, raw, changes={
             "attempts": attempts, "status": EmailStatus.sent, "sent_at": utcnow(), "last_error": None})
         EMAILS.labels("sent").inc()
+        return smtp
 
     async def _retry_later(self, raw: dict[str, Any], email: OutboxEmail, attempts: int, exc: Exception) -> None:
         """A temporary failure: try again after the backoff, or give up after EMAIL_MAX_ATTEMPTS."""
@@ -205,10 +225,9 @@ class EmailService:
         EMAILS.labels("failed" if give_up else "retry").inc()
         log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
 
-    async def _smtp_send(self, email: OutboxEmail) -> None:
-        s = self.settings
+    def _message(self, email: OutboxEmail) -> EmailMessage:
         msg = EmailMessage()
-        msg["From"] = s.email_from
+        msg["From"] = self.settings.email_from
         msg["To"] = email.to
         msg["Subject"] = email.subject
         # A stable Message-ID lets receivers drop a duplicate if a process died after SMTP accepted it.
@@ -218,11 +237,51 @@ class EmailService:
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
-        await aiosmtplib.send(
-            msg, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+        return msg
+
+    async def _transmit(self, msg: EmailMessage, smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP:
+        """Send ``msg`` on ``smtp``, or on a new connection; a kept connection the server closed meanwhile is
+        replaced once. Returns the connection used."""
+        sender = parseaddr(self.settings.email_from)[1]
+        recipients = [parseaddr(msg["To"])[1]]
+        out = io.BytesIO()
+        BytesGenerator(out, policy=WIRE_POLICY).flatten(msg)
+        data = out.getvalue()
+        if smtp is not None and smtp.is_connected:
+            try:
+                await smtp.sendmail(sender, recipients, data)
+                return smtp
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                await _close(smtp)
+        smtp = await self._connect()
+        try:
+            await smtp.sendmail(sender, recipients, data)
+        except aiosmtplib.SMTPRecipientsRefused:
+            raise
+        except BaseException:
+            await _close(smtp)
+            raise
+        return smtp
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             start_tls=s.smtp_starttls, use_tls=s.smtp_use_tls, timeout=s.smtp_timeout,
         )
+        await smtp.connect()
+        return smtp
+
+
+async def _close(smtp: aiosmtplib.SMTP | None) -> None:
+    """End an SMTP session politely; a connection that is already broken is just closed."""
+    if smtp is None or not smtp.is_connected:
+        return
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        smtp.close()
 
 
 async def cancel_marketing_to(address: str) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from pymongo.errors import DuplicateKeyError
 
@@ -96,7 +97,8 @@ class StockAlertService:
 
     def render(self, product: Product, size_code: str):
         size = next((s for s in product.sizes if s.code == size_code), None)
-        card = {"name": product.name, "url": f"{self.settings.storefront_url.rstrip('/')}/products/{product.slug}",
+        base = self.settings.storefront_url.rstrip("/")
+        card = {"name": product.name, "url": f"{base}/products/{quote(product.slug)}",
                 "image_url": product.images[0].url if product.images else None,
                 "image_alt": product.images[0].alt if product.images else product.name,
                 "price": money(size.price if size else product.price_min, self.settings.currency)}
