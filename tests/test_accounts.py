@@ -42,7 +42,8 @@ async def test_patch_profile_names_phone_and_preferences(client, customer):
     # A partial preferences patch keeps the other preferences.
     r = await client.patch(f"{API}/users/me", headers=headers, json={"preferences": {"email_notifications": False}})
     assert r.json()["preferences"] == {"email_notifications": False, "newsletter": True,
-                                       "newsletter_status": "confirmed", "favorite_occasions": ["birthday", "anniversary"]}
+                                       "newsletter_status": "confirmed",
+                                       "favorite_occasions": ["birthday", "anniversary"]}
     # null clears the phone; other fields stay.
     r = await client.patch(f"{API}/users/me", headers=headers, json={"phone": None})
     assert r.json()["phone"] is None and r.json()["first_name"] == "Camellia"
