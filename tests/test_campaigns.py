@@ -246,3 +246,20 @@ async def test_audiences(make_settings, app_factory, mailbox, audience, expected
         campaign = await send(client, headers, campaign_body(audience=audience))
     assert sorted(m["X-Envelope-To"] for m in mailbox.messages) == expected
     assert campaign["stats"]["recipients"] == len(expected)
+
+
+async def test_demo_seed_has_subscribers_and_a_draft_campaign(client):
+    from app.seed import DEMO_PASSWORD, seed_users
+    from app.seed_marketing import DEMO_CAMPAIGN, seed_marketing
+
+    await seed_users()
+    assert len(await seed_marketing()) == 2
+    assert await seed_marketing() == []  # idempotent
+    admin = await login_headers(client, "admin@amourflorals.com", DEMO_PASSWORD)
+    [draft] = (await client.get(CAMPAIGNS, headers=admin)).json()["items"]
+    assert (draft["name"], draft["status"]) == (DEMO_CAMPAIGN, "draft")
+    assert "Spring is in bloom, Ava" in (await client.get(f"{CAMPAIGNS}/{draft['id']}/preview",
+                                                          headers=admin)).json()["text"]
+    olivia = await login_headers(client, "olivia@example.com", DEMO_PASSWORD)
+    assert (await client.get(f"{API}/users/me", headers=olivia)).json()["preferences"]["newsletter"] is True
+    assert await NewsletterSubscription.find({"status": "confirmed"}).count() == 3
