@@ -263,3 +263,32 @@ async def test_demo_seed_has_subscribers_and_a_draft_campaign(client):
     olivia = await login_headers(client, "olivia@example.com", DEMO_PASSWORD)
     assert (await client.get(f"{API}/users/me", headers=olivia)).json()["preferences"]["newsletter"] is True
     assert await NewsletterSubscription.find({"status": "confirmed"}).count() == 3
+
+
+async def test_unsubscribe_and_cancel_stop_queued_emails(make_settings, app_factory, mailbox):
+    """Emails already queued are not sent once their address unsubscribes or their campaign is cancelled
+    (the job and the outbox sender are run by hand here, so the queue can be inspected in between)."""
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application, new_client(application) as client:
+        rt = application.state.runtime
+        headers = await login_headers(client, (await create_user(Role.admin)).email)
+        await subscribers("a@example.com", "b@example.com", "c@example.com")
+        cid = (await client.post(CAMPAIGNS, headers=headers, json=campaign_body())).json()["id"]
+        await client.post(f"{CAMPAIGNS}/{cid}/schedule", headers=headers, json={})
+        sender = CampaignSender(settings, rt.email)
+        assert await sender.run_due() == 3  # one batch: three emails queued
+        queued = await OutboxEmail.find_one({"to": "a@example.com"})
+        assert queued.status == "pending" and queued.marketing is True
+
+        url = re.search(r"<(https?://[^>]+)>", queued.headers["List-Unsubscribe"]).group(1)
+        r = await client.post(url.removeprefix(settings.public_base_url), data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200, r.text
+        assert (await OutboxEmail.get(queued.id)).status == "cancelled"
+
+        r = await client.post(f"{CAMPAIGNS}/{cid}/cancel", headers=headers)
+        assert r.json()["status"] == "cancelled"
+        assert r.json()["stats"] == {"recipients": 3, "queued": 0, "sent": 0, "failed": 0, "cancelled": 3,
+                                     "unsubscribed": 1}
+        assert await sender.run_due() == 0  # a cancelled campaign is not picked up again
+        assert await rt.email.send_due() == 0
+    assert mailbox.messages == []
