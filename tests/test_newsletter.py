@@ -137,3 +137,16 @@ async def test_account_preference_is_the_subscription(client, mailbox, user_fact
     r = await client.request("DELETE", f"{API}/users/me", headers=headers, json={"password": "Blooming-Peonies-42"})
     assert r.status_code == 204, r.text
     assert await NewsletterSubscription.find_one({"email": "rose@example.com"}) is None
+
+
+async def test_account_preference_counts_against_the_sign_up_limit(client, user_factory, settings):
+    _, headers = await user_factory(email="aster@example.com", email_verified_at=None)
+    limit = int(settings.rate_limit_newsletter_email.split("/")[0])
+    for _ in range(limit):
+        r = await client.patch(f"{API}/users/me", headers=headers, json={"preferences": {"newsletter": True}})
+        assert r.status_code == 200, r.text
+    r = await client.patch(f"{API}/users/me", headers=headers, json={"preferences": {"newsletter": True}})
+    assert_problem(r, 429, "rate-limited")
+    assert await OutboxEmail.find({"to": "aster@example.com", "template": "newsletter_confirm"}).count() == limit
+    # Other changes of the profile are not limited by it.
+    assert (await client.patch(f"{API}/users/me", headers=headers, json={"first_name": "Aster"})).status_code == 200

@@ -33,8 +33,12 @@ async def get_me(user: CurrentUser) -> UserOut:
     return await profile(user)
 
 
-@router.patch("", response_model=UserOut, responses=problem_responses(422), summary="Update my profile")
-async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts) -> UserOut:
+@router.patch("", response_model=UserOut, responses=problem_responses(422, 429), summary="Update my profile",
+              description="`preferences.newsletter: true` counts against the newsletter sign-up limit of the "
+                          "account's address (it may email a confirmation link).")
+async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts, request: Request) -> UserOut:
+    if body.preferences is not None and body.preferences.newsletter:
+        hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email", user.email.lower())
     return await profile(await accounts.update_profile(user, body))
 
 

@@ -162,5 +162,3 @@ class PreviewOut(BaseModel):
     headers: dict[str, str] = Field(description="Extra headers every recipient's copy carries (List-Unsubscribe, "
                                                 "List-Unsubscribe-Post).")
 
-
-CampaignStatusFilter = Literal["draft", "scheduled", "sending", "sent", "cancelled"]
