@@ -13,7 +13,7 @@ for a whole page, plus the ``unsubscribed`` counter kept by the unsubscribe link
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -61,6 +61,9 @@ class CampaignRenderer:
 
     def render(self, campaign: Campaign, products: dict[str, dict[str, Any]], *, first_name: str | None,
                unsubscribe_url: str, subject_prefix: str = "") -> RenderedEmail:
+        """One recipient's email: ``{first_name}`` replaced (``"there"`` when None), the product cards of
+        ``products`` (from ``products()``; blocks naming none of them show nothing), the footer's unsubscribe
+        link ``unsubscribe_url``."""
         name = first_name or "there"
 
         def personal(text: str) -> str:
@@ -128,7 +131,7 @@ class CampaignService:
         return await self._write(campaign_id, mutate)
 
     # --- schedule and cancel ----------------------------------------------------------------------------
-    async def schedule(self, campaign_id: str, send_at: Any) -> Campaign:
+    async def schedule(self, campaign_id: str, send_at: datetime | None) -> Campaign:
         """Schedule a draft (or move a scheduled campaign's time). ``send_at`` None: now. Unprocessable
         ``send-at-in-past`` more than 5 minutes ago; Conflict ``campaign-not-draft`` once it is sending."""
         now = utcnow()

@@ -39,6 +39,7 @@ def nl2br(value: Any) -> Markup:
 
 @lru_cache
 def environment() -> Environment:
+    """The one Jinja2 environment (templates are compiled once per process and cached by Jinja2)."""
     env = Environment(
         loader=PackageLoader("app", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",),

@@ -25,7 +25,7 @@ from app.models.catalog import Product, ProductStatus
 from app.models.marketing import EmailSuppression, StockAlert, StockAlertStatus
 from app.models.user import User
 from app.services.email import EmailService
-from app.services.email_templates import render_email
+from app.services.email_templates import RenderedEmail, render_email
 from app.services.order_notify import money
 from app.services.product_lookup import load_product
 
@@ -95,7 +95,8 @@ class StockAlertService:
         spent = {"status": StockAlertStatus.sent, "dedupe_key": f"spent:{alert.id}"}
         await release(coll, raw, changes=spent)
 
-    def render(self, product: Product, size_code: str):
+    def render(self, product: Product, size_code: str) -> RenderedEmail:
+        """The email telling that ``size_code`` of ``product`` is back (its price, image and page link)."""
         size = next((s for s in product.sizes if s.code == size_code), None)
         base = self.settings.storefront_url.rstrip("/")
         card = {"name": product.name, "url": f"{base}/products/{quote(product.slug)}",
