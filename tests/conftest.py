@@ -54,6 +54,7 @@ def smtp_server() -> Any:
 def mailbox(smtp_server: SmtpSink):
     smtp_server.mailbox.messages.clear()
     smtp_server.mailbox.refuse.clear()
+    smtp_server.mailbox.defer.clear()
     return smtp_server.mailbox
 
 

@@ -186,12 +186,24 @@ class EmailService:
 
     async def _deliver(self, raw: dict[str, Any], smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
         """Send one claimed email over ``smtp`` (or a new connection) and record the outcome; returns the
-        connection to go on with (None when it should not be reused)."""
+        connection to go on with (None when it should not be reused). A kept connection the server closed
+        meanwhile is replaced once."""
         coll = OutboxEmail.get_pymongo_collection()
         email = OutboxEmail.model_validate(raw)
         attempts = email.attempts + 1
+        sender, recipient, data = self._wire(email)
         try:
-            smtp = await self._transmit(self._message(email), smtp)
+            reused = smtp is not None and smtp.is_connected
+            if not reused:
+                smtp = await self._connect()
+            try:
+                await smtp.sendmail(sender, [recipient], data)  # type: ignore[union-attr]
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if not reused:
+                    raise
+                await _close(smtp)
+                smtp = await self._connect()
+                await smtp.sendmail(sender, [recipient], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:  # the envelope was reset: the connection goes on
             permanent = [r for r in exc.recipients if 500 <= r.code < 600]
             if not permanent:
@@ -225,7 +237,8 @@ class EmailService:
         EMAILS.labels("failed" if give_up else "retry").inc()
         log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
 
-    def _message(self, email: OutboxEmail) -> EmailMessage:
+    def _wire(self, email: OutboxEmail) -> tuple[str, str, bytes]:
+        """(envelope sender, envelope recipient, the message as sent) of an outbox email."""
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
         msg["To"] = email.to
@@ -237,31 +250,9 @@ class EmailService:
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
-        return msg
-
-    async def _transmit(self, msg: EmailMessage, smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP:
-        """Send ``msg`` on ``smtp``, or on a new connection; a kept connection the server closed meanwhile is
-        replaced once. Returns the connection used."""
-        sender = parseaddr(self.settings.email_from)[1]
-        recipients = [parseaddr(msg["To"])[1]]
         out = io.BytesIO()
         BytesGenerator(out, policy=WIRE_POLICY).flatten(msg)
-        data = out.getvalue()
-        if smtp is not None and smtp.is_connected:
-            try:
-                await smtp.sendmail(sender, recipients, data)
-                return smtp
-            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-                await _close(smtp)
-        smtp = await self._connect()
-        try:
-            await smtp.sendmail(sender, recipients, data)
-        except aiosmtplib.SMTPRecipientsRefused:
-            raise
-        except BaseException:
-            await _close(smtp)
-            raise
-        return smtp
+        return parseaddr(self.settings.email_from)[1], email.to, out.getvalue()
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
