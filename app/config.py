@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # Failed promo-code attempts (a code that is refused); successful ones are not counted.
     rate_limit_promo_ip: str = "30/hour"
     rate_limit_promo_cart: str = "10/hour"
+    # Newsletter sign-up (per client IP and per address) and back-in-stock requests (per IP and per address).
+    rate_limit_newsletter_ip: str = "10/hour"
+    rate_limit_newsletter_email: str = "3/hour"
+    rate_limit_stock_alert_ip: str = "20/hour"
+    rate_limit_stock_alert_email: str = "10/hour"
+    # Campaign test sends, per admin.
+    rate_limit_campaign_test: str = "20/hour"
 
     # --- email ----------------------------------------------------------------------------------
     smtp_host: str = "127.0.0.1"
@@ -85,6 +92,24 @@ class Settings(BaseSettings):
     smtp_timeout: float = 10.0
     email_from: str = "Amour Florals <hello@amourflorals.com>"
     email_max_attempts: int = Field(12, ge=1, le=100)
+    email_unsubscribe_mailto: str | None = Field(
+        "unsubscribe@amourflorals.com", pattern=r"^[^@\s<>,]+@[^@\s<>,]+$",
+        description="Mailbox named in the List-Unsubscribe header of marketing email beside the one-click URL "
+                    "(read by staff; the URL unsubscribes at once). Empty: the URL only.")
+
+    # --- marketing email (newsletter, campaigns, back in stock, abandoned carts) ---------------------------
+    newsletter_confirm_hours: int = Field(72, ge=1, le=720, description="Lifetime of a newsletter confirmation "
+                                          "(double opt-in) link")
+    marketing_batch_size: int = Field(200, ge=1, le=5000, description="Recipients a campaign materialises per "
+                                      "batch (and carts one abandoned-cart pass reads per batch); progress is "
+                                      "recorded after each batch")
+    marketing_poll_seconds: float = Field(30.0, gt=0, le=3600, description="How often the campaign, back-in-stock "
+                                          "and abandoned-cart jobs look for work when nothing woke them")
+    abandoned_cart_after_minutes: int = Field(120, ge=1, le=30 * 24 * 60, description="A signed-in customer's cart "
+                                              "left unchanged this long gets one reminder (newsletter subscribers)")
+    abandoned_cart_lookback_hours: int = Field(72, ge=1, le=24 * 90, description="Carts left longer ago than "
+                                               "ABANDONED_CART_AFTER_MINUTES plus this get no reminder (e.g. "
+                                               "old carts when the feature is first switched on)")
 
     # --- background workers -------------------------------------------------------------------------
     workers_enabled: bool = True
@@ -222,6 +247,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
         return v if v is not None and v.get_secret_value() else None
+
+    @field_validator("email_unsubscribe_mailto", mode="before")
+    @classmethod
+    def _empty_mailto_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
 
     @field_validator("otel_exporter_otlp_endpoint")
     @classmethod

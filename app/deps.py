@@ -207,3 +207,23 @@ def get_report_service(request: Request):
     from app.services.reports import ReportService
 
     return ReportService(request.app.state.settings, get_clock(request))
+
+
+def get_newsletter_service(request: Request):
+    from app.services.newsletter import NewsletterService
+
+    return NewsletterService(request.app.state.settings, request.app.state.runtime.email)
+
+
+def get_stock_alert_service(request: Request):
+    from app.services.stock_alerts import StockAlertService
+
+    rt = request.app.state.runtime
+    return StockAlertService(request.app.state.settings, rt.email, rt.jobs)
+
+
+def get_campaign_service(request: Request):
+    from app.services.campaigns import CampaignService
+
+    rt = request.app.state.runtime
+    return CampaignService(request.app.state.settings, rt.email, rt.jobs)

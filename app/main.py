@@ -26,9 +26,12 @@ from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
+from app.services.campaign_jobs import register_campaign_job
+from app.services.cart_reminders import register_cart_reminder_job
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
 from app.services.payments import StripeGateway
+from app.services.stock_alerts import register_stock_alert_job
 from app.services.storage import make_storage, media_app
 
 log = logging.getLogger("app")
@@ -45,6 +48,8 @@ TAGS = [
     {"name": "checkout", "description": "Turn the cart into an order and start its payment (Idempotency-Key)."},
     {"name": "orders", "description": "A customer's orders, tracking and cancellation; guests use X-Order-Token."},
     {"name": "payments", "description": "The Stripe webhook."},
+    {"name": "newsletter", "description": "Newsletter sign-up with double opt-in, confirmation and one-click "
+                                          "unsubscribe (RFC 8058); no sign-in needed."},
     {"name": "events", "description": "Live stock, order status and the staff board as Server-Sent Events "
                                       "(`text/event-stream`); private streams open with a single-use ticket."},
     {"name": "admin: users", "description": "User management (admins)."},
@@ -55,6 +60,8 @@ TAGS = [
     {"name": "admin: orders", "description": "Order management for staff: status, refunds, notes, settlement."},
     {"name": "admin: delivery", "description": "Delivery zones, time slots and capacity, blackout dates (admins)."},
     {"name": "admin: promo codes", "description": "Promo codes (admins)."},
+    {"name": "admin: campaigns", "description": "Newsletter campaigns: drafts, preview, test send, schedule, "
+                                                "cancel, statistics (admins)."},
     {"name": "admin: reports", "description": "Sales, top products, customers and overview reports (staff)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -111,6 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs.register("email", rt.email.send_due)
         rt.stripe = StripeGateway(settings)
         register_order_jobs(rt)
+        register_campaign_job(rt)
+        register_stock_alert_job(rt)
+        register_cart_reminder_job(rt)
         if settings.workers_enabled:
             rt.jobs.start()
         try:

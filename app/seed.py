@@ -10,6 +10,7 @@ from app.core.security import hash_password
 from app.models.user import Address, Role, User
 from app.seed_catalog import seed_catalog
 from app.seed_delivery import seed_delivery_and_promos
+from app.seed_marketing import seed_marketing
 from app.seed_orders import seed_demo_orders, seed_demo_reviews
 
 DEMO_PASSWORD = "Bouquet-Demo-2026"
@@ -61,6 +62,7 @@ async def seed_product_images() -> list[str]:
 SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [
     seed_users, seed_catalog, seed_delivery_and_promos, seed_product_images,
     seed_demo_orders, seed_demo_reviews,  # after users, catalog and delivery: they place orders through them
+    seed_marketing,  # after users and catalog: subscribers and a draft campaign naming featured products
 ]
 
 

@@ -53,6 +53,8 @@ def smtp_server() -> Any:
 @pytest.fixture
 def mailbox(smtp_server: SmtpSink):
     smtp_server.mailbox.messages.clear()
+    smtp_server.mailbox.refuse.clear()
+    smtp_server.mailbox.defer.clear()
     return smtp_server.mailbox
 
 

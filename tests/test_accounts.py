@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models.auth import RefreshSession
+from app.models.marketing import NewsletterSubscription
 from app.models.user import Address, Role, User
 from tests.conftest import PASSWORD, create_user, login_headers
 from tests.support import API, assert_problem, bearer, login, register
@@ -20,7 +21,8 @@ async def test_get_me(client, customer):
     assert body == {
         "id": user.id, "email": user.email, "first_name": "Test", "last_name": "Customer", "phone": None,
         "role": "customer", "is_active": True, "email_verified": True,
-        "preferences": {"email_notifications": True, "newsletter": False, "favorite_occasions": []},
+        "preferences": {"email_notifications": True, "newsletter": False, "newsletter_status": "none",
+                        "favorite_occasions": []},
         "created_at": body["created_at"],
     }
     assert body["created_at"].endswith("Z")
@@ -34,19 +36,24 @@ async def test_patch_profile_names_phone_and_preferences(client, customer):
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["first_name"], body["last_name"], body["phone"]) == ("Camellia", "Bloom", "+12125550199")
-    assert body["preferences"] == {"email_notifications": True, "newsletter": True,
+    assert body["preferences"] == {"email_notifications": True, "newsletter": True, "newsletter_status": "confirmed",
                                    "favorite_occasions": ["birthday", "anniversary"]}
 
     # A partial preferences patch keeps the other preferences.
     r = await client.patch(f"{API}/users/me", headers=headers, json={"preferences": {"email_notifications": False}})
     assert r.json()["preferences"] == {"email_notifications": False, "newsletter": True,
+                                       "newsletter_status": "confirmed",
                                        "favorite_occasions": ["birthday", "anniversary"]}
     # null clears the phone; other fields stay.
     r = await client.patch(f"{API}/users/me", headers=headers, json={"phone": None})
     assert r.json()["phone"] is None and r.json()["first_name"] == "Camellia"
 
     stored = await User.get(user.id)
-    assert (stored.first_name, stored.phone, stored.preferences.newsletter) == ("Camellia", None, True)
+    assert (stored.first_name, stored.phone) == ("Camellia", None)
+    # The newsletter preference is the address's subscription, not a field of the account.
+    sub = await NewsletterSubscription.find_one({"email": user.email})
+    assert sub.status == "confirmed" and sub.source == "account"
+    assert "newsletter" not in (await User.get_pymongo_collection().find_one({"_id": user.id}))["preferences"]
     assert stored.preferences.email_notifications is False and stored.updated_at.tzinfo is not None
 
 

@@ -92,14 +92,18 @@ def test_migrate_forward_and_backward(cli_db):
     r = invoke("migrate", "--path", str(MIGRATIONS))
     assert r.exit_code == 0 and "Migrations done" in r.output, r.output
     old = db.users.find_one({"_id": "usr_old"})
-    assert old["preferences"] == {"email_notifications": True, "newsletter": False, "favorite_occasions": []}
-    assert db.users.find_one({"_id": "usr_new"})["preferences"] == {"newsletter": True}
+    # Defaults added; the newsletter preference became the address's subscription (one fact, not two).
+    assert old["preferences"] == {"email_notifications": True, "favorite_occasions": []}
+    assert db.users.find_one({"_id": "usr_new"})["preferences"] == {}
+    subs = list(db.newsletter_subscriptions.find({}, {"_id": 0, "email": 1, "status": 1, "source": 1}))
+    assert subs == [{"email": "new@example.com", "status": "confirmed", "source": "migration"}]
     assert db.migrations_log.count_documents({}) >= 1
 
     r = invoke("migrate", "--path", str(MIGRATIONS), "--backward")
     assert r.exit_code == 0, r.output
     assert "preferences" not in db.users.find_one({"_id": "usr_old"})
     assert db.users.find_one({"_id": "usr_new"})["preferences"] == {"newsletter": True}
+    assert db.newsletter_subscriptions.count_documents({}) == 0
 
 
 async def test_every_printed_demo_login_signs_in(client):

@@ -169,3 +169,32 @@ async def test_an_item_whose_worker_died_is_claimed_again(make_settings, app_fac
         doc = await OutboxEmail.get(dead["_id"])
         assert doc.status == EmailStatus.sent and doc.attempts == 1
         assert len(mailbox.to("orphan@example.com")) == 1
+
+
+async def test_a_permanent_refusal_bounces_and_suppresses_a_temporary_one_is_retried(make_settings, app_factory,
+                                                                                     mailbox):
+    from app.models.marketing import EmailSuppression
+
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        mailbox.refuse.add("gone@example.com")
+        mailbox.defer.add("busy@example.com")
+        for to in ("gone@example.com", "busy@example.com", "fine@example.com"):
+            await email.enqueue(to=to, template="password_changed", context={"first_name": "R"}, dedupe_key=to)
+        # A later marketing email to the bouncing address waits in the queue behind the bounce.
+        await OutboxEmail(dedupe_key="promo", to="gone@example.com", subject="s", text="t", template="campaign",
+                          marketing=True, next_attempt_at=utcnow() + timedelta(hours=1)).insert()
+        assert await email.send_due() == 3  # one SMTP connection: the refusals do not end it
+
+        gone = await OutboxEmail.find_one(OutboxEmail.dedupe_key == "gone@example.com")
+        assert (gone.status, gone.attempts, gone.lease) == (EmailStatus.bounced, 1, None)
+        assert gone.last_error.startswith("hard bounce: 550")
+        assert (await EmailSuppression.find_one({"email": "gone@example.com"})).reason == "hard-bounce"
+        assert (await OutboxEmail.find_one(OutboxEmail.dedupe_key == "promo")).status == EmailStatus.cancelled
+
+        busy = await OutboxEmail.find_one(OutboxEmail.dedupe_key == "busy@example.com")
+        assert (busy.status, busy.attempts) == (EmailStatus.pending, 1) and "450" in busy.last_error
+        assert busy.lease.until > utcnow()  # held until its retry time
+        assert await EmailSuppression.find_one({"email": "busy@example.com"}) is None
+        assert [m["X-Envelope-To"] for m in mailbox.messages] == ["fine@example.com"]

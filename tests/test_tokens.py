@@ -249,3 +249,26 @@ async def test_logout_all_ends_every_session_and_refuses_earlier_access_tokens(c
 
 async def test_logout_all_needs_a_signed_in_user(client):
     assert_problem(await client.post(f"{API}/auth/logout-all"), 401)
+
+
+def test_signed_links_survive_a_secret_rotation_and_refuse_tampering(settings):
+    from pydantic import SecretStr
+
+    from app.core.security import MAX_LINK_TOKEN, read_link, sign_link
+
+    token = sign_link(settings, "nl-unsub", {"i": "nls_1", "c": "cmp_1"})
+    assert read_link(settings, "nl-unsub", token) == {"p": "nl-unsub", "i": "nls_1", "c": "cmp_1"}
+    rotated = settings.model_copy(update={"jwt_secret": SecretStr("n" * 40),
+                                          "jwt_previous_secrets": [settings.jwt_secret]})
+    assert read_link(rotated, "nl-unsub", token)["i"] == "nls_1"  # sent before the rotation: still works
+    assert read_link(rotated.model_copy(update={"jwt_previous_secrets": []}), "nl-unsub", token) is None
+    body, mac = token.split(".")
+    other = _b64({"c": "cmp_1", "i": "nls_2", "p": "nl-unsub"})
+    assert read_link(settings, "nl-unsub", f"{other}.{mac}") is None  # another subscriber under the same MAC
+    assert read_link(settings, "nl-confirm", token) is None
+    assert read_link(settings, "nl-unsub", token + "A" * MAX_LINK_TOKEN) is None
+    assert read_link(settings, "nl-unsub", body) is None
+    expired = sign_link(settings, "nl-confirm", {"i": "nls_1"}, ttl=timedelta(seconds=-1))
+    assert read_link(settings, "nl-confirm", expired) is None
+    fresh = sign_link(settings, "nl-confirm", {"i": "nls_1"}, ttl=timedelta(minutes=5))
+    assert read_link(settings, "nl-confirm", fresh)["x"] > utcnow().timestamp()

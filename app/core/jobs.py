@@ -60,17 +60,22 @@ Job = Callable[[], Awaitable[int]]
 
 
 class JobRunner:
-    """Runs registered jobs in the API process: each job drains what is due, then sleeps or is woken."""
+    """Runs registered jobs in the API process. A job handles a bounded amount of what is due and returns how
+    much it handled: while that is above 0 it runs again at once; at 0 it sleeps its poll interval or until
+    it is woken (``wake``)."""
 
     def __init__(self, poll_seconds: float) -> None:
         self.poll = poll_seconds
         self.jobs: dict[str, Job] = {}
+        self.polls: dict[str, float] = {}
         self.wakeups: dict[str, asyncio.Event] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
-    def register(self, name: str, job: Job) -> None:
+    def register(self, name: str, job: Job, *, poll_seconds: float | None = None) -> None:
+        """Run ``job`` under ``name``; it sleeps ``poll_seconds`` (default: the runner's) when idle."""
         self.jobs[name] = job
+        self.polls[name] = poll_seconds if poll_seconds is not None else self.poll
         self.wakeups[name] = asyncio.Event()
 
     def wake(self, name: str) -> None:
@@ -98,14 +103,18 @@ class JobRunner:
     async def _loop(self, name: str, job: Job) -> None:
         event = self.wakeups[name]
         while not self.stopping:
+            event.clear()  # a wake-up arriving while the job runs is kept for the next round
+            handled = 0
             try:
-                await job()
+                handled = await job()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("job %s failed; retrying after the poll interval", name)
-            event.clear()
+            if handled:
+                await asyncio.sleep(0)  # more may be due: go on, letting other tasks run first
+                continue
             try:
-                await asyncio.wait_for(event.wait(), timeout=self.poll)
+                await asyncio.wait_for(event.wait(), timeout=self.polls[name])
             except TimeoutError:
                 pass

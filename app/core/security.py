@@ -1,9 +1,13 @@
-"""Passwords (libpass: argon2id, legacy bcrypt verified and upgraded), JWTs (python-jose), opaque tokens."""
+"""Passwords (libpass: argon2id, legacy bcrypt verified and upgraded), JWTs (python-jose), opaque tokens and
+signed link tokens (stateless, for links in email: newsletter confirmation and unsubscribe)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -100,3 +104,49 @@ def hash_token(token: str) -> str:
 
 def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a, b)
+
+
+# --- signed link tokens ------------------------------------------------------------------------------------
+# ``<base64url JSON payload>.<base64url HMAC-SHA256>``: the payload names its purpose (``p``) and, when the
+# link expires, the expiry as a Unix time (``x``). The MAC key is derived from JWT_SECRET (and, to verify,
+# from JWT_PREVIOUS_SECRETS: links sent before a rotation keep working), separately from the JWT key use.
+LINK_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{8,400}\.[A-Za-z0-9_-]{43}$"
+MAX_LINK_TOKEN = 444
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _link_mac(secret: str, body: str) -> str:
+    key = hmac.new(secret.encode(), b"amour-florals:signed-link:v1", hashlib.sha256).digest()
+    return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+
+
+def sign_link(settings: Settings, purpose: str, data: dict[str, Any], *, ttl: timedelta | None = None) -> str:
+    """A token carrying ``data`` (short keys, JSON values) for ``purpose``, signed with JWT_SECRET; it expires
+    after ``ttl`` (never when None). Anyone may read the payload: put ids in it, never secrets or addresses."""
+    payload: dict[str, Any] = {"p": purpose, **data}
+    if ttl is not None:
+        payload["x"] = int((utcnow() + ttl).timestamp())
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return f"{body}.{_link_mac(settings.jwt_secret.get_secret_value(), body)}"
+
+
+def read_link(settings: Settings, purpose: str, token: str) -> dict[str, Any] | None:
+    """The payload of a ``sign_link`` token for ``purpose`` if its signature is ours (current or previous
+    secret) and it has not expired; None otherwise (never raises)."""
+    if len(token) > MAX_LINK_TOKEN:
+        return None
+    body, _, mac = token.partition(".")
+    if not any(tokens_equal(_link_mac(secret, body), mac) for secret in settings.jwt_verify_secrets):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, binascii.Error):  # pragma: no cover - only we sign bodies, and ours always decode
+        return None
+    if payload.get("p") != purpose:
+        return None
+    if "x" in payload and payload["x"] <= utcnow().timestamp():
+        return None
+    return payload

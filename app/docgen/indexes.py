@@ -36,6 +36,25 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("email_outbox", "dedupe_unique"): "the same logical email is queued at most once (`dedupe_key`)",
     ("email_outbox", "status_due"): "the email worker claims due items: `status: pending`, "
                                     "`next_attempt_at <= now`, oldest first (app/core/jobs.py)",
+    ("email_outbox", "campaign_status"): "campaign statistics (emails per status, one aggregation per page of "
+                                         "campaigns) and cancelling a campaign's unsent emails (partial: string "
+                                         "`campaign_id`)",
+    ("email_outbox", "to_status"): "an unsubscribe, hard bounce, deactivation or closed account cancels the "
+                                   "address's unsent marketing email",
+    ("newsletter_subscriptions", "email_unique"): "`/newsletter/*` and an account's `preferences.newsletter` find "
+                                                  "the one consent record of an address; the campaign and cart "
+                                                  "reminder checks (`$in` per batch)",
+    ("newsletter_subscriptions", "status"): "the campaign job pages through confirmed subscribers in `_id` order "
+                                            "(`status: confirmed`, `_id > cursor`)",
+    ("email_suppressions", "email_unique"): "the suppression check of every marketing batch (`email $in`); one "
+                                            "entry per address",
+    ("campaigns", "status_send_at"): "the campaign job claims a `sending` campaign, or a `scheduled` one whose "
+                                     "`schedule.send_at` passed; `/admin/campaigns?status=`",
+    ("stock_alerts", "dedupe_unique"): "one waiting back-in-stock request per product, size and address "
+                                       "(`dedupe_key`)",
+    ("stock_alerts", "product_size_status"): "a size back in stock makes its waiting requests due (`update_many` "
+                                             "from app/services/inventory.py)",
+    ("stock_alerts", "status"): "the back-in-stock job claims due requests",
     ("categories", "slug_unique"): "`/categories/{slug}` and unique slugs",
     ("categories", "ancestors"): "a category move rewrites its subtree (`ancestors $in [id]`)",
     ("categories", "parent_order"): "children of a category in display order; delete refuses a category "
@@ -77,10 +96,13 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("carts", "user_unique"): "the signed-in customer's cart (at most one; partial: string `user_id`)",
     ("carts", "token_unique"): "a guest's cart by the SHA-256 of `X-Cart-Token` (partial: string `token_hash`)",
     ("carts", "expires_ttl"): "TTL: guest carts are deleted `GUEST_CART_DAYS` after their last change",
+    ("carts", "customer_updated"): "the abandoned-cart scan reads customer carts by `(updated_at, _id)` from where "
+                                   "it stopped (partial: string `user_id`)",
     ("orders", "number_unique"): "`/admin/orders?number=AF-…`; one order per number",
     ("orders", "cart_version_unique"): "checkout: one cart version yields at most one order (double-submit guard)",
     ("orders", "user_newest"): "`GET /orders` (the customer's orders, newest first); verified-purchase check",
-    ("orders", "email_newest"): "`/admin/orders?email=`",
+    ("orders", "email_newest"): "`/admin/orders?email=`; campaign audiences (occasion, lapsed): a batch's "
+                                "placed orders by `contact.email $in`",
     ("orders", "status_newest"): "`/admin/orders?status=`, newest first",
     ("orders", "created_desc"): "`/admin/orders?created_from=&created_to=`; the reports' created_at ranges",
     ("orders", "delivery_date_slot"): "`/admin/orders?delivery_date=`: the day's delivery run by slot",

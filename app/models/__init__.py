@@ -7,6 +7,7 @@ from app.models.counter import Counter, Event
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
 from app.models.events import StreamTicket
 from app.models.inventory import StockMovement
+from app.models.marketing import Campaign, EmailSuppression, JobCursor, NewsletterSubscription, StockAlert
 from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
@@ -21,4 +22,5 @@ DOCUMENT_MODELS: list[type] = [
     Cart,
     Order, IdempotencyRecord,
     StreamTicket,
+    NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
 ]

@@ -51,4 +51,7 @@ class Cart(Document):
             IndexModel([("token_hash", ASCENDING)], unique=True, name="token_unique",
                        partialFilterExpression={"token_hash": {"$type": "string"}}),
             IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+            # The abandoned-cart scan reads customer carts by last change (app/services/cart_reminders.py).
+            IndexModel([("updated_at", ASCENDING)], name="customer_updated",
+                       partialFilterExpression={"user_id": {"$type": "string"}}),
         ]

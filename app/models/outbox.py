@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from beanie import Document
+from pydantic import Field
 from pymongo import ASCENDING, IndexModel
 
 from app.models.base import Lease, UtcDateTime, id_field, now_field
@@ -14,6 +15,9 @@ class EmailStatus(StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"  # gave up after EMAIL_MAX_ATTEMPTS
+    bounced = "bounced"  # the recipient's server refused the address permanently (SMTP 5xx): suppressed
+    cancelled = "cancelled"  # marketing not sent: its campaign was cancelled, or the address unsubscribed,
+    #                          bounced or its account was closed while it waited
 
 
 class OutboxEmail(Document):
@@ -25,6 +29,12 @@ class OutboxEmail(Document):
     text: str
     html: str | None = None
     template: str
+    # Extra message headers (marketing: List-Unsubscribe and List-Unsubscribe-Post, RFC 8058).
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Marketing email (campaigns, abandoned-cart reminders) is cancelled when its address unsubscribes or
+    # bounces before it is sent; transactional email is not.
+    marketing: bool = False
+    campaign_id: str | None = None
     status: EmailStatus = EmailStatus.pending
     attempts: int = 0
     # Not sent before this instant (as enqueued). A failed attempt holds the lease for nobody until the
@@ -40,4 +50,9 @@ class OutboxEmail(Document):
         indexes = [
             IndexModel([("dedupe_key", ASCENDING)], unique=True, name="dedupe_unique"),
             IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="status_due"),
+            # Campaign statistics (count per status) and cancelling a campaign's unsent emails.
+            IndexModel([("campaign_id", ASCENDING), ("status", ASCENDING)], name="campaign_status",
+                       partialFilterExpression={"campaign_id": {"$type": "string"}}),
+            # Cancelling the unsent marketing email of an address that unsubscribed or bounced.
+            IndexModel([("to", ASCENDING), ("status", ASCENDING)], name="to_status"),
         ]

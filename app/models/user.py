@@ -33,8 +33,10 @@ class Address(BaseModel):
 
 
 class Preferences(BaseModel):
+    """Stored preferences. The newsletter preference is not here: it is the address's
+    ``NewsletterSubscription`` (app/models/marketing.py), the one record of marketing consent."""
+
     email_notifications: bool = True
-    newsletter: bool = False
     favorite_occasions: list[str] = Field(default_factory=list)
 
 

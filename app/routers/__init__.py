@@ -2,6 +2,7 @@
 
 from app.routers import (
     admin,
+    admin_campaigns,
     admin_catalog,
     admin_delivery,
     admin_orders,
@@ -18,10 +19,12 @@ from app.routers import (
     events,
     favorites,
     me,
+    newsletter,
     ops,
     orders,
     payments,
     reviews,
+    stock_alerts,
 )
 from app.routers.params import API_PREFIX as API_PREFIX
 
@@ -35,6 +38,8 @@ admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
 admin.router.include_router(admin_orders.router)
 admin.router.include_router(admin_reports.router)
+admin.router.include_router(admin_campaigns.router)
 
-ROUTERS = [auth.router, me.router, favorites.router, catalog.router, reviews.router, cart.router, delivery.router,
-           checkout.router, orders.router, payments.router, events.router, admin.router, ops.router]
+ROUTERS = [auth.router, me.router, favorites.router, catalog.router, stock_alerts.router, reviews.router, cart.router,
+           delivery.router, checkout.router, orders.router, payments.router, newsletter.router, events.router,
+           admin.router, ops.router]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from app.deps import AdminUser, admin_user, get_user_admin_service
 from app.models.common import Page, problem_responses
 from app.routers.params import UserId
-from app.schemas.users import AdminUserPatch, UserListParams, UserOut, user_out
-from app.services.accounts import UserAdminService
+from app.schemas.users import AdminUserPatch, UserListParams, UserOut
+from app.services.accounts import UserAdminService, profile, profiles
 
 router = APIRouter(prefix="/users", tags=["admin: users"], dependencies=[Depends(admin_user)])
 
@@ -21,15 +21,15 @@ Users = Annotated[UserAdminService, Depends(get_user_admin_service)]
             summary="List users (search by email or name)")
 async def list_users(users: Users, params: Annotated[UserListParams, Query()]) -> Page[UserOut]:
     docs, cursor, total = await users.list(params, q=params.q, role=params.role, active=params.active)
-    return Page(items=[user_out(u) for u in docs], next_cursor=cursor, total=total)
+    return Page(items=await profiles(docs), next_cursor=cursor, total=total)
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=problem_responses(404))
 async def get_user(user_id: UserId, users: Users) -> UserOut:
-    return user_out(await users.get(user_id))
+    return await profile(await users.get(user_id))
 
 
 @router.patch("/{user_id}", response_model=UserOut, responses=problem_responses(404, 409, 422),
               summary="Change role or active flag (sessions of the user end)")
 async def patch_user(user_id: UserId, body: AdminUserPatch, users: Users, actor: AdminUser) -> UserOut:
-    return user_out(await users.update(actor, user_id, body.role, body.is_active))
+    return await profile(await users.update(actor, user_id, body.role, body.is_active))

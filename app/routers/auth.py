@@ -23,7 +23,8 @@ from app.schemas.auth import (
     TokenIn,
     TokenPair,
 )
-from app.schemas.users import UserOut, user_out
+from app.schemas.users import UserOut
+from app.services.accounts import profile
 from app.services.auth import AuthService, ClientInfo
 from app.services.cart import CartService
 
@@ -77,7 +78,7 @@ async def register(body: RegisterIn, request: Request, response: Response, auth:
     user, tokens = await auth.register(body, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the new account
     response.headers["Location"] = f"{API_PREFIX}/users/me"
-    return AuthResult(user=user_out(user), tokens=_issue(response, settings, tokens, mode))
+    return AuthResult(user=await profile(user), tokens=_issue(response, settings, tokens, mode))
 
 
 @router.post("/login", response_model=AuthResult,
@@ -89,7 +90,7 @@ async def login(body: LoginIn, request: Request, response: Response, auth: Auth,
     _login_limits(request, body.email)
     user, tokens = await auth.login(body.email, body.password, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the customer's cart
-    return AuthResult(user=user_out(user), tokens=_issue(response, settings, tokens, mode))
+    return AuthResult(user=await profile(user), tokens=_issue(response, settings, tokens, mode))
 
 
 @router.post("/token", response_model=TokenPair, responses=problem_responses(401, 403, 422, 429),
@@ -165,7 +166,7 @@ async def reset_password(body: ResetPasswordIn, auth: Auth) -> Response:
 @router.post("/verify-email", response_model=UserOut, responses=problem_responses(400, 422),
              summary="Confirm the email address with the emailed token")
 async def verify_email(body: TokenIn, auth: Auth) -> UserOut:
-    return user_out(await auth.verify_email(body.token))
+    return await profile(await auth.verify_email(body.token))
 
 
 @router.post("/resend-verification", status_code=status.HTTP_202_ACCEPTED, response_model=Message,

@@ -19,9 +19,8 @@ from app.schemas.users import (
     DeleteAccountIn,
     ProfilePatch,
     UserOut,
-    user_out,
 )
-from app.services.accounts import AccountService
+from app.services.accounts import AccountService, profile
 from app.services.auth import AuthService, ClientInfo
 
 router = APIRouter(prefix="/users/me", tags=["account"], responses=problem_responses(401))
@@ -31,12 +30,16 @@ Accounts = Annotated[AccountService, Depends(get_account_service)]
 
 @router.get("", response_model=UserOut, summary="My profile")
 async def get_me(user: CurrentUser) -> UserOut:
-    return user_out(user)
+    return await profile(user)
 
 
-@router.patch("", response_model=UserOut, responses=problem_responses(422), summary="Update my profile")
-async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts) -> UserOut:
-    return user_out(await accounts.update_profile(user, body))
+@router.patch("", response_model=UserOut, responses=problem_responses(422, 429), summary="Update my profile",
+              description="`preferences.newsletter: true` counts against the newsletter sign-up limit of the "
+                          "account's address (it may email a confirmation link).")
+async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts, request: Request) -> UserOut:
+    if body.preferences is not None and body.preferences.newsletter:
+        hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email", user.email.lower())
+    return await profile(await accounts.update_profile(user, body))
 
 
 @router.post("/password", response_model=TokenPair, responses=problem_responses(422, 429),

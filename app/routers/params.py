@@ -17,6 +17,7 @@ def id_path(prefix: str) -> Any:
 
 
 AddressId = Annotated[str, id_path("adr")]
+CampaignId = Annotated[str, id_path("cmp")]
 CategoryId = Annotated[str, id_path("cat")]
 ImageId = Annotated[str, id_path("img")]
 LineId = Annotated[str, id_path("cln")]

@@ -57,15 +57,24 @@ def _not_null(value: object) -> object:
     return value
 
 
+NewsletterStatus = Literal["none", "pending", "confirmed", "unsubscribed"]
+
+
 class Preferences(BaseModel):
     email_notifications: bool = True
-    newsletter: bool = False
+    newsletter: bool = Field(False, description="Subscribed to the newsletter (and cart reminders): the address's "
+                                                "subscription is confirmed. The same fact as `/newsletter/*`.")
+    newsletter_status: NewsletterStatus = Field(
+        "none", description="`pending`: waiting for the confirmation link sent to the address (an unverified "
+                            "account that turned `newsletter` on); `none`: never subscribed.")
     favorite_occasions: list[Occasion] = Field(default_factory=list, max_length=12)
 
 
 class PreferencesPatch(StrictModel):
     email_notifications: bool | None = None
-    newsletter: bool | None = None
+    newsletter: bool | None = Field(None, description="`true` subscribes: at once when the account's address is "
+                                                      "verified, else a confirmation link is emailed (status "
+                                                      "`pending`). `false` unsubscribes.")
     favorite_occasions: list[Occasion] | None = Field(None, max_length=12)
 
     _required = field_validator("email_notifications", "newsletter", "favorite_occasions")(_not_null)
@@ -156,9 +165,13 @@ class AdminUserPatch(StrictModel):
     is_active: bool | None = None
 
 
-def user_out(user) -> UserOut:
+def user_out(user, newsletter_status: str | None) -> UserOut:
+    """The API view of ``user``; ``newsletter_status`` is the status of the address's newsletter subscription
+    (None: there is none), read by the caller (app/services/accounts.profiles)."""
+    prefs = {**user.preferences.model_dump(), "newsletter": newsletter_status == "confirmed",
+             "newsletter_status": newsletter_status or "none"}
     return UserOut(
         id=user.id, email=user.email, first_name=user.first_name, last_name=user.last_name, phone=user.phone,
         role=user.role, is_active=user.is_active, email_verified=user.email_verified_at is not None,
-        preferences=Preferences.model_validate(user.preferences.model_dump()), created_at=user.created_at,
+        preferences=Preferences.model_validate(prefs), created_at=user.created_at,
     )

@@ -10,22 +10,43 @@ from app.core.errors import Conflict, NotFound
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import update_versioned
 from app.models.user import Address, Preferences, Role, User
-from app.schemas.users import AddressIn, AddressPatch, ProfilePatch
+from app.schemas.users import AddressIn, AddressPatch, ProfilePatch, UserOut, user_out
 from app.services.auth import AuthService
+from app.services.email import cancel_marketing_to
+from app.services.newsletter import NewsletterService
 
 MAX_ADDRESSES = 20
+
+
+async def profiles(users: list[User]) -> list[UserOut]:
+    """The API view of each of ``users``, with its newsletter preference read from the subscriptions (one
+    ``$in`` read for them all)."""
+    states = await NewsletterService.states([u.email for u in users])
+    return [user_out(u, states[u.email].value if u.email in states else None) for u in users]
+
+
+async def profile(user: User) -> UserOut:
+    """The API view of one user (see ``profiles``)."""
+    return (await profiles([user]))[0]
 
 
 class AccountService:
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
+        self.newsletter = NewsletterService(auth.settings, auth.email)
 
     async def update_profile(self, user: User, patch: ProfilePatch) -> User:
+        """Names, phone and preferences; ``preferences.newsletter`` goes to the newsletter subscription."""
         changes = patch.model_dump(exclude_unset=True, exclude={"preferences"})
         if patch.preferences is not None:
-            prefs = user.preferences.model_dump()
-            prefs.update(patch.preferences.model_dump(exclude_unset=True))
-            changes["preferences"] = Preferences.model_validate(prefs).model_dump()
+            wanted = patch.preferences.model_dump(exclude_unset=True)
+            newsletter = wanted.pop("newsletter", None)
+            if newsletter is not None:
+                await self.newsletter.set_for_account(user, newsletter)
+            if wanted:
+                prefs = user.preferences.model_dump()
+                prefs.update(wanted)
+                changes["preferences"] = Preferences.model_validate(prefs).model_dump()
         if changes:
             changes["updated_at"] = utcnow()
             await User.find_one(User.id == user.id).update({"$set": changes})
@@ -36,6 +57,7 @@ class AccountService:
         await self.auth.verify_password_or_fail(user, password)
         if user.role == Role.admin:
             await set_keeping_an_admin(user, {"is_active": False})
+        await self.newsletter.forget(user.email)  # the consent record goes with the address
         await User.find_one(User.id == user.id).update({"$set": {
             "email": f"deleted+{user.id.lower()}@invalid.amourflorals.com",
             "first_name": "Deleted", "last_name": "User", "phone": None, "password_hash": None,
@@ -160,4 +182,6 @@ class UserAdminService:
         if "role" in changes or changes.get("is_active") is False:
             # Tokens carry the role; make the user sign in again to get the new one.
             await self.auth.logout_all(target, reason="admin-change")
+        if changes.get("is_active") is False:
+            await cancel_marketing_to(target.email)  # no marketing reaches a deactivated account
         return await self.get(target.id)

@@ -1,27 +1,42 @@
-"""Transactional email: rendered from templates into the outbox, delivered by a leased worker via SMTP.
+"""Email: rendered into the outbox, delivered by a leased worker via SMTP.
 
-Callers only ``enqueue``; the API answers even when SMTP is down, and the email is retried with
-exponential backoff until it is accepted or EMAIL_MAX_ATTEMPTS is reached.
+Callers only enqueue (``enqueue`` for the plain-text templates below, ``enqueue_rendered``/``enqueue_many``
+for Jinja-rendered ones, app/services/email_templates.py); the API answers even when SMTP is down, and the
+email is retried with exponential backoff until it is accepted or EMAIL_MAX_ATTEMPTS is reached.
+
+A permanent refusal of the recipient (an SMTP 5xx reply to ``RCPT TO``) is a hard bounce: the email is
+``bounced`` (not retried), the address goes on the suppression list (``EmailSuppression``: no marketing
+email is queued for it again) and its unsent marketing email is cancelled.
 """
 
 from __future__ import annotations
 
-import html
+import io
 import logging
+from email import policy as email_policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
+from email.utils import parseaddr
 from string import Template
 from typing import Any
 
 import aiosmtplib
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.jobs import backoff, claim, release
 from app.core.metrics import EMAILS
+from app.models.marketing import EmailSuppression
 from app.models.outbox import EmailStatus, OutboxEmail
+from app.services.email_templates import RenderedEmail, render_paragraphs_html
 
 log = logging.getLogger("app.email")
+
+# Messages are flattened with header lines up to RFC 5322's 998-character limit (not the 78 of the default
+# SMTP policy): a long URL in List-Unsubscribe must reach mail clients as written, never folded into an
+# RFC 2047 encoded word (which the default policy does to a token longer than a line).
+WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
 
 # name -> (subject, text body). Values are escaped for the HTML part; the text part is sent as is.
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -91,16 +106,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 
 
 def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, HTML) of a TEMPLATES email; the HTML part escapes every value (Jinja2 autoescape)."""
     subject_t, text_t = TEMPLATES[template]
     subject = Template(subject_t).safe_substitute(context)
-    text = Template(text_t).safe_substitute(context) + "\n— Amour Florals\n"
-    body = Template(text_t).safe_substitute({k: html.escape(str(v)) for k, v in context.items()})
-    html_body = (
-        "<!doctype html><html><body style=\"font-family:Georgia,serif;color:#3b2f2f\">"
-        + "".join(f"<p>{line}</p>" for line in body.split("\n\n"))
-        + "<p>— Amour Florals</p></body></html>"
-    ).replace("\n", "<br>")
-    return subject, text, html_body
+    body = Template(text_t).safe_substitute(context)
+    return subject, body + "\n— Amour Florals\n", render_paragraphs_html(subject, body)
 
 
 class EmailService:
@@ -120,52 +130,163 @@ class EmailService:
             self._wake()
         return True
 
+    async def enqueue_rendered(self, *, to: str, rendered: RenderedEmail, template: str, dedupe_key: str,
+                               headers: dict[str, str] | None = None, marketing: bool = False,
+                               campaign_id: str | None = None) -> bool:
+        """Queue one Jinja-rendered email; False when ``dedupe_key`` was already queued."""
+        return await self.enqueue_many([self.item(to=to, rendered=rendered, template=template, dedupe_key=dedupe_key,
+                                                  headers=headers, marketing=marketing,
+                                                  campaign_id=campaign_id)]) == 1
+
+    @staticmethod
+    def item(*, to: str, rendered: RenderedEmail, template: str, dedupe_key: str,
+             headers: dict[str, str] | None = None, marketing: bool = False,
+             campaign_id: str | None = None) -> OutboxEmail:
+        """An outbox document for ``enqueue_many`` (not stored yet)."""
+        return OutboxEmail(dedupe_key=dedupe_key, to=to, subject=rendered.subject, text=rendered.text,
+                           html=rendered.html, template=template, headers=headers or {}, marketing=marketing,
+                           campaign_id=campaign_id)
+
+    async def enqueue_many(self, items: list[OutboxEmail]) -> int:
+        """Queue many emails in one unordered insert; those whose ``dedupe_key`` is already queued are skipped.
+        Returns how many were queued now."""
+        if not items:
+            return 0
+        try:
+            result = await OutboxEmail.get_pymongo_collection().insert_many(
+                [i.model_dump(by_alias=True) for i in items], ordered=False)
+            queued = len(result.inserted_ids)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            queued = int(exc.details.get("nInserted", 0))
+        if queued and self._wake:
+            self._wake()
+        return queued
+
     async def send_due(self, limit: int = 50) -> int:
-        """Deliver due emails (called by the background job). Returns how many were handled."""
+        """Deliver due emails (called by the background job). Returns how many were handled.
+
+        One SMTP connection serves the whole round (a campaign's batch is not one handshake per email); it is
+        dropped after any error other than a refused recipient, and the next email opens a new one."""
         coll = OutboxEmail.get_pymongo_collection()
         handled = 0
-        for _ in range(limit):
-            raw = await claim(coll, {"status": EmailStatus.pending, "next_attempt_at": {"$lte": utcnow()}},
-                              lease_seconds=self.settings.worker_lease_seconds)
-            if raw is None:
-                break
-            await self._deliver(raw)
-            handled += 1
+        smtp: aiosmtplib.SMTP | None = None
+        try:
+            for _ in range(limit):
+                raw = await claim(coll, {"status": EmailStatus.pending, "next_attempt_at": {"$lte": utcnow()}},
+                                  lease_seconds=self.settings.worker_lease_seconds)
+                if raw is None:
+                    break
+                smtp = await self._deliver(raw, smtp)
+                handled += 1
+        finally:
+            await _close(smtp)
         return handled
 
-    async def _deliver(self, raw: dict[str, Any]) -> None:
+    async def _deliver(self, raw: dict[str, Any], smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+        """Send one claimed email over ``smtp`` (or a new connection) and record the outcome; returns the
+        connection to go on with (None when it should not be reused). A kept connection the server closed
+        meanwhile is replaced once."""
         coll = OutboxEmail.get_pymongo_collection()
         email = OutboxEmail.model_validate(raw)
         attempts = email.attempts + 1
+        sender, recipient, data = self._wire(email)
         try:
-            await self._smtp_send(email)
+            reused = smtp is not None and smtp.is_connected
+            if not reused:
+                smtp = await self._connect()
+            try:
+                await smtp.sendmail(sender, [recipient], data)  # type: ignore[union-attr]
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if not reused:
+                    raise
+                await _close(smtp)
+                smtp = await self._connect()
+                await smtp.sendmail(sender, [recipient], data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:  # the envelope was reset: the connection goes on
+            permanent = [r for r in exc.recipients if 500 <= r.code < 600]
+            if not permanent:
+                await self._retry_later(raw, email, attempts, exc)
+                return smtp
+            detail = f"{permanent[0].code} {permanent[0].message}"[:500]
+            await release(coll, raw, changes={"attempts": attempts, "status": EmailStatus.bounced,
+                                              "last_error": f"hard bounce: {detail}"})
+            await suppress_address(email.to, "hard-bounce", detail)
+            EMAILS.labels("bounced").inc()
+            log.warning("email %s bounced permanently: %s", email.id, detail)
+            return smtp
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            give_up = attempts >= self.settings.email_max_attempts
-            await release(coll, raw, retry_at=None if give_up else utcnow() + backoff(attempts), changes={
-                "attempts": attempts,
-                "status": EmailStatus.failed if give_up else EmailStatus.pending,
-                "last_error": f"{type(exc).__name__}: {exc}"[:500],
-            })
-            EMAILS.labels("failed" if give_up else "retry").inc()
-            log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
-            return
+            await _close(smtp)
+            await self._retry_later(raw, email, attempts, exc)
+            return None
         await release(coll, raw, changes={
             "attempts": attempts, "status": EmailStatus.sent, "sent_at": utcnow(), "last_error": None})
         EMAILS.labels("sent").inc()
+        return smtp
 
-    async def _smtp_send(self, email: OutboxEmail) -> None:
-        s = self.settings
+    async def _retry_later(self, raw: dict[str, Any], email: OutboxEmail, attempts: int, exc: Exception) -> None:
+        """A temporary failure: try again after the backoff, or give up after EMAIL_MAX_ATTEMPTS."""
+        give_up = attempts >= self.settings.email_max_attempts
+        await release(OutboxEmail.get_pymongo_collection(), raw,
+                      retry_at=None if give_up else utcnow() + backoff(attempts), changes={
+                          "attempts": attempts,
+                          "status": EmailStatus.failed if give_up else EmailStatus.pending,
+                          "last_error": f"{type(exc).__name__}: {exc}"[:500],
+                      })
+        EMAILS.labels("failed" if give_up else "retry").inc()
+        log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
+
+    def _wire(self, email: OutboxEmail) -> tuple[str, str, bytes]:
+        """(envelope sender, envelope recipient, the message as sent) of an outbox email."""
         msg = EmailMessage()
-        msg["From"] = s.email_from
+        msg["From"] = self.settings.email_from
         msg["To"] = email.to
         msg["Subject"] = email.subject
         # A stable Message-ID lets receivers drop a duplicate if a process died after SMTP accepted it.
         msg["Message-ID"] = f"<{email.id}@amourflorals.com>"  # the same on every attempt
+        for name, value in email.headers.items():
+            msg[name] = value
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
-        await aiosmtplib.send(
-            msg, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+        out = io.BytesIO()
+        BytesGenerator(out, policy=WIRE_POLICY).flatten(msg)
+        return parseaddr(self.settings.email_from)[1], email.to, out.getvalue()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             start_tls=s.smtp_starttls, use_tls=s.smtp_use_tls, timeout=s.smtp_timeout,
         )
+        await smtp.connect()
+        return smtp
+
+
+async def _close(smtp: aiosmtplib.SMTP | None) -> None:
+    """End an SMTP session politely; a connection that is already broken is just closed."""
+    if smtp is None or not smtp.is_connected:
+        return
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        smtp.close()
+
+
+async def cancel_marketing_to(address: str) -> int:
+    """Cancel the unsent marketing email queued for ``address`` (it unsubscribed, bounced or closed its
+    account). An email a worker is sending at this moment may still go. Returns how many were cancelled."""
+    res = await OutboxEmail.get_pymongo_collection().update_many(
+        {"to": address, "status": EmailStatus.pending, "marketing": True}, {"$set": {"status": EmailStatus.cancelled}})
+    return res.modified_count
+
+
+async def suppress_address(address: str, reason: str, detail: str | None = None) -> None:
+    """Put ``address`` on the suppression list (once) and cancel its unsent marketing email."""
+    try:
+        await EmailSuppression(email=address.lower(), reason=reason, detail=detail).insert()
+    except DuplicateKeyError:
+        pass
+    await cancel_marketing_to(address)

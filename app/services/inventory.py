@@ -3,8 +3,10 @@
 A change is a single conditional atomic update: ``{"_id": id, "stock.<size>": {"$gte": -delta}}`` +
 ``$inc`` of that size and of ``stock_total`` — it never goes below zero and never reads-modifies-
 writes. Every change is recorded as a ``StockMovement``; a size left at or below the product's
-low-stock threshold queues one alert email per product, size and shop day; a product selling out or
-coming back in stock bumps the catalog cache version (it changes ``in_stock`` lists and facets);
+low-stock threshold queues one alert email per product, size and shop day; a size coming back (from none
+to some units, on an active product) makes its back-in-stock requests due (app/services/stock_alerts.py);
+a product selling out or coming back in stock bumps the catalog cache version (it changes ``in_stock``
+lists and facets);
 any other change only bumps the stock version (cached stock maps are read again, static data stays).
 Checkout must take and give back units through ``adjust_stock`` (reason sale / release) for that.
 
@@ -27,6 +29,7 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models.catalog import Product
 from app.models.inventory import StockMovement, StockReason
 from app.services.catalog_cache import notify_catalog_changed, notify_stock_changed
+from app.services.stock_alerts import stock_returned
 
 log = logging.getLogger("app.inventory")
 
@@ -59,6 +62,8 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
     if (total_after > 0) != (total_after - delta > 0):
         await notify_catalog_changed(runtime)  # sold out, or back in stock
     publish_stock(doc, [size])
+    if after > 0 >= after - delta and doc.get("status") == "active":  # the size is back: back-in-stock requests
+        await stock_returned(getattr(runtime, "jobs", None), product_id, size)
     if after <= doc.get("low_stock_threshold", 0):
         await _alert_low_stock(runtime, doc, size, after)
     return movement

@@ -1,0 +1,36 @@
+"""/products/{id}/stock-alerts: ask for one email when a sold-out size is back (guests by address, customers
+by account)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from app.core.ratelimit import client_ip, hit
+from app.deps import OptionalUser, SettingsDep, get_stock_alert_service
+from app.models.common import Message, problem_responses
+from app.routers.params import ProductId
+from app.schemas.newsletter import StockAlertIn
+from app.services.stock_alerts import StockAlertService
+
+router = APIRouter(tags=["catalog"])
+
+Alerts = Annotated[StockAlertService, Depends(get_stock_alert_service)]
+
+
+@router.post("/products/{product_id}/stock-alerts", status_code=status.HTTP_202_ACCEPTED, response_model=Message,
+             responses=problem_responses(404, 409, 422, 429),
+             summary="Email me once when this sold-out size is back in stock",
+             description="One email when the size comes back, then the request is spent. Asking again while it "
+                         "waits changes nothing (the same 202). `409 size-in-stock`: it can be ordered now; "
+                         "`422 unknown-size`, `email-required` (guests give `email`), `email-not-allowed` "
+                         "(signed-in customers omit it). Limited per client IP and per address.")
+async def request_stock_alert(product_id: ProductId, body: StockAlertIn, request: Request, user: OptionalUser,
+                              alerts: Alerts, settings: SettingsDep) -> Message:
+    hit(request, settings.rate_limit_stock_alert_ip, "stock-alert-ip", client_ip(request))
+    address = user.email if user is not None else body.email
+    if address:
+        hit(request, settings.rate_limit_stock_alert_email, "stock-alert-email", address.lower())
+    await alerts.request(product_id, body.size, user=user, email=body.email)
+    return Message(detail="We will email you once when this size is back in stock.")

@@ -1,0 +1,133 @@
+"""The ``campaigns`` job: sends scheduled campaigns in batches through the outbox, resumable after a crash.
+
+Each round claims one campaign with a lease (``app.core.jobs.claim``): one already ``sending``, else one
+``scheduled`` whose time has come (it becomes ``sending``). It reads the next MARKETING_BATCH_SIZE confirmed
+subscribers after the campaign's ``cursor`` (in ``_id`` order), keeps those in the audience who may be mailed
+(``NewsletterService.reachable``), renders one email each and queues them in one unordered insert — each
+with the dedupe key ``campaign:<campaign id>:<address>`` (unique) — then records the batch's last ``_id`` as
+the cursor and ends the lease. When no subscriber is left the campaign is ``sent``.
+
+A process that dies mid-batch leaves the lease to expire and the cursor where it was: the next claim does the
+batch again, and the emails already queued are skipped by their keys. No recipient gets two, none is missed.
+A cancel during a batch is caught after it: that batch's unsent emails are cancelled too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from app.config import Settings
+from app.core.clock import utcnow
+from app.core.jobs import claim, release
+from app.models.catalog import Product
+from app.models.marketing import AudienceKind, Campaign, CampaignStatus, NewsletterSubscription, SubscriptionStatus
+from app.models.order import Order, OrderStatus
+from app.models.outbox import OutboxEmail
+from app.services.campaigns import CampaignRenderer, cancel_campaign_emails
+from app.services.email import EmailService
+from app.services.newsletter import NewsletterService
+
+log = logging.getLogger("app.campaigns")
+
+# Orders that count as a purchase for the audiences.
+PLACED = [OrderStatus.paid, OrderStatus.confirmed, OrderStatus.preparing, OrderStatus.out_for_delivery,
+          OrderStatus.delivered, OrderStatus.ready_for_pickup, OrderStatus.picked_up]
+
+
+class CampaignSender:
+    def __init__(self, settings: Settings, email: EmailService) -> None:
+        self.settings = settings
+        self.email = email
+        self.newsletter = NewsletterService(settings, email)
+        self.renderer = CampaignRenderer(settings)
+
+    async def run_due(self) -> int:
+        """One batch of one campaign (or finishing one). Returns 0 when no campaign needs work."""
+        coll = Campaign.get_pymongo_collection()
+        lease = self.settings.worker_lease_seconds
+        raw = await claim(coll, {"status": CampaignStatus.sending}, lease_seconds=lease, sort_key="_id")
+        if raw is None:
+            raw = await claim(coll, {"status": CampaignStatus.scheduled, "schedule.send_at": {"$lte": utcnow()}},
+                              lease_seconds=lease, sort_key="schedule.send_at")
+            if raw is None:
+                return 0
+            started = await coll.update_one(
+                {"_id": raw["_id"], "status": CampaignStatus.scheduled, "lease.token": raw["lease"]["token"]},
+                {"$set": {"status": CampaignStatus.sending}, "$currentDate": {"started_at": True},
+                 "$inc": {"version": 1}})
+            if started.modified_count != 1:  # cancelled (or rescheduled) between the claim and now
+                await release(coll, raw)
+                return 1
+        campaign = Campaign.model_validate(raw)
+        subscribers = await NewsletterSubscription.find(
+            {"status": SubscriptionStatus.confirmed.value, "_id": {"$gt": campaign.cursor}},
+        ).sort([("_id", 1)]).limit(self.settings.marketing_batch_size).to_list()
+        if not subscribers:
+            await self._finish(coll, raw)
+            return 1
+        queued = await self._enqueue_batch(campaign, subscribers)
+        if not await release(coll, raw, changes={"cursor": subscribers[-1].id}):
+            log.warning("campaign %s: lease lost during a batch; another worker does it again", campaign.id)
+        now = await coll.find_one({"_id": campaign.id}, {"status": 1})
+        if now is not None and now.get("status") == CampaignStatus.cancelled:
+            await cancel_campaign_emails(campaign.id)
+        log.info("campaign %s: %s email(s) queued for %s subscriber(s)", campaign.id, queued, len(subscribers))
+        return len(subscribers)
+
+    async def _finish(self, coll: Any, raw: dict[str, Any]) -> None:
+        done = await coll.update_one(
+            {"_id": raw["_id"], "status": CampaignStatus.sending, "lease.token": raw["lease"]["token"]},
+            {"$set": {"status": CampaignStatus.sent, "lease": None}, "$currentDate": {"finished_at": True},
+             "$inc": {"version": 1}})
+        if done.modified_count != 1:
+            await release(coll, raw)
+
+    async def _enqueue_batch(self, campaign: Campaign, subscribers: list[NewsletterSubscription]) -> int:
+        """Render and queue the emails of one batch; returns how many were queued now (a batch done again
+        after a crash queues only what it had not)."""
+        names = await self.newsletter.reachable([s.email for s in subscribers])
+        chosen = await self._audience(campaign, [s for s in subscribers if s.email in names])
+        if not chosen:
+            return 0
+        products = await self.renderer.products(campaign)
+        items: list[OutboxEmail] = []
+        for sub in chosen:
+            url, headers = self.newsletter.unsubscribe_link(sub.id, campaign.id)
+            rendered = self.renderer.render(campaign, products, first_name=names[sub.email], unsubscribe_url=url)
+            items.append(self.email.item(to=sub.email, rendered=rendered, template="campaign", headers=headers,
+                                         marketing=True, campaign_id=campaign.id,
+                                         dedupe_key=f"campaign:{campaign.id}:{sub.email}"))
+        return await self.email.enqueue_many(items)
+
+    async def _audience(self, campaign: Campaign, subscribers: list[NewsletterSubscription],
+                        ) -> list[NewsletterSubscription]:
+        audience = campaign.audience
+        if audience.kind == AudienceKind.subscribers or not subscribers:
+            return subscribers
+        # Their placed orders, by address (index contact.email + created_at); whole sub-documents are read
+        # because the embedded server cannot project fields inside arrays.
+        orders = await Order.get_pymongo_collection().find(
+            {"contact.email": {"$in": [s.email for s in subscribers]}, "status": {"$in": PLACED}},
+            {"contact": 1, "lines": 1, "created_at": 1}).to_list(None)
+        if audience.kind == AudienceKind.occasion:
+            products = {d["_id"] for d in await Product.get_pymongo_collection().find(
+                {"occasions": {"$in": [audience.occasion]}}, {"_id": 1}).to_list(None)}
+            buyers = {o["contact"]["email"] for o in orders
+                      if any(line.get("product_id") in products for line in o.get("lines", []))}
+            return [s for s in subscribers if s.email in buyers]
+        cutoff = utcnow() - timedelta(days=audience.days or 0)
+        latest: dict[str, Any] = {}
+        for o in orders:
+            address, at = o["contact"]["email"], o["created_at"]
+            latest[address] = max(latest.get(address, at), at)
+        return [s for s in subscribers if s.email in latest and latest[s.email] < cutoff]
+
+
+def register_campaign_job(rt: Any) -> None:
+    """Register the campaign sender with the runtime's job runner (woken when a campaign is scheduled)."""
+    async def run() -> int:
+        return await CampaignSender(rt.settings, rt.email).run_due()
+
+    rt.jobs.register("campaigns", run, poll_seconds=rt.settings.marketing_poll_seconds)
