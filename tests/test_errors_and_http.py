@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from app.main import create_app
 from tests.conftest import create_user
 from tests.support import API, assert_problem, new_client
@@ -42,6 +44,13 @@ async def test_malformed_json_is_a_400_problem(client):
     r = await client.post(f"{API}/auth/login", content=b'{"email": ', headers={"content-type": "application/json"})
     body = assert_problem(r, 400, "malformed-json")
     assert body["code"] == "malformed-json" and "errors" not in body
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"email": "\xff\xfe@example.com"}'],
+                         ids=["nested-too-deep", "not-utf-8"])
+async def test_a_body_json_cannot_read_is_malformed_json_too(client, body):
+    r = await client.post(f"{API}/auth/login", content=body, headers={"content-type": "application/json"})
+    assert assert_problem(r, 400, "malformed-json")["title"] == "Malformed JSON"
 
 
 async def test_request_id_is_echoed_or_generated(client):

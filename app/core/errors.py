@@ -133,6 +133,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | UnicodeDecodeError):
+        # FastAPI reads a JSON body with json.loads and turns any error other than JSONDecodeError into a bare
+        # 400: nesting too deep for the parser, or bytes that are not UTF-8. Both are bodies that are not JSON.
+        return problem(400, detail="The request body is not valid JSON (not UTF-8, or nested too deeply).",
+                       code="malformed-json", title="Malformed JSON", request=request)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No resource at this address."
