@@ -113,6 +113,9 @@ async def test_dump_files_are_bson_and_mongodump_metadata(make_settings, app_fac
         assert [i["name"] for i in meta["indexes"]] == [i["name"] for i in db[name].list_indexes()]
     users = json.loads((folder / "users.metadata.json").read_text())
     assert any(i.get("unique") is True for i in users["indexes"])  # the unique email index
+    # password hashes and addresses: only the owner may read the dump, whatever the umask
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o600}
 
 
 def write_bson(path: Path, docs: list[dict], gz: bool = False) -> None:

@@ -94,12 +94,14 @@ def dump_database(client: MongoClient, db_name: str, out_dir: Path) -> Report:
     """Write every collection of ``db_name`` under ``out_dir/<db_name>/``; returns what was written.
 
     Raises `BackupError` when ``out_dir/<db_name>`` already holds files (an older backup is never
-    overwritten). Each file is written under a temporary name and renamed when complete.
+    overwritten). Each file is written under a temporary name and renamed when complete; the folder is 0700 and every
+    file 0600 (only the owner may read a dump).
     """
     folder = Path(out_dir) / db_name
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: choose a new directory for each backup")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # a dump holds password hashes and addresses
+    folder.chmod(0o700)
     report = Report(db_name, folder)
     db = client.get_database(db_name, codec_options=RAW)
     session = _snapshot_session(client, report)
@@ -133,7 +135,8 @@ class _atomic:
         self.tmp = path.with_name(path.name + ".partial")
 
     def __enter__(self) -> IO[bytes]:
-        self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        # Owner-only from the first byte (0600), whatever the umask: a dump holds password hashes and addresses.
+        self.fh = os.fdopen(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         return self.fh
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
