@@ -21,6 +21,7 @@ from app.core.http import HttpMiddleware
 from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.openapi import install as install_openapi
+from app.core.query import known_query_parameters
 from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
@@ -162,8 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app, app.openapi_url or "")
 
-    for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+    for router in ROUTERS:  # every operation refuses query parameters it does not declare
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(known_query_parameters)])
     app.include_router(ops.metrics_router)
     document_streams(app)
     if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):

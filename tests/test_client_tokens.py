@@ -144,3 +144,20 @@ async def test_an_oversized_if_none_match_is_a_422_problem(client):
     await make_product()
     r = await client.get(f"{API}/products", headers={"If-None-Match": '"' + "a" * 4000 + '"'})
     assert_problem(r, 422)
+
+
+async def test_every_operation_refuses_a_query_parameter_it_does_not_declare(app, client):
+    """Not only the paginated lists: /products/featured, /categories, /users/me/addresses, admin lists… a
+    misspelt parameter is a 422 naming it, never silently ignored (checked before sign-in, so anonymously)."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    paths = sorted({r.path_format for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute)
+                    and "GET" in r.methods and r.path_format.startswith(API) and "{" not in r.path_format})
+    assert {f"{API}/products/featured", f"{API}/categories", f"{API}/users/me/favorites",
+            f"{API}/admin/inventory/low-stock"} <= set(paths)
+    for path in paths:
+        r = await client.get(path, params={"colour": "red"})
+        body = assert_problem(r, 422, "validation-error")
+        assert [e["loc"] for e in body["errors"]] == [["query", "colour"]], (path, body)
+    r = await client.get(f"{API}/products/featured", params={"limit": 3})  # a declared one still works
+    assert r.status_code == 200, r.text

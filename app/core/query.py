@@ -10,8 +10,12 @@ from __future__ import annotations
 from typing import Any, get_args, get_origin
 
 from fastapi import Request
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+
+from app.core.contract import declares
 
 
 def _is_list(annotation: Any) -> bool:
@@ -58,3 +62,36 @@ class QueryModel:
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
             ) from None
+
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def declared_query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameter names ``route`` declares: its (flattened) dependency tree's query parameters and
+    the ``openapi_extra`` parameters of a :class:`QueryModel`. Computed once per route."""
+    names = _DECLARED.get(id(route))
+    if names is None:
+        extra = (route.openapi_extra or {}).get("parameters", [])
+        names = frozenset({f.alias for f in get_flat_params(route.dependant)}
+                          | {p["name"] for p in extra if p.get("in") == "query"})
+        _DECLARED[id(route)] = names
+    return names
+
+
+@declares(statuses=(422,))
+async def known_query_parameters(request: Request) -> None:
+    """Refuse a query parameter the operation does not declare: 422 ``validation-error`` with
+    ``loc = ["query", <name>]`` and type ``extra_forbidden`` — as the list models (``extra="forbid"``) do, so a
+    misspelt filter (``?colour=red``) is never silently ignored on any endpoint."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = declared_query_names(route)
+    unknown = [key for key in dict.fromkeys(request.query_params.keys()) if key not in known]
+    if unknown:
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", key), "msg": "Extra inputs are not permitted",
+             "input": request.query_params.get(key)} for key in unknown])
