@@ -10,6 +10,7 @@ import pytest
 from app.core.clock import utcnow
 from app.models.events import StreamTicket
 from app.models.order import DeliveryMethod, PaymentMethod
+from app.models.user import Role
 from app.services.order_notify import order_access_token
 from tests.events_support import Stream, ticket
 from tests.factories import line_for, make_product
@@ -138,3 +139,19 @@ async def test_a_revoked_session_or_deactivated_account_loses_its_stream(app, cl
         assert r.status_code == (200 if how == "deactivated" else 204), r.text
         assert await s.data("end") == {"reason": "revoked"}
         await s.closed()
+
+
+@pytest.mark.parametrize("how", ["logout", "deactivated", "demoted"])
+async def test_a_ticket_asked_for_before_a_sign_out_does_not_open_a_stream(app, client, live, user_factory, admin,
+                                                                         how):
+    user, headers = await user_factory(Role.staff)
+    _, admin_headers = admin
+    t = await ticket(client, headers, stream="staff")
+    if how == "logout":
+        r = await client.post(f"{API}/auth/logout", headers=headers)
+    else:
+        change = {"is_active": False} if how == "deactivated" else {"role": "customer"}
+        r = await client.patch(f"{API}/admin/users/{user.id}", headers=admin_headers, json=change)
+    assert r.status_code == (204 if how == "logout" else 200), r.text
+    body = assert_problem(await live.get(t["url"]), 401, "invalid-ticket")
+    assert "sign in again" in body["detail"]

@@ -62,12 +62,17 @@ class TicketService:
                          url=f"{path}?ticket={secret}")
 
     async def take(self, secret: str, scope: Literal["order", "staff"], order_id: str = "") -> StreamTicket:
-        """Consume the ticket for this stream (atomic: at most one caller anywhere gets it)."""
+        """Consume the ticket for this stream (atomic: at most one caller anywhere gets it). InvalidTicket when
+        it is unknown, expired or used, or when the account or session that asked for it has since been signed
+        out, deactivated or (staff board) demoted — the same check an open stream repeats periodically."""
         raw = await StreamTicket.get_pymongo_collection().find_one_and_delete(
             {"_id": hash_token(secret), "scope": scope, "order_id": order_id})
         ticket = StreamTicket.model_validate(raw) if raw is not None else None
         if ticket is None or ticket.expires_at <= utcnow():
             raise InvalidTicket("The stream ticket is invalid, expired or already used; ask for a new one.")
+        check = self.still_allowed(ticket)
+        if check is not None and not await check():
+            raise InvalidTicket("The session that asked for this stream ticket has ended; sign in again.")
         return ticket
 
     def still_allowed(self, ticket: StreamTicket) -> Callable[[], Awaitable[bool]] | None:
