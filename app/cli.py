@@ -101,6 +101,7 @@ def serve(
                    "events through Redis (e.g. REDIS_URL=redis://127.0.0.1:6379/0).", err=True)
         raise typer.Exit(2)
     install_stop_handlers()
+    os.environ.update(served_at(host, port))
     try:
         with database_url() as url:
             os.environ["MONGODB_URL"] = url
@@ -111,6 +112,17 @@ def serve(
                         access_log=False)
     except Stopped as stopped:
         typer.echo(f"Stopped by {signal.Signals(stopped.signum).name}.", err=True)
+
+
+def served_at(host: str, port: int) -> dict[str, str]:
+    """Environment for ``serve``: when PUBLIC_BASE_URL is not configured, the address being served, so links
+    the API writes (local image URLs, unsubscribe links) name the port in use (``--port 9000``), not 8000.
+    A wildcard bind (0.0.0.0, ::) names 127.0.0.1; behind a proxy, set PUBLIC_BASE_URL."""
+    if "public_base_url" in get_settings().model_fields_set:
+        return {}
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+    shown = f"[{shown}]" if ":" in shown else shown
+    return {"PUBLIC_BASE_URL": f"http://{shown}:{port}"}
 
 
 @cli.command()

@@ -114,3 +114,27 @@ async def test_every_printed_demo_login_signs_in(client):
         assert r.status_code == 200, r.text
         me = await client.get(f"{API}/users/me", headers=bearer(r.json()["tokens"]["access_token"]))
         assert me.json()["role"] == role.value
+
+
+@pytest.mark.parametrize(("host", "port", "url"), [
+    ("127.0.0.1", 9000, "http://127.0.0.1:9000"), ("0.0.0.0", 8123, "http://127.0.0.1:8123"),
+    ("::1", 8001, "http://[::1]:8001"),
+])
+def test_serve_names_the_port_it_serves_in_links_unless_configured(monkeypatch, tmp_path, host, port, url):
+    from app.cli import served_at
+    from app.config import Settings
+    from app.services.storage import make_storage
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    get_settings.cache_clear()
+    env = served_at(host, port)
+    assert env == {"PUBLIC_BASE_URL": url}
+    monkeypatch.setenv("PUBLIC_BASE_URL", env["PUBLIC_BASE_URL"])
+    storage = make_storage(Settings(_env_file=None, media_dir=tmp_path / "media", cloudinary_url=None))
+    assert storage.base_url.startswith(f"{url}/")  # what an image uploaded while serving names
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.amourflorals.com")
+    get_settings.cache_clear()
+    assert served_at(host, port) == {}
+    get_settings.cache_clear()
