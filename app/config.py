@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) one "
                                   "report reads; a larger report is refused with a 422 asking for a shorter range.")
 
+    # --- audit log --------------------------------------------------------------------------------
+    audit_retention_days: int = Field(400, ge=1, le=3650, description="Audit entries are deleted (TTL index) "
+                                      "this many days after the change; applies to entries written from then on.")
+    audit_recovery_grace_seconds: float = Field(300, ge=1, le=86400, description="An audit intent still pending "
+                                                "this long belongs to a process that died mid-change: the "
+                                                "recovery job commits what changed or drops the intent.")
+
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:

@@ -26,6 +26,7 @@ from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
+from app.services import audit
 from app.services.campaign_jobs import register_campaign_job
 from app.services.cart_reminders import register_cart_reminder_job
 from app.services.email import EmailService
@@ -63,6 +64,7 @@ TAGS = [
     {"name": "admin: campaigns", "description": "Newsletter campaigns: drafts, preview, test send, schedule, "
                                                 "cancel, statistics (admins)."},
     {"name": "admin: reports", "description": "Sales, top products, customers and overview reports (staff)."},
+    {"name": "admin: audit", "description": "The audit log of every staff and admin change (admins; read-only)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs.register("email", rt.email.send_due)
         rt.stripe = StripeGateway(settings)
         register_order_jobs(rt)
+        rt.jobs.register("audit-recovery", audit.recovery_job(settings))
         register_campaign_job(rt)
         register_stock_alert_job(rt)
         register_cart_reminder_job(rt)
