@@ -190,6 +190,27 @@ class Settings(BaseSettings):
                                                 "this long belongs to a process that died mid-change: the "
                                                 "recovery job commits what changed or drops the intent.")
 
+    # --- shopper-behaviour analytics --------------------------------------------------------------------
+    analytics_enabled: bool = Field(True, description="Record funnel events (product views, searches, cart "
+                                    "adds, checkouts, paid orders).")
+    analytics_retention_days: int = Field(180, ge=1, le=3650, description="Events are deleted (TTL index) this "
+                                          "many days after they happened.")
+    analytics_queue_size: int = Field(10_000, ge=1, le=1_000_000, description="Events waiting to be written per "
+                                      "process; when full, new events are dropped and counted in /metrics.")
+    analytics_batch_size: int = Field(500, ge=1, le=10_000, description="Most events written by one insert.")
+    analytics_flush_seconds: float = Field(2.0, gt=0, le=300, description="Longest time an event waits in the "
+                                           "queue (a full batch is written at once).")
+    analytics_forward_url: str | None = Field(None, description="Also POST every batch as JSON to this external "
+                                              "collector; unset = off.")
+    analytics_forward_token: SecretStr | None = Field(None, description="Sent as a bearer token to the collector.")
+    analytics_forward_max_attempts: int = Field(5, ge=1, le=20, description="Attempts per batch before it is "
+                                                "dropped (counted in /metrics).")
+    analytics_forward_backoff_seconds: float = Field(1.0, gt=0, le=300, description="First retry delay; doubles "
+                                                     "with each attempt.")
+    analytics_forward_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout of one POST.")
+    analytics_forward_queue_batches: int = Field(100, ge=1, le=10_000, description="Batches waiting for the "
+                                                 "collector; when full, the oldest is dropped.")
+
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:

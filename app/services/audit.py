@@ -258,7 +258,7 @@ async def list_entries(params: PageParams, *, actor_id: str | None = None, targe
     if action:
         query["action"] = action
     # The time range is an _id range: an entry's id carries its `at` to the millisecond (new_id_at), and the
-    # embedded server compares dates only to the second (tests/test_db_contract_audit.py).
+    # embedded server compares dates only to the second (tests/test_db_contract_audit_analytics.py).
     ids: dict[str, Any] = {}
     if since is not None:
         ids["$gte"] = id_floor("aud", ensure_utc(since))
