@@ -298,3 +298,25 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
             assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
             await until(lambda: len(collector.requests) == 4)
             assert collector.requests[-1][0] == 202  # later batches go through again
+
+
+async def test_the_demo_seed_has_analytics_history(app, client, staff):
+    from app.core.text import normalize
+    from app.seed_analytics import NO_RESULTS, seed_analytics_history
+    from tests.catalog_helpers import seed
+
+    await seed(app)
+    (line,) = await seed_analytics_history()
+    assert "events over the last 30 days" in line
+    assert await seed_analytics_history() == []  # idempotent
+    today = dt.datetime.now(NY).date()
+    rng = {"from": (today - dt.timedelta(days=30)).isoformat(), "to": today.isoformat()}
+    totals = (await client.get(f"{API}/admin/reports/funnel", headers=staff[1], params=rng)).json()["totals"]
+    assert totals["viewed"] > totals["added_to_cart"] > totals["checked_out"] >= totals["paid"] > 0
+    searches = (await client.get(f"{API}/admin/reports/searches", headers=staff[1], params=rng)).json()
+    assert {normalize(t) for t in NO_RESULTS} <= {t["query"] for t in searches["without_results"]}
+    for term in searches["top"][:5]:  # the seeded result counts are what the catalog finds
+        found = (await client.get(f"{API}/products", params={"q": term["query"]})).json()["total"]
+        assert term["last_results"] == found, term
+    interest = (await client.get(f"{API}/admin/reports/product-interest", headers=staff[1], params=rng)).json()
+    assert interest["most_viewed"][0]["views"] > 1
