@@ -6,9 +6,9 @@ in-memory queue and returns: no I/O, never blocks, never raises. A background ta
 ``ANALYTICS_FLUSH_SECONDS`` — and, when ``ANALYTICS_FORWARD_URL`` is set, hands each batch to a forwarder that
 POSTs it to an external collector, retried with exponential backoff and dropped after a bound. A full queue
 drops the new event; a failed write drops its batch; both are counted in ``analytics_events_total``
-(/metrics) and logged, never surfaced to the shopper. What is queued when the process stops is written
-once more on the way out (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright loses at most one
-flush interval of events.
+(/metrics) and logged, never surfaced to the shopper. When the process stops, the writer's last flush writes
+what is queued (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright loses at most one flush
+interval of events.
 
 Events carry ids only (visitor, user, product, order) and, for searches, the folded query text and the
 number of results. The visitor id is whatever the storefront keeps in ``X-Visitor-Id`` (a random token it
@@ -137,6 +137,7 @@ class AnalyticsRecorder:
         self.retention = timedelta(days=settings.analytics_retention_days)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
         self.forwarder = Forwarder(settings) if settings.analytics_forward_url else None
 
     def record(self, kind: EventKind, **fields: Any) -> None:
@@ -158,21 +159,23 @@ class AnalyticsRecorder:
         self.task = asyncio.create_task(self._run(), name="analytics-writer")
 
     async def stop(self) -> None:
-        """Stop the writer, write what is still queued (at most ``STOP_TIMEOUT_SECONDS``), stop forwarding."""
+        """Let the writer finish its last flush (what is queued now), at most ``STOP_TIMEOUT_SECONDS``; then stop
+        forwarding. Events still queued after that are counted as dropped."""
+        self.stopping = True
+        self.wake.set()
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            try:
+                await asyncio.wait_for(self.task, timeout=STOP_TIMEOUT_SECONDS)
+            except TimeoutError:  # the database does not answer: do not hold the shutdown
+                log.warning("analytics: %s queued events not written at shutdown", len(self.pending))
+                ANALYTICS_EVENTS.labels("dropped_write_failed").inc(len(self.pending))
+                self.pending.clear()
             self.task = None
-        try:
-            await asyncio.wait_for(self.flush(), timeout=STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            log.warning("analytics: %s queued events not written at shutdown", len(self.pending))
         if self.forwarder is not None:
             await self.forwarder.stop()
 
     async def _run(self) -> None:
-        while True:
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.settings.analytics_flush_seconds)
             self.wake.clear()
