@@ -299,9 +299,12 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
             assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
             await until(lambda: counter(ANALYTICS_FORWARD, "dropped") == dropped + 1)
             assert [s for s, _, _ in collector.requests] == [500, 500, 500]  # 3 attempts, then dropped
-            collector.fail = 0
+            collector.fail, collector.status = 1, 400  # refused as malformed: retrying cannot help
             assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
-            await until(lambda: len(collector.requests) == 4)
+            await until(lambda: counter(ANALYTICS_FORWARD, "dropped") == dropped + 2)
+            assert [s for s, _, _ in collector.requests] == [500, 500, 500, 400]
+            assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
+            await until(lambda: len(collector.requests) == 5)
             assert collector.requests[-1][0] == 202  # later batches go through again
 
 

@@ -15,7 +15,7 @@ from app.models.audit import AuditEntry
 from app.models.review import Review
 from app.models.user import Role, User
 from app.routers.params import API_PREFIX
-from app.services.audit import Actor, AuditScope
+from app.services.audit import Actor, AuditScope, record
 from app.services.audit_targets import ACTIONS, ROUTE_ACTIONS
 from tests.catalog_fixtures import image_bytes
 from tests.catalog_helpers import make_category, make_product
@@ -241,3 +241,15 @@ async def test_a_change_whose_process_died_is_recovered_and_one_that_never_happe
     assert await entries(client, admin[1], target_id=untouched.id) == []  # nothing happened: no entry
     (create,) = await entries(client, admin[1], target_type="category")
     assert (create["target_id"], create["outcome"], create["recovered"]) == (None, "unknown", True)
+
+
+async def test_record_writes_one_entry_for_a_change_made_elsewhere_without_its_secrets(client, admin, settings):
+    """``audit.record``: the one call for changes made outside the admin API (e.g. a campaign being sent)."""
+    before = {"status": "draft", "sent": 0, "smtp": {"password": "pw-1", "host": "mx"}, "api_token": "t-1"}
+    after = {"status": "sending", "sent": 120, "smtp": {"password": "pw-2", "host": "mx"}, "api_token": "t-2",
+             "recipients": [{"id": "r1", "email_hash": "ab12"}]}
+    await record("campaign.send", "campaign", "cmp_01JD7Z00000000000000000000", before=before, after=after,
+                 actor=Actor(id=None, role="system"), settings=settings)
+    (entry,) = await entries(client, admin[1], action="campaign.send")
+    assert changes(entry) == {"status": ("draft", "sending"), "sent": (0, 120), "recipients": (None, ["r1"])}
+    assert (entry["actor_role"], entry["outcome"], entry["target_type"]) == ("system", "succeeded", "campaign")

@@ -110,8 +110,7 @@ class AuditScope:
         """Commit the entry with what changed (or drop the intent of a failed request that changed nothing).
         Never raises: if the database fails here the intent stays pending and the recovery job resolves it."""
         entry = self.entry
-        if entry is None:
-            return
+        assert entry is not None, "close() follows a successful open()"
         coll = AuditEntry.get_pymongo_collection()
         try:
             if self.exact is not None:
@@ -180,8 +179,8 @@ async def record(action: str, target_type: str, target_id: str, *, before: Any =
     now = utcnow()
     changes = diff(redact(before or {}), redact(after or {}))
     entry = AuditEntry(id=new_id_at("aud", now), state=AuditState.committed, outcome=AuditOutcome.succeeded,
-                       action=action,
-                       actor_id=actor.id, actor_role=actor.role, target_type=target_type, target_id=target_id,
+                       action=action, actor_id=actor.id, actor_role=actor.role, target_type=target_type,
+                       target_id=target_id,
                        changes=[AuditChange(**c) for c in changes], status=status, request_id=actor.request_id,
                        ip=actor.ip, at=now, expires_at=_expires(settings, now))
     await AuditEntry.get_pymongo_collection().insert_one(_entry_doc(entry))
