@@ -17,9 +17,10 @@ from app.config import get_settings
 from app.core.clock import utcnow
 from app.core.ids import new_id_at
 from app.core.text import normalize
-from app.models.analytics import AnalyticsEvent, EventKind
+from app.models.analytics import AnalyticsBucket, EventKind
 from app.models.catalog import Product, ProductStatus
 from app.models.user import Role, User
+from app.services.analytics import bucket_documents
 
 DAYS = 30
 SEARCHES = ["roses", "peonies", "tulips", "sunflowers", "lilies", "orchids", "birthday", "red roses", "white",
@@ -33,7 +34,7 @@ def _results(term: str, words: list[list[str]]) -> int:
 
 
 async def seed_analytics_history() -> list[str]:
-    if await AnalyticsEvent.get_pymongo_collection().find_one({}) is not None:
+    if await AnalyticsBucket.get_pymongo_collection().find_one({}) is not None:
         return []
     products = await Product.get_pymongo_collection().find(
         {"status": ProductStatus.active.value}, {"search_words": 1}).to_list(None)
@@ -50,9 +51,8 @@ async def seed_analytics_history() -> list[str]:
 
     def add(kind: EventKind, at, visitor: str, user: str | None, **fields: Any) -> None:
         if at <= now:
-            events.append({"_id": new_id_at("anl", at), "kind": kind.value, "at": at, "expires_at": at + retention,
-                           **({"visitor_id": visitor} if visitor else {}), **({"user_id": user} if user else {}),
-                           **fields})
+            events.append({"kind": kind.value, "at": at, **({"visitor_id": visitor} if visitor else {}),
+                           **({"user_id": user} if user else {}), **fields})
 
     for day in range(DAYS, 0, -1):
         start = now - timedelta(days=day)
@@ -79,6 +79,11 @@ async def seed_analytics_history() -> list[str]:
                         # As from the payment webhook: no visitor id; the report finds it through the checkout.
                         add(EventKind.order_paid, at + timedelta(seconds=rng.randint(5, 7200)), "", user,
                             order_id=order_id)
-    for i in range(0, len(events), 1000):
-        await AnalyticsEvent.get_pymongo_collection().insert_many(events[i:i + 1000], ordered=False)
+    events.sort(key=lambda e: e["at"])
+    hours: dict[int, list[dict[str, Any]]] = {}
+    for e in events:  # one bucket per kind and hour, as a busy writer would leave them
+        hours.setdefault(int(e["at"].timestamp()) // 3600, []).append(e)
+    buckets = [b for group in hours.values() for b in bucket_documents(group, retention, 500)]
+    for i in range(0, len(buckets), 200):
+        await AnalyticsBucket.get_pymongo_collection().insert_many(buckets[i:i + 200], ordered=False)
     return [f"Analytics history: {len(events)} events over the last {DAYS} days (GET /api/v1/admin/reports/funnel)."]

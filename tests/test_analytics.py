@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from pymongo import AsyncMongoClient
 
-from app.core.ids import new_id
 from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
-from app.models.analytics import AnalyticsEvent
+from app.models.analytics import AnalyticsBucket
 from app.models.order import OrderStatus, PaymentStatus
 from app.models.user import Role
+from app.services.analytics import bucket_documents
 from tests.checkout_helpers import checkout, checkout_body, open_shop
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
@@ -29,8 +29,8 @@ from tests.support import API, assert_problem, new_client
 NY = ZoneInfo("America/New_York")
 VISITOR = "3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"
 FAST = {"analytics_flush_seconds": 0.05, "analytics_batch_size": 50}
-ID_FIELDS = {"_id", "kind", "at", "expires_at", "visitor_id", "user_id", "product_id", "quantity", "query", "results",
-             "order_id"}
+EVENT_FIELDS = {"at", "visitor_id", "user_id", "product_id", "quantity", "query", "results", "order_id"}
+RETENTION = dt.timedelta(days=180)
 
 
 @pytest.fixture
@@ -38,15 +38,18 @@ def settings(make_settings):
     return make_settings(**FAST)
 
 
-async def stored(count: int, **query: Any) -> list[dict[str, Any]]:
-    """Poll until ``count`` events matching ``query`` are written (the writer runs every 50 ms here)."""
-    coll = AnalyticsEvent.get_pymongo_collection()
+async def stored(count: int, kind: str | None = None) -> list[dict[str, Any]]:
+    """Poll until ``count`` events (of ``kind``) are written (the writer runs every 50 ms here); each event
+    with its bucket's ``kind`` and ``bucket`` id, in time order."""
+    coll = AnalyticsBucket.get_pymongo_collection()
     deadline = asyncio.get_running_loop().time() + 10
     while True:
-        docs = await coll.find(query).sort("_id", 1).to_list(None)
-        if len(docs) >= count:
-            return docs
-        assert asyncio.get_running_loop().time() < deadline, (query, docs)
+        buckets = await coll.find({"kind": kind} if kind else {}).to_list(None)
+        events = sorted(({**e, "kind": b["kind"], "bucket": b["_id"]} for b in buckets for e in b["events"]),
+                        key=lambda e: e["at"])
+        if len(events) >= count:
+            return events
+        assert asyncio.get_running_loop().time() < deadline, (kind, events)
         await asyncio.sleep(0.02)
 
 
@@ -82,9 +85,12 @@ async def test_the_funnel_is_recorded_with_the_visitor_and_the_user(app, client,
     assert [(e["query"], e["results"]) for e in events[2:4]] == [("peche peonies", 1), ("cactus", 0)]
     assert (events[4]["product_id"], events[4]["quantity"]) == (product.id, 2)
     assert events[5]["order_id"] == events[6]["order_id"] == order_id
-    assert all(set(e) <= ID_FIELDS for e in events)  # ids and figures only: no names, emails or addresses
-    retention = events[0]["expires_at"] - events[0]["at"]
-    assert retention == dt.timedelta(days=180)
+    # ids and figures only: no names, emails or addresses
+    assert all(set(e) - {"kind", "bucket"} <= EVENT_FIELDS for e in events)
+    for bucket in await AnalyticsBucket.get_pymongo_collection().find({}).to_list(None):
+        assert bucket["expires_at"] - bucket["end"] == RETENTION and bucket["start"] <= bucket["end"]
+        assert bucket["orders"] == [e["order_id"] for e in bucket["events"]] if bucket["kind"] in (
+            "checkout_start", "order_paid") else "orders" not in bucket
 
 
 def test_the_visitor_header_is_declared():
@@ -107,8 +113,13 @@ def ny(*args: int) -> dt.datetime:
 
 
 def event(kind: str, at: dt.datetime, visitor: str | None = None, **fields: Any) -> dict[str, Any]:
-    return {"_id": new_id("anl"), "kind": kind, "at": at, "expires_at": at + dt.timedelta(days=180),
-            **({"visitor_id": visitor} if visitor else {}), **fields}
+    return {"kind": kind, "at": at, **({"visitor_id": visitor} if visitor else {}), **fields}
+
+
+async def insert_buckets(events: list[dict[str, Any]], size: int = 3) -> None:
+    """Store events as the writer does (small buckets here, so a range cuts through some of them)."""
+    docs = bucket_documents(sorted(events, key=lambda e: e["at"]), RETENTION, size)
+    await AnalyticsBucket.get_pymongo_collection().insert_many(docs)
 
 
 async def test_reports_on_seeded_events(app, client, staff, customer):
@@ -120,7 +131,7 @@ async def test_reports_on_seeded_events(app, client, staff, customer):
     # 23:59:59.9 Apr 9 belongs to Apr 9; 00:00:00.2 Apr 10 is outside the range.
     a, b = "visitor-aaaaaaaaaaaaaaaa", "visitor-bbbbbbbbbbbbbbbb"
     c = customer[0].id
-    await AnalyticsEvent.get_pymongo_collection().insert_many([
+    await insert_buckets([
         event("product_view", ny(2030, 4, 8, 0, 0, 0), a, product_id=rose.id),
         event("product_view", ny(2030, 4, 8, 10, 0, 0), a, product_id=rose.id),
         event("product_view", ny(2030, 4, 8, 10, 1, 0), a, product_id=tulip.id),
@@ -190,22 +201,22 @@ async def test_reports_on_seeded_events(app, client, staff, customer):
 
 async def test_a_failing_write_never_fails_the_request(app, client):
     product = await make_product(name="Sturdy Sunflowers")
-    coll = AnalyticsEvent.get_pymongo_collection()
-    # The database refuses every further product view (a unique index on the kind): real write errors.
-    await coll.insert_one(event("product_view", dt.datetime.now(dt.UTC), product_id=product.id))
+    coll = AnalyticsBucket.get_pymongo_collection()
+    # The database refuses every further bucket of product views (a unique index on the kind): real write errors.
+    await insert_buckets([event("product_view", dt.datetime.now(dt.UTC), product_id=product.id)])
     await coll.create_index("kind", unique=True, name="test_one_per_kind")
     failed = counter(ANALYTICS_EVENTS, "dropped_write_failed")
     for _ in range(3):
         r = await client.get(f"{API}/products/{product.id}", headers={"X-Visitor-Id": VISITOR})
         assert r.status_code == 200 and r.json()["id"] == product.id
     assert (await client.get(f"{API}/products", params={"q": "sunflowers"})).status_code == 200
-    (search,) = await stored(1, kind="search")  # the writer goes on with what the database accepts
+    (search,) = await stored(1, "search")  # the writer goes on with what the database accepts
     assert search["query"] == "sunflowers"
     deadline = asyncio.get_running_loop().time() + 10
     while counter(ANALYTICS_EVENTS, "dropped_write_failed") < failed + 3:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
-    assert await coll.count_documents({"kind": "product_view"}) == 1
+    assert await coll.count_documents({"kind": "product_view"}) == 1  # only the bucket stored before
     metrics = (await client.get("/metrics")).text
     assert 'analytics_events_total{result="dropped_write_failed"}' in metrics
 
@@ -219,11 +230,12 @@ async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app
             for _ in range(5):
                 assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
         assert counter(ANALYTICS_EVENTS, "dropped_queue_full") == full + 3
-        assert await AnalyticsEvent.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
+        assert await AnalyticsBucket.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
     # Shutting down writes what was queued.
     mongo: AsyncMongoClient = AsyncMongoClient(mongo_url)
     try:
-        assert await mongo[settings.mongodb_db]["analytics_events"].count_documents({"kind": "product_view"}) == 2
+        buckets = await mongo[settings.mongodb_db]["analytics_events"].find({"kind": "product_view"}).to_list(None)
+        assert sum(len(b["events"]) for b in buckets) == 2
     finally:
         await mongo.close()
 
@@ -290,7 +302,7 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
             assert first_status == 503 and again == first and auth == "Bearer tok-collector-1"
             (doc,) = await stored(1)
             (sent,) = first["events"]
-            assert sent == {"id": doc["_id"], "kind": "product_view", "at": doc["at"].isoformat().replace(
+            assert sent == {"id": f"{doc['bucket']}.0", "kind": "product_view", "at": doc["at"].isoformat().replace(
                 "+00:00", "Z"), "visitor_id": VISITOR, "product_id": product.id}
 
             dropped = counter(ANALYTICS_FORWARD, "dropped")

@@ -126,11 +126,12 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
                                "oldest first (app/services/audit.py)",
     ("audit_log", "expires_ttl"): "TTL: entries are deleted at `expires_at` (`AUDIT_RETENTION_DAYS` after the "
                                   "change)",
-    ("analytics_events", "kind_at"): "every shopper report reads one event kind over the UTC range of its shop "
-                                     "days (app/services/shopper_reports.py)",
-    ("analytics_events", "order"): "the funnel finds the checkout (visitor) of each paid order (partial: "
-                                   "string `order_id`)",
-    ("analytics_events", "expires_ttl"): "TTL: events are deleted at `expires_at` (`ANALYTICS_RETENTION_DAYS`)",
+    ("analytics_events", "kind_start"): "every shopper report reads the buckets of one event kind overlapping the "
+                                        "UTC range of its shop days (app/services/shopper_reports.py)",
+    ("analytics_events", "orders"): "the funnel finds the checkout bucket (and so the visitor) of each paid order "
+                                    "(`orders $in`)",
+    ("analytics_events", "expires_ttl"): "TTL: a bucket is deleted at `expires_at` (`ANALYTICS_RETENTION_DAYS` after "
+                                         "its last event)",
 }
 
 

@@ -2,8 +2,10 @@
 
 ``record(kind, ...)`` (or a request's ``Tracker``) appends one small dict to this process's bounded
 in-memory queue and returns: no I/O, never blocks, never raises. A background task writes the queue to
-``analytics_events`` with ``insert_many`` in batches — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
-``ANALYTICS_FLUSH_SECONDS`` — and, when ``ANALYTICS_FORWARD_URL`` is set, hands each batch to a forwarder that
+``analytics_events`` with ``insert_many`` — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
+``ANALYTICS_FLUSH_SECONDS`` — as buckets of up to ``ANALYTICS_BATCH_SIZE`` events of one kind (one document
+per bucket, see app/models/analytics.py), and, when ``ANALYTICS_FORWARD_URL`` is set, hands each batch to a
+forwarder that
 POSTs it to an external collector, retried with exponential backoff and dropped after a bound. A full queue
 drops the new event; a failed write drops its batch; both are counted in ``analytics_events_total``
 (/metrics) and logged, never surfaced to the shopper. When the process stops, the writer's last flush writes
@@ -31,15 +33,16 @@ from pymongo.errors import BulkWriteError
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.context import user_id_var
-from app.core.ids import new_id
+from app.core.ids import new_id_at
 from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
 from app.core.security import decode_access_token
 from app.core.text import normalize
-from app.models.analytics import AnalyticsEvent, EventKind
+from app.models.analytics import AnalyticsBucket, EventKind
 
 log = logging.getLogger("app.analytics")
 
 STOP_TIMEOUT_SECONDS = 5.0
+FLUSH_CHUNK = 5000  # events per insert_many call (in buckets of ANALYTICS_BATCH_SIZE)
 MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -51,11 +54,34 @@ def valid_visitor_id(value: str | None) -> str | None:
     return value if value is not None and VISITOR_RE.match(value) else None
 
 
-def event_json(doc: dict[str, Any]) -> dict[str, Any]:
-    """An event as the collector receives it: ``id``, ``kind``, ``at`` (ISO 8601 UTC with Z) and the ids
-    and figures it carries (absent when empty)."""
-    out = {"id": doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "at", "expires_at")}}
-    out["at"] = doc["at"].isoformat().replace("+00:00", "Z")
+def bucket_documents(events: list[dict[str, Any]], retention: timedelta, size: int) -> list[dict[str, Any]]:
+    """Storage documents (``AnalyticsBucket``) for ``events`` (dicts with ``kind``, ``at`` and their fields, in
+    time order): per kind, buckets of at most ``size`` events with the span they cover."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_kind.setdefault(e["kind"], []).append(e)
+    docs = []
+    for kind, items in by_kind.items():
+        for i in range(0, len(items), size):
+            chunk = items[i:i + size]
+            start, end = min(e["at"] for e in chunk), max(e["at"] for e in chunk)
+            doc: dict[str, Any] = {"_id": new_id_at("anb", start), "kind": kind, "start": start, "end": end,
+                                   "events": [{k: v for k, v in e.items() if k != "kind"} for e in chunk],
+                                   "expires_at": end + retention}
+            if orders := [e["order_id"] for e in chunk if e.get("order_id")]:
+                doc["orders"] = orders
+            docs.append(doc)
+    return docs
+
+
+def events_json(bucket: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bucket's events as the collector receives them: ``id`` (``<bucket id>.<n>``, stable across retries),
+    ``kind``, ``at`` (ISO 8601 UTC with Z) and the ids and figures each carries (absent when empty)."""
+    out = []
+    for n, e in enumerate(bucket["events"]):
+        item = {"id": f"{bucket['_id']}.{n}", "kind": bucket["kind"], **{k: v for k, v in e.items() if k != "at"}}
+        item["at"] = e["at"].isoformat().replace("+00:00", "Z")
+        out.append(item)
     return out
 
 
@@ -71,11 +97,12 @@ class Forwarder:
         self.task: asyncio.Task[None] | None = None
         self.client: httpx.AsyncClient | None = None
 
-    def offer(self, batch: list[dict[str, Any]]) -> None:
+    def offer(self, buckets: list[dict[str, Any]]) -> None:
+        """Queue one flush's buckets as one batch of events (the oldest batch is dropped when full)."""
         if len(self.batches) >= self.settings.analytics_forward_queue_batches:
             dropped = self.batches.popleft()
             ANALYTICS_FORWARD.labels("dropped").inc(len(dropped))
-        self.batches.append([event_json(d) for d in batch])
+        self.batches.append([e for b in buckets for e in events_json(b)])
         self.wake.set()
 
     def start(self) -> None:
@@ -146,10 +173,9 @@ class AnalyticsRecorder:
         if len(self.pending) >= self.settings.analytics_queue_size:
             ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
             return
-        now = utcnow()
-        doc = {"_id": new_id("anl"), "kind": kind.value, "at": now, "expires_at": now + self.retention}
-        doc.update((k, v) for k, v in fields.items() if v is not None)
-        self.pending.append(doc)
+        event = {"kind": kind.value, "at": utcnow()}
+        event.update((k, v) for k, v in fields.items() if v is not None)
+        self.pending.append(event)
         if len(self.pending) >= self.settings.analytics_batch_size:
             self.wake.set()
 
@@ -182,24 +208,28 @@ class AnalyticsRecorder:
             await self.flush()
 
     async def flush(self) -> int:
-        """Write everything queued now, in batches; returns how many events were stored. A failed batch is
-        dropped (counted and logged), never retried: analytics must not pile up in memory."""
-        coll = AnalyticsEvent.get_pymongo_collection()
+        """Write everything queued now as buckets (one insert per ``FLUSH_CHUNK`` events); returns how many
+        events were stored. A bucket the database refuses is dropped (counted and logged), never retried:
+        analytics must not pile up in memory."""
+        coll = AnalyticsBucket.get_pymongo_collection()
         stored = 0
         while self.pending:
-            batch = [self.pending.popleft() for _ in range(min(len(self.pending), self.settings.analytics_batch_size))]
+            events = [self.pending.popleft() for _ in range(min(len(self.pending), FLUSH_CHUNK))]
+            buckets = bucket_documents(events, self.retention, self.settings.analytics_batch_size)
             try:
-                await coll.insert_many(batch, ordered=False)
-                written = len(batch)
-            except Exception as exc:  # the database is down or refused some documents
-                written = exc.details.get("nInserted", 0) if isinstance(exc, BulkWriteError) else 0
-                ANALYTICS_EVENTS.labels("dropped_write_failed").inc(len(batch) - written)
-                log.warning("analytics: %s of %s events not written: %s", len(batch) - written, len(batch),
+                await coll.insert_many(buckets, ordered=False)
+                lost = 0
+            except Exception as exc:  # the database is down or refused some buckets
+                failed = ({e["index"] for e in exc.details.get("writeErrors", [])} if isinstance(exc, BulkWriteError)
+                          else set(range(len(buckets))))
+                lost = sum(len(buckets[i]["events"]) for i in failed)
+                ANALYTICS_EVENTS.labels("dropped_write_failed").inc(lost)
+                log.warning("analytics: %s of %s events not written: %s", lost, len(events),
                             f"{type(exc).__name__}: {exc}"[:300])
-            ANALYTICS_EVENTS.labels("stored").inc(written)
-            stored += written
+            ANALYTICS_EVENTS.labels("stored").inc(len(events) - lost)
+            stored += len(events) - lost
             if self.forwarder is not None:
-                self.forwarder.offer(batch)
+                self.forwarder.offer(buckets)
         return stored
 
 

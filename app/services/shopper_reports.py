@@ -1,15 +1,16 @@
 """Shopper-behaviour reports for staff: the conversion funnel by day, searches (with and without results),
 product interest against purchases, cart abandonment.
 
-Read like the sales reports (``app/services/reports.py``): one indexed ``find`` per event kind over the UTC
-instants of the requested shop days (``kind`` + ``at`` range, index ``kind_at``), whole top-level fields,
-grouped here in Python, refused with a 422 ``report-too-large`` past ``REPORTS_MAX_ROWS`` events of a kind.
+Read like the sales reports (``app/services/reports.py``): one indexed ``find`` per event kind for the buckets
+overlapping the UTC instants of the requested shop days (``kind`` + ``start`` < range end + ``end`` >= range
+start, index ``kind_start``), keeping the events inside the range, grouped here in Python, refused with a 422
+``report-too-large`` past ``REPORTS_MAX_ROWS`` events of a kind.
 The embedded server cannot group in the database (a date-range ``$match`` inside ``aggregate`` is wrong and a
 compound ``$group`` key does not group; tests/test_db_contract_audit_analytics.py keeps the forms used here). On
 real MongoDB the same figures could come from ``$group`` on the shop day.
 
 A **shopper** is the storefront's visitor id, else the account, else (checkouts and payments) the order; a
-paid order belongs to the shopper of its checkout (found by ``order_id``, index ``order``).
+paid order belongs to the shopper of its checkout (its bucket found by ``orders $in``, index ``orders``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from app.models.analytics import AnalyticsEvent, EventKind
+from app.core.clock import ensure_utc
+from app.models.analytics import AnalyticsBucket, EventKind
 from app.models.catalog import Product
 from app.schemas.reports import ReportRange
 from app.schemas.shopper_reports import (
@@ -32,7 +34,7 @@ from app.schemas.shopper_reports import (
     SearchesReport,
     SearchTerm,
 )
-from app.services.reports import ReportService
+from app.services.reports import ReportService, ReportTooLarge
 
 IN_CHUNK = 500  # order ids per $in look-up
 
@@ -77,23 +79,37 @@ def figures(view: Stage, cart: Stage, checkout: Stage, paid: Stage) -> dict[str,
 
 
 class ShopperReportService(ReportService):
-    async def _events(self, kind: EventKind, start: date, end: date, *fields: str) -> list[dict[str, Any]]:
-        query = {"kind": kind.value, "at": self._utc_range(start, end)}
-        return await self._read(AnalyticsEvent, query, ("at", "visitor_id", "user_id", *fields))
+    async def _events(self, kind: EventKind, start: date, end: date) -> list[dict[str, Any]]:
+        """The events of ``kind`` on the shop days ``start..end``: the buckets overlapping the range, then
+        their events inside it. Raises ReportTooLarge past ``REPORTS_MAX_ROWS`` events."""
+        span = self._utc_range(start, end)
+        lo, hi = span["$gte"], span["$lt"]
+        cap = self.settings.reports_max_rows
+        cursor = AnalyticsBucket.get_pymongo_collection().find(
+            {"kind": kind.value, "start": {"$lt": hi}, "end": {"$gte": lo}}, {"events": 1})
+        events: list[dict[str, Any]] = []
+        async for bucket in cursor:
+            events.extend(e for e in bucket["events"] if lo <= ensure_utc(e["at"]) < hi)
+            if len(events) > cap:
+                raise ReportTooLarge(f"This report would read more than {cap} events; choose a shorter range.",
+                                     limit=cap)
+        return events
 
     async def _paid(self, start: date, end: date) -> list[dict[str, Any]]:
         """Paid events of the range, each with ``key`` = the shopper of its order's checkout."""
-        paid = await self._events(EventKind.order_paid, start, end, "order_id")
+        paid = await self._events(EventKind.order_paid, start, end)
         ids = sorted({e["order_id"] for e in paid if e.get("order_id")})
+        wanted = set(ids)
         by_order: dict[str, str] = {}
-        coll = AnalyticsEvent.get_pymongo_collection()
+        coll = AnalyticsBucket.get_pymongo_collection()
         for i in range(0, len(ids), IN_CHUNK):
-            cursor = coll.find({"kind": EventKind.checkout_start.value, "order_id": {"$in": ids[i:i + IN_CHUNK]}},
-                               {"order_id": 1, "visitor_id": 1, "user_id": 1})
-            for c in await cursor.to_list(None):
-                key = shopper_key(c)
-                if key:
-                    by_order.setdefault(c["order_id"], key)
+            cursor = coll.find({"kind": EventKind.checkout_start.value, "orders": {"$in": ids[i:i + IN_CHUNK]}},
+                               {"events": 1})
+            async for bucket in cursor:
+                for c in bucket["events"]:
+                    key = shopper_key(c)
+                    if key and c.get("order_id") in wanted:
+                        by_order.setdefault(c["order_id"], key)
         for e in paid:
             e["key"] = by_order.get(e.get("order_id") or "") or shopper_key(e)
         return paid
@@ -105,7 +121,7 @@ class ShopperReportService(ReportService):
         streams = [
             (0, await self._events(EventKind.product_view, q.from_, q.to)),
             (1, await self._events(EventKind.cart_add, q.from_, q.to)),
-            (2, await self._events(EventKind.checkout_start, q.from_, q.to, "order_id")),
+            (2, await self._events(EventKind.checkout_start, q.from_, q.to)),
             (3, await self._paid(q.from_, q.to)),
         ]
         for stage, events in streams:
@@ -119,8 +135,8 @@ class ShopperReportService(ReportService):
                             totals=FunnelFigures(**figures(*total)))
 
     async def searches(self, q: LimitedRange) -> SearchesReport:
-        events = sorted(await self._events(EventKind.search, q.from_, q.to, "query", "results"),
-                        key=lambda e: (e["at"], e["_id"]))
+        events = await self._events(EventKind.search, q.from_, q.to)  # in time order within each bucket
+        events.sort(key=lambda e: ensure_utc(e["at"]))  # stable: equal instants keep their recorded order
         counts: Counter[str] = Counter()
         empty: Counter[str] = Counter()
         shoppers: dict[str, set[str]] = defaultdict(set)
@@ -150,7 +166,7 @@ class ShopperReportService(ReportService):
     async def product_interest(self, q: LimitedRange) -> ProductInterestReport:
         views: Counter[str] = Counter()
         viewers: dict[str, set[str]] = defaultdict(set)
-        for e in await self._events(EventKind.product_view, q.from_, q.to, "product_id"):
+        for e in await self._events(EventKind.product_view, q.from_, q.to):
             pid = e.get("product_id")
             if pid:
                 views[pid] += 1
@@ -181,7 +197,7 @@ class ShopperReportService(ReportService):
 
     async def cart_abandonment(self, q: ReportRange) -> CartAbandonmentReport:
         carts = {k for e in await self._events(EventKind.cart_add, q.from_, q.to) if (k := shopper_key(e))}
-        checkouts = {k for e in await self._events(EventKind.checkout_start, q.from_, q.to, "order_id")
+        checkouts = {k for e in await self._events(EventKind.checkout_start, q.from_, q.to)
                      if (k := shopper_key(e))} & carts
         paid = {e["key"] for e in await self._paid(q.from_, q.to) if e["key"]} & carts
         return CartAbandonmentReport(
