@@ -67,11 +67,13 @@ async def httpx_load(base: str, path: str, seconds: int, concurrency: int) -> tu
 
 
 async def stored_events(url: str) -> int:
+    """Events stored (in their buckets)."""
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient = AsyncMongoClient(url)
     try:
-        return await client[DB]["analytics_events"].count_documents({})
+        buckets = await client[DB]["analytics_events"].find({}, {"events": 1}).to_list(None)
+        return sum(len(b["events"]) for b in buckets)
     finally:
         await client.close()
 
