@@ -197,7 +197,8 @@ class Settings(BaseSettings):
                                           "many days after they happened.")
     analytics_queue_size: int = Field(10_000, ge=1, le=1_000_000, description="Events waiting to be written per "
                                       "process; when full, new events are dropped and counted in /metrics.")
-    analytics_batch_size: int = Field(500, ge=1, le=10_000, description="Most events written by one insert.")
+    analytics_batch_size: int = Field(500, ge=1, le=10_000, description="Events per stored bucket document; a "
+                                      "batch this big is written at once.")
     analytics_flush_seconds: float = Field(2.0, gt=0, le=300, description="Longest time an event waits in the "
                                            "queue (a full batch is written at once).")
     analytics_forward_url: str | None = Field(None, description="Also POST every batch as JSON to this external "
