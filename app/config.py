@@ -272,7 +272,7 @@ class Settings(BaseSettings):
                 raise ValueError("STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set")
         return self
 
-    @field_validator("metrics_token", "sentry_dsn")
+    @field_validator("metrics_token", "sentry_dsn", "analytics_forward_token")
     @classmethod
     def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
         return v if v is not None and v.get_secret_value() else None
@@ -290,6 +290,15 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
         return v.rstrip("/")
+
+    @field_validator("analytics_forward_url")
+    @classmethod
+    def _valid_forward_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("ANALYTICS_FORWARD_URL must be an http(s) URL such as https://collector.example/v1/events")
+        return v
 
     @property
     def jwt_verify_secrets(self) -> list[str]:

@@ -5,8 +5,8 @@ in-memory queue and returns: no I/O, never blocks, never raises. A background ta
 ``analytics_events`` with ``insert_many`` — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
 ``ANALYTICS_FLUSH_SECONDS`` — as buckets of up to ``ANALYTICS_BATCH_SIZE`` events of one kind (one document
 per bucket, see app/models/analytics.py), and, when ``ANALYTICS_FORWARD_URL`` is set, hands each batch to a
-forwarder that
-POSTs it to an external collector, retried with exponential backoff and dropped after a bound. A full queue
+forwarder that POSTs it to an external collector, retried with exponential backoff and dropped after a
+bound. A full queue
 drops the new event; a failed write drops its batch; both are counted in ``analytics_events_total``
 (/metrics) and logged, never surfaced to the shopper. When the process stops, the writer's last flush writes
 what is queued (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright loses at most one flush
