@@ -253,3 +253,27 @@ async def test_record_writes_one_entry_for_a_change_made_elsewhere_without_its_s
     (entry,) = await entries(client, admin[1], action="campaign.send")
     assert changes(entry) == {"status": ("draft", "sending"), "sent": (0, 120), "recipients": (None, ["r1"])}
     assert (entry["actor_role"], entry["outcome"], entry["target_type"]) == ("system", "succeeded", "campaign")
+
+
+async def test_campaign_changes_are_audited(client, admin):
+    h = admin[1]
+    r = await client.post(f"{API}/admin/campaigns", headers=h, json={
+        "name": "Spring", "subject": "Spring is in bloom", "blocks": [{"type": "heading", "text": "Hello"}]})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert (await client.patch(f"{API}/admin/campaigns/{cid}", headers=h,
+                               json={"subject": "Peony week"})).status_code == 200
+    later = "2099-05-01T09:00:00Z"
+    assert (await client.post(f"{API}/admin/campaigns/{cid}/schedule", headers=h, json={"send_at": later})) \
+        .status_code == 200
+    assert (await client.post(f"{API}/admin/campaigns/{cid}/cancel", headers=h)).status_code == 200
+    assert_problem(await client.post(f"{API}/admin/campaigns/{cid}/cancel", headers=h), 409)  # nothing changed
+
+    cancel, schedule, update, create = await entries(client, h, target_id=cid)
+    assert [e["action"] for e in (cancel, schedule, update, create)] == [
+        "campaign.cancel", "campaign.schedule", "campaign.update", "campaign.create"]
+    assert changes(create)["blocks.0.text"] == (None, "Hello") and create["target_type"] == "campaign"
+    assert changes(update) == {"subject": ("Spring is in bloom", "Peony week")}
+    assert changes(schedule) == {"status": ("draft", "scheduled"), "send_at": (None, later)}
+    assert changes(cancel)["status"] == ("scheduled", "cancelled")
+    assert not [f for e in (cancel, schedule, update, create) for f in changes(e) if f.startswith("stats")]

@@ -15,7 +15,8 @@ class AuditListParams(PageParams):
     actor_id: str | None = Field(None, pattern=r"^usr_[0-9A-Z]{26}$", description="Changes made by this user.")
     target_type: str | None = Field(None, pattern=r"^[a-z][a-z_]{1,39}$",
                                     description="Kind of thing changed: `product`, `category`, `order`, `user`, "
-                                                "`review`, `promo_code`, `delivery_zone`, `delivery_config`.")
+                                                "`review`, `promo_code`, `delivery_zone`, `delivery_config`, "
+                                                "`campaign`.")
     target_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                   description="Id of the thing changed (`prd_…`, `ord_…`, `delivery` for the "
                                               "delivery config).")

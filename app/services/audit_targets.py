@@ -25,10 +25,12 @@ from app.config import Settings
 from app.core.audit_diff import flatten, select
 from app.models.catalog import Category, Product
 from app.models.delivery import CONFIG_ID, DeliveryConfig, DeliveryZone
+from app.models.marketing import Campaign
 from app.models.order import Order
 from app.models.promo import PromoCode
 from app.models.review import Review
 from app.models.user import User
+from app.schemas.campaigns import CampaignStats, campaign_out
 from app.schemas.catalog import admin_category_out, admin_product_out
 from app.schemas.delivery import config_out, zone_out
 from app.schemas.orders import admin_order_out
@@ -81,7 +83,9 @@ PRODUCT = AuditTarget(
             "units_sold", "ever_ordered", "sizes.*.stock", "images.*.variants.*"))
 CATEGORY = AuditTarget("category", Category, lambda c, s: admin_category_out(c),
                        ignore=(*STAMPS, "canonical_path"))
-USER = AuditTarget("user", User, lambda u, s: user_out(u), ignore=("id", "created_at"))
+# The newsletter preference is the address's subscription (its own record, app/services/newsletter.py): not read.
+USER = AuditTarget("user", User, lambda u, s: user_out(u, None),
+                   ignore=("id", "created_at", "preferences.newsletter", "preferences.newsletter_status"))
 ORDER = AuditTarget(
     "order", Order, lambda o, s: admin_order_out(o),
     # What staff change; lines, amounts, contact and delivery details never change after checkout.
@@ -95,8 +99,13 @@ ZONE = AuditTarget("delivery_zone", DeliveryZone, lambda z, s: zone_out(z), igno
 DELIVERY_CONFIG = AuditTarget("delivery_config", DeliveryConfig, lambda c, s: config_out(c, s.shop_timezone),
                               ignore=("updated_at", "timezone"))
 
+NO_STATS = CampaignStats(recipients=0, queued=0, sent=0, failed=0, cancelled=0, unsubscribed=0)
+CAMPAIGN = AuditTarget("campaign", Campaign, lambda c, s: campaign_out(c, NO_STATS),
+                       # Sending progress is the job's, not the admin's (counted in stats, read elsewhere).
+                       ignore=(*STAMPS, "stats.*", "started_at", "finished_at"))
+
 TARGETS: dict[str, AuditTarget] = {t.name: t for t in (PRODUCT, CATEGORY, USER, ORDER, REVIEW, PROMO, ZONE,
-                                                       DELIVERY_CONFIG)}
+                                                       DELIVERY_CONFIG, CAMPAIGN)}
 
 IMAGES = ("images", "images.*")
 
@@ -140,6 +149,12 @@ ROUTE_ACTIONS: dict[tuple[str, str], AuditAction] = {
     ("DELETE", "/admin/promo-codes/{promo_id}"): AuditAction("promo_code.delete", PROMO, "promo_id"),
     # users and roles
     ("PATCH", "/admin/users/{user_id}"): AuditAction("user.update", USER, "user_id"),
+    # newsletter campaigns (a test send changes nothing: its entry records who sent one)
+    ("POST", "/admin/campaigns"): AuditAction("campaign.create", CAMPAIGN),
+    ("PATCH", "/admin/campaigns/{campaign_id}"): AuditAction("campaign.update", CAMPAIGN, "campaign_id"),
+    ("POST", "/admin/campaigns/{campaign_id}/test-send"): AuditAction("campaign.test_send", CAMPAIGN, "campaign_id"),
+    ("POST", "/admin/campaigns/{campaign_id}/schedule"): AuditAction("campaign.schedule", CAMPAIGN, "campaign_id"),
+    ("POST", "/admin/campaigns/{campaign_id}/cancel"): AuditAction("campaign.cancel", CAMPAIGN, "campaign_id"),
 }
 
 # Audited changes made outside the admin API (app/cli.py create-admin).
