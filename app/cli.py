@@ -164,16 +164,25 @@ def create_admin(
         typer.echo(f"Refused: {getattr(exc, 'detail', exc)}", err=True)
         raise typer.Exit(2) from None
 
+    from app.services.audit import Actor, audited
+    from app.services.audit_targets import ACTIONS
+
+    cli_actor = Actor(id=None, role="cli")
+
     async def run() -> str:
         with database_url() as url:
             async with connected(url):
+                settings = get_settings()
                 existing = await User.find_one(User.email == email)
-                if existing:
-                    await User.find_one(User.id == existing.id).update({"$set": {
-                        "role": Role.admin, "is_active": True, "password_hash": hash_password(password)}})
+                if existing:  # audited like an admin's change (the entry never holds the password or its hash)
+                    async with audited(ACTIONS["user.promote_admin"], existing.id, cli_actor, settings):
+                        await User.find_one(User.id == existing.id).update({"$set": {
+                            "role": Role.admin, "is_active": True, "password_hash": hash_password(password)}})
                     return f"Promoted {email} to admin."
-                await User(email=email, first_name=first_name, last_name=last_name, role=Role.admin,
-                           password_hash=hash_password(password)).insert()
+                async with audited(ACTIONS["user.create_admin"], None, cli_actor, settings) as scope:
+                    user = await User(email=email, first_name=first_name, last_name=last_name, role=Role.admin,
+                                      password_hash=hash_password(password)).insert()
+                    scope.target_id = user.id
                 return f"Created admin {email}."
 
     typer.echo(asyncio.run(run()))

@@ -183,6 +183,35 @@ class Settings(BaseSettings):
     reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) one "
                                   "report reads; a larger report is refused with a 422 asking for a shorter range.")
 
+    # --- audit log --------------------------------------------------------------------------------
+    audit_retention_days: int = Field(400, ge=1, le=3650, description="Audit entries are deleted (TTL index) "
+                                      "this many days after the change; applies to entries written from then on.")
+    audit_recovery_grace_seconds: float = Field(300, ge=1, le=86400, description="An audit intent still pending "
+                                                "this long belongs to a process that died mid-change: the "
+                                                "recovery job commits what changed or drops the intent.")
+
+    # --- shopper-behaviour analytics --------------------------------------------------------------------
+    analytics_enabled: bool = Field(True, description="Record funnel events (product views, searches, cart "
+                                    "adds, checkouts, paid orders).")
+    analytics_retention_days: int = Field(180, ge=1, le=3650, description="Events are deleted (TTL index) this "
+                                          "many days after they happened.")
+    analytics_queue_size: int = Field(10_000, ge=1, le=1_000_000, description="Events waiting to be written per "
+                                      "process; when full, new events are dropped and counted in /metrics.")
+    analytics_batch_size: int = Field(500, ge=1, le=10_000, description="Events per stored bucket document; a "
+                                      "batch this big is written at once.")
+    analytics_flush_seconds: float = Field(2.0, gt=0, le=300, description="Longest time an event waits in the "
+                                           "queue (a full batch is written at once).")
+    analytics_forward_url: str | None = Field(None, description="Also POST every batch as JSON to this external "
+                                              "collector; unset = off.")
+    analytics_forward_token: SecretStr | None = Field(None, description="Sent as a bearer token to the collector.")
+    analytics_forward_max_attempts: int = Field(5, ge=1, le=20, description="Attempts per batch before it is "
+                                                "dropped (counted in /metrics).")
+    analytics_forward_backoff_seconds: float = Field(1.0, gt=0, le=300, description="First retry delay; doubles "
+                                                     "with each attempt.")
+    analytics_forward_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout of one POST.")
+    analytics_forward_queue_batches: int = Field(100, ge=1, le=10_000, description="Batches waiting for the "
+                                                 "collector; when full, the oldest is dropped.")
+
     @field_validator("shop_timezone")
     @classmethod
     def _valid_zone(cls, v: str) -> str:
@@ -243,7 +272,7 @@ class Settings(BaseSettings):
                 raise ValueError("STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set")
         return self
 
-    @field_validator("metrics_token", "sentry_dsn")
+    @field_validator("metrics_token", "sentry_dsn", "analytics_forward_token")
     @classmethod
     def _empty_is_unset(cls, v: SecretStr | None) -> SecretStr | None:
         return v if v is not None and v.get_secret_value() else None
@@ -261,6 +290,15 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
         return v.rstrip("/")
+
+    @field_validator("analytics_forward_url")
+    @classmethod
+    def _valid_forward_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("ANALYTICS_FORWARD_URL must be an http(s) URL such as https://collector.example/v1/events")
+        return v
 
     @property
     def jwt_verify_secrets(self) -> list[str]:

@@ -155,6 +155,18 @@ def cart_token(value: Annotated[str | None, Header(
 CartToken = Annotated[str | None, Depends(cart_token)]
 
 
+def get_tracker(request: Request, visitor: Annotated[str | None, Header(
+        alias="X-Visitor-Id", description="Optional anonymous visitor id for shop analytics: a random token the "
+        "storefront creates once and keeps in the browser (16-64 characters `A-Z a-z 0-9 _ -`, e.g. a UUID). "
+        "It links a visitor's product views, searches, cart adds and checkouts; it is never a personal "
+        "identifier. A value of another shape is ignored (the request is answered as without it).",
+        examples=["3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"])] = None):
+    """The request's analytics tracker (``app.services.analytics.Tracker``) with the validated visitor id."""
+    from app.services.analytics import Tracker, valid_visitor_id
+
+    return Tracker(request.app.state.settings, valid_visitor_id(visitor), request.headers.get("authorization"))
+
+
 def build_order_service(rt, clock=None, *, notify_customers: bool = True):
     """The order service with the runtime's Stripe gateway and the services whose holds it releases
     (also used by the background jobs, which have no request, and by the demo seeder, which sets
@@ -227,3 +239,9 @@ def get_campaign_service(request: Request):
 
     rt = request.app.state.runtime
     return CampaignService(request.app.state.settings, rt.email, rt.jobs)
+
+
+def get_shopper_report_service(request: Request):
+    from app.services.shopper_reports import ShopperReportService
+
+    return ShopperReportService(request.app.state.settings, get_clock(request))

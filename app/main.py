@@ -27,6 +27,7 @@ from app.core.redis import make_redis
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
+from app.services import analytics, audit
 from app.services.campaign_jobs import register_campaign_job
 from app.services.cart_reminders import register_cart_reminder_job
 from app.services.email import EmailService
@@ -63,7 +64,10 @@ TAGS = [
     {"name": "admin: promo codes", "description": "Promo codes (admins)."},
     {"name": "admin: campaigns", "description": "Newsletter campaigns: drafts, preview, test send, schedule, "
                                                 "cancel, statistics (admins)."},
-    {"name": "admin: reports", "description": "Sales, top products, customers and overview reports (staff)."},
+    {"name": "admin: reports", "description": "Sales, top products, customers and overview reports; shopper "
+                                              "behaviour: funnel, searches, product interest, cart abandonment "
+                                              "(staff)."},
+    {"name": "admin: audit", "description": "The audit log of every staff and admin change (admins; read-only)."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -93,6 +97,7 @@ class Runtime:
     storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
     stripe: Any = None  # app.services.payments.StripeGateway
     bus: event_bus.EventBus | None = None  # live events: in memory, or fanned out through Redis
+    analytics: Any = None  # app.services.analytics.AnalyticsRecorder (None when ANALYTICS_ENABLED is false)
     extras: dict[str, Any] = field(default_factory=dict)  # lazily built per-app helpers (catalog cache/reader)
 
 
@@ -119,15 +124,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.jobs.register("email", rt.email.send_due)
         rt.stripe = StripeGateway(settings)
         register_order_jobs(rt)
+        rt.jobs.register("audit-recovery", audit.recovery_job(settings))
         register_campaign_job(rt)
         register_stock_alert_job(rt)
         register_cart_reminder_job(rt)
+        if settings.analytics_enabled:
+            rt.analytics = analytics.AnalyticsRecorder(settings)
+            rt.analytics.start()
+            analytics.install(rt.analytics)
         if settings.workers_enabled:
             rt.jobs.start()
         try:
             yield
         finally:
             await rt.jobs.stop()
+            if rt.analytics is not None:
+                analytics.uninstall(rt.analytics)
+                await rt.analytics.stop()
             event_bus.uninstall(rt.bus)
             await rt.bus.stop()
             if rt.redis is not None:
@@ -177,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
-                       "X-Order-Token", "X-Session-Mode", "If-None-Match", "Last-Event-ID"],
+                       "X-Order-Token", "X-Session-Mode", "If-None-Match", "Last-Event-ID", "X-Visitor-Id"],
         expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
         max_age=600,
     )

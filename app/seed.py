@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from app.core.clock import utcnow
 from app.core.security import hash_password
 from app.models.user import Address, Role, User
+from app.seed_analytics import seed_analytics_history
 from app.seed_catalog import seed_catalog
 from app.seed_delivery import seed_delivery_and_promos
 from app.seed_marketing import seed_marketing
@@ -63,6 +64,7 @@ SEEDERS: list[Callable[[], Awaitable[list[str]]]] = [
     seed_users, seed_catalog, seed_delivery_and_promos, seed_product_images,
     seed_demo_orders, seed_demo_reviews,  # after users, catalog and delivery: they place orders through them
     seed_marketing,  # after users and catalog: subscribers and a draft campaign naming featured products
+    seed_analytics_history,  # after the catalog and the customers
 ]
 
 

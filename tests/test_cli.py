@@ -76,6 +76,23 @@ def test_create_admin_creates_then_promotes(cli_db):
     assert db.users.count_documents({}) == 2
 
 
+def test_create_admin_is_audited_without_the_password(cli_db):
+    invoke, db = cli_db
+    assert invoke("create-admin", "--email", "owner@example.com", "--password", "Orchid-Garden-2026").exit_code == 0
+    assert invoke("create-admin", "--email", "owner@example.com", "--password", "Lilac-Bower-2027").exit_code == 0
+    owner = db.users.find_one({"email": "owner@example.com"})
+    created, promoted = db.audit_log.find({}).sort("_id", 1)
+    assert (created["action"], created["target_id"], created["actor_role"], created["actor_id"],
+            created["state"], created["outcome"]) == ("user.create_admin", owner["_id"], "cli", None, "committed",
+                                                      "succeeded")
+    fields = {c["field"]: c["after"] for c in created["changes"]}
+    assert fields["email"] == "owner@example.com" and fields["role"] == "admin"
+    assert promoted["action"] == "user.promote_admin" and promoted["changes"] == []  # the hash is not a field
+    text = str(list(db.audit_log.find({}))).lower()
+    assert "orchid" not in text and "lilac" not in text and owner["password_hash"].lower() not in text
+    assert "password" not in text and "hash" not in text
+
+
 @pytest.mark.parametrize(("email", "password"), [("not-an-email", "Orchid-Garden-2026"), ("a@example.com", "short"),
                                                  ("a@example.com", "password123")])
 def test_create_admin_refuses_bad_input(cli_db, email, password):

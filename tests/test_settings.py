@@ -71,7 +71,8 @@ def test_env_file_is_read(tmp_path):
 
 @pytest.mark.parametrize(("field", "value"), [
     ("shop_timezone", "Mars/Olympus"), ("access_token_minutes", 0), ("environment", "prod"),
-    ("worker_poll_seconds", 0),
+    ("worker_poll_seconds", 0), ("analytics_forward_url", "collector.example/v1"), ("analytics_queue_size", 0),
+    ("audit_retention_days", 0),
 ])
 def test_invalid_values_are_refused(field, value):
     with pytest.raises(ValidationError):

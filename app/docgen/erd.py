@@ -46,6 +46,11 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("orders", "delivery.zone_id"): "delivery_zones",
     ("orders", "payment_intent_id"): "- Stripe PaymentIntent id (external)",
     ("orders", "refunds.stripe_refund_id"): "- Stripe Refund id (external)",
+    ("audit_log", "actor_id"): "users?",
+    ("audit_log", "target_id"): "- the changed document, in the collection named by target_type",
+    ("audit_log", "request_id"): "- the X-Request-ID of the request that made the change",
+    ("analytics_events", "events.visitor_id"): "- the storefront's anonymous visitor token (X-Visitor-Id)",
+    ("analytics_events", "orders"): "orders",
 }
 
 

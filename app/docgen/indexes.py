@@ -117,6 +117,21 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("idempotency_keys", "scope_key_unique"): "`POST /checkout` with `Idempotency-Key`: one record per "
                                               "(user or guest cart, key)",
     ("idempotency_keys", "created_ttl"): "TTL: keys are forgotten after 24 hours",
+    ("audit_log", "actor_at"): "`/admin/audit?actor_id=`, newest first (`from`/`to` are an `_id` range: ids "
+                               "carry their time)",
+    ("audit_log", "target_at"): "`/admin/audit?target_id=` (and with `target_type`, `from`/`to`): a record's history",
+    ("audit_log", "target_type_at"): "`/admin/audit?target_type=` (and with `from`/`to`)",
+    ("audit_log", "action_at"): "`/admin/audit?action=` (and with `from`/`to`)",
+    ("audit_log", "state_at"): "the audit recovery job: intents still `pending` after the grace period, "
+                               "oldest first (app/services/audit.py)",
+    ("audit_log", "expires_ttl"): "TTL: entries are deleted at `expires_at` (`AUDIT_RETENTION_DAYS` after the "
+                                  "change)",
+    ("analytics_events", "kind_start"): "every shopper report reads the buckets of one event kind overlapping the "
+                                        "UTC range of its shop days (app/services/shopper_reports.py)",
+    ("analytics_events", "orders"): "the funnel finds the checkout bucket (and so the visitor) of each paid order "
+                                    "(`orders $in`)",
+    ("analytics_events", "expires_ttl"): "TTL: a bucket is deleted at `expires_at` (`ANALYTICS_RETENTION_DAYS` after "
+                                         "its last event)",
 }
 
 

@@ -1,5 +1,7 @@
 """Every Beanie document the app stores. `init_beanie` receives DOCUMENT_MODELS."""
 
+from app.models.analytics import AnalyticsBucket
+from app.models.audit import AuditEntry
 from app.models.auth import OneTimeToken, RefreshSession
 from app.models.cart import Cart
 from app.models.catalog import Category, Product
@@ -23,4 +25,5 @@ DOCUMENT_MODELS: list[type] = [
     Order, IdempotencyRecord,
     StreamTicket,
     NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
+    AuditEntry, AnalyticsBucket,
 ]

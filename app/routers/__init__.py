@@ -2,6 +2,7 @@
 
 from app.routers import (
     admin,
+    admin_audit,
     admin_campaigns,
     admin_catalog,
     admin_delivery,
@@ -38,6 +39,7 @@ admin.router.include_router(admin_delivery.router)
 admin.router.include_router(admin_promo.router)
 admin.router.include_router(admin_orders.router)
 admin.router.include_router(admin_reports.router)
+admin.router.include_router(admin_audit.router)
 admin.router.include_router(admin_campaigns.router)
 
 ROUTERS = [auth.router, me.router, favorites.router, catalog.router, stock_alerts.router, reviews.router, cart.router,

@@ -16,25 +16,16 @@ from app.schemas.campaigns import (
     CampaignListParams,
     CampaignOut,
     CampaignPatch,
-    CampaignStats,
     PreviewOut,
     ScheduleIn,
     TestSendIn,
+    campaign_out,
 )
 from app.services.campaigns import CampaignService
 
 router = APIRouter(prefix="/campaigns", tags=["admin: campaigns"], dependencies=[Depends(admin_user)])
 
 Campaigns = Annotated[CampaignService, Depends(get_campaign_service)]
-
-
-def campaign_out(c: Campaign, stats: CampaignStats) -> CampaignOut:
-    return CampaignOut.model_validate({
-        **c.model_dump(exclude={"schedule", "cursor", "lease", "version", "unsubscribed"}),
-        "blocks": [b.model_dump(mode="json", exclude_none=True,
-                                exclude={"product_ids"} if b.type != "products" else set()) for b in c.blocks],
-        "audience": c.audience.model_dump(mode="json", exclude_none=True),
-        "send_at": c.schedule.send_at if c.schedule else None, "stats": stats})
 
 
 async def _one(campaigns: CampaignService, c: Campaign) -> CampaignOut:

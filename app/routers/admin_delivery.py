@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.deps import admin_user, get_delivery_service
 from app.models.common import Page, problem_responses
-from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
+from app.models.delivery import SlotUsage
 from app.routers.params import CREATED, ZoneId, created
 from app.schemas.delivery import (
     DeliveryConfigOut,
@@ -19,20 +19,14 @@ from app.schemas.delivery import (
     ZoneListParams,
     ZoneOut,
     ZonePatch,
+    config_out,
+    zone_out,
 )
 from app.services.delivery import DeliveryService
 
 router = APIRouter(prefix="/delivery", tags=["admin: delivery"], dependencies=[Depends(admin_user)])
 
 Delivery = Annotated[DeliveryService, Depends(get_delivery_service)]
-
-
-def zone_out(zone: DeliveryZone) -> ZoneOut:
-    return ZoneOut.model_validate(zone.model_dump())
-
-
-def config_out(cfg: DeliveryConfig, tz: str) -> DeliveryConfigOut:
-    return DeliveryConfigOut.model_validate({**cfg.model_dump(exclude={"id", "version"}), "timezone": tz})
 
 
 def usage_out(u: SlotUsage) -> SlotUsageOut:

@@ -8,19 +8,13 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.deps import admin_user, get_promo_service
 from app.models.common import Page, problem_responses
-from app.models.promo import PromoCode
 from app.routers.params import CREATED, PromoId, created
-from app.schemas.promo import PromoIn, PromoListParams, PromoOut, PromoPatch
+from app.schemas.promo import PromoIn, PromoListParams, PromoOut, PromoPatch, promo_out
 from app.services.promo import PromoService
 
 router = APIRouter(prefix="/promo-codes", tags=["admin: promo codes"], dependencies=[Depends(admin_user)])
 
 Promos = Annotated[PromoService, Depends(get_promo_service)]
-
-
-def promo_out(p: PromoCode) -> PromoOut:
-    remaining = None if p.usage_limit is None else max(0, p.usage_limit - p.uses)
-    return PromoOut.model_validate({**p.model_dump(), "remaining_uses": remaining})
 
 
 @router.get("", response_model=Page[PromoOut], responses=problem_responses(422),

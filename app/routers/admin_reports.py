@@ -1,4 +1,5 @@
-"""/admin/reports (staff): sales over time, top products, customers, and an overview for the dashboard."""
+"""/admin/reports (staff): sales over time, top products, customers, an overview for the dashboard, and shopper
+behaviour (conversion funnel, searches, product interest, cart abandonment)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,33 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.deps import get_report_service
+from app.deps import get_report_service, get_shopper_report_service
 from app.models.common import problem_responses
 from app.schemas.reports import (
     SALES_BASIS,
     BucketedRange,
     CustomersReport,
     Overview,
+    ReportRange,
     SalesReport,
     TopProductsQuery,
     TopProductsReport,
 )
+from app.schemas.shopper_reports import (
+    FUNNEL_BASIS,
+    CartAbandonmentReport,
+    FunnelReport,
+    LimitedRange,
+    ProductInterestReport,
+    SearchesReport,
+)
 from app.services.reports import ReportService
+from app.services.shopper_reports import ShopperReportService
 
 router = APIRouter(prefix="/reports", tags=["admin: reports"])
 
 Reports = Annotated[ReportService, Depends(get_report_service)]
+Shoppers = Annotated[ShopperReportService, Depends(get_shopper_report_service)]
 
 
 @router.get("/sales", response_model=SalesReport, responses=problem_responses(422),
@@ -46,3 +58,29 @@ async def customers(q: Annotated[BucketedRange, Query()], reports: Reports) -> C
 @router.get("/overview", response_model=Overview, summary="Today, last 7 and last 30 shop days at a glance")
 async def overview(reports: Reports) -> Overview:
     return await reports.overview()
+
+
+# --- shopper behaviour (analytics events; see app/services/analytics.py) ------------------------------------
+@router.get("/funnel", response_model=FunnelReport, responses=problem_responses(422),
+            summary="Conversion funnel per shop day: product views, cart adds, checkouts, paid orders, with rates",
+            description=FUNNEL_BASIS)
+async def funnel(q: Annotated[ReportRange, Query()], reports: Shoppers) -> FunnelReport:
+    return await reports.funnel(q)
+
+
+@router.get("/searches", response_model=SearchesReport, responses=problem_responses(422),
+            summary="Top searches and the searches that found nothing")
+async def searches(q: Annotated[LimitedRange, Query()], reports: Shoppers) -> SearchesReport:
+    return await reports.searches(q)
+
+
+@router.get("/product-interest", response_model=ProductInterestReport, responses=problem_responses(422),
+            summary="Most viewed against most bought products")
+async def product_interest(q: Annotated[LimitedRange, Query()], reports: Shoppers) -> ProductInterestReport:
+    return await reports.product_interest(q)
+
+
+@router.get("/cart-abandonment", response_model=CartAbandonmentReport, responses=problem_responses(422),
+            summary="Shoppers who added to a cart and did not pay an order (and who placed one but did not pay)")
+async def cart_abandonment(q: Annotated[ReportRange, Query()], reports: Shoppers) -> CartAbandonmentReport:
+    return await reports.cart_abandonment(q)

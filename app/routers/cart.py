@@ -13,15 +13,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from app.core.openapi import response_headers
 from app.core.ratelimit import client_ip, count_failures
 from app.core.security import hash_token
-from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service
+from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service, get_tracker
 from app.models.common import problem_responses
 from app.routers.params import LineId, ProductId
 from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn
+from app.services.analytics import Tracker
 from app.services.cart import CartService
 
 router = APIRouter(tags=["cart"])
 
 Carts = Annotated[CartService, Depends(get_cart_service)]
+Track = Annotated[Tracker, Depends(get_tracker)]
 
 
 def _ctx(user, token) -> dict:
@@ -40,8 +42,9 @@ async def get_cart(carts: Carts, user: OptionalUser, token: CartToken,
              responses={**problem_responses(404, 409, 422), **response_headers(200, "X-Cart-Token")},
              summary="Add a bouquet (same product, size, add-ons and message: quantities add)")
 async def add_item(body: CartItemIn, response: Response, carts: Carts, user: OptionalUser,
-                   token: CartToken) -> PricedCart:
+                   token: CartToken, track: Track) -> PricedCart:
     priced = await carts.add_item(**_ctx(user, token), data=body)
+    track.added_to_cart(body.product_id, body.quantity)
     if priced.cart_token:
         response.headers[CART_TOKEN_HEADER] = priced.cart_token
     return priced
@@ -92,5 +95,7 @@ async def remove_promo(carts: Carts, user: OptionalUser, token: CartToken) -> Pr
              responses=problem_responses(401, 404, 409, 422),
              summary="Put a favorite into the cart (it stays a favorite unless asked)")
 async def move_favorite_to_cart(product_id: ProductId, body: MoveToCartIn, carts: Carts,
-                                user: CurrentUser) -> PricedCart:
-    return await carts.move_favorite(user=user, product_id=product_id, data=body)
+                                user: CurrentUser, track: Track) -> PricedCart:
+    priced = await carts.move_favorite(user=user, product_id=product_id, data=body)
+    track.added_to_cart(product_id, body.quantity)
+    return priced

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.core.http_cache import cached_json, conditional, if_none_match
 from app.core.query import QueryModel
+from app.deps import get_tracker
 from app.models.common import problem_responses
 from app.schemas.catalog import (
     CategoryDetail,
@@ -26,6 +27,7 @@ from app.schemas.catalog import (
     ProductPage,
     Suggestions,
 )
+from app.services.analytics import Tracker
 from app.services.catalog_read import CatalogReader, get_catalog_reader
 
 router = APIRouter(tags=["catalog"], dependencies=[Depends(if_none_match)])  # every read: ETag and 304
@@ -38,6 +40,7 @@ async def reader_dep(request: Request) -> AsyncIterator[CatalogReader]:
 
 
 Reader = Annotated[CatalogReader, Depends(reader_dep)]
+Track = Annotated[Tracker, Depends(get_tracker)]
 Ref = Annotated[str, Path(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_-]+$",
                           description="Id or slug")]
 ShortLimit = Annotated[int, Query(ge=1, le=48)]
@@ -65,9 +68,12 @@ async def category_detail(ref: Ref, request: Request, reader: Reader) -> Respons
 
 @router.get("/products", response_model=ProductPage, responses=problem_responses(404, 422),
             summary="Filter, search, sort and page through bouquets", openapi_extra=ListQuery.openapi)
-async def list_products(request: Request, reader: Reader,
+async def list_products(request: Request, reader: Reader, track: Track,
                         params: Annotated[ProductListParams, Depends(ListQuery)]) -> Response:
-    return _json(request, await reader.list_products(params))
+    page = await reader.list_products(params)
+    if params.q and not params.cursor:  # a search (its first page; later pages are the same search)
+        track.searched(params.q, page["total"] or 0)
+    return _json(request, page)
 
 
 @router.get("/products/facets", response_model=Facets, responses=problem_responses(404, 422),
@@ -90,8 +96,10 @@ async def popular(request: Request, reader: Reader, limit: ShortLimit = 12) -> R
 
 @router.get("/products/{ref}", response_model=ProductDetail, responses=problem_responses(404),
             summary="A bouquet by id or slug")
-async def product_detail(ref: Ref, request: Request, reader: Reader) -> Response:
-    return _json(request, await reader.product_detail(ref))
+async def product_detail(ref: Ref, request: Request, reader: Reader, track: Track) -> Response:
+    product = await reader.product_detail(ref)
+    track.product_viewed(product["id"])
+    return _json(request, product)
 
 
 @router.get("/products/{ref}/related", response_model=ProductList, responses=problem_responses(404),

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 
 from app.core.openapi import response_headers
-from app.deps import CartToken, OptionalUser, get_checkout_service
+from app.deps import CartToken, OptionalUser, get_checkout_service, get_tracker
 from app.models.common import problem_responses
 from app.routers.params import created
 from app.schemas.checkout import CheckoutIn, CheckoutOut
+from app.services.analytics import Tracker
 from app.services.checkout import CheckoutService
 
 router = APIRouter(prefix="/checkout", tags=["checkout"])
@@ -34,9 +35,12 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, ma
                          "runs the checkout again (failures are not replayed).")
 async def checkout(body: CheckoutIn, response: Response, user: OptionalUser, cart_token: CartToken,
                    key: IdempotencyKey,
-                   service: Annotated[CheckoutService, Depends(get_checkout_service)]) -> CheckoutOut:
+                   service: Annotated[CheckoutService, Depends(get_checkout_service)],
+                   track: Annotated[Tracker, Depends(get_tracker)]) -> CheckoutOut:
     result = await service.checkout(user=user, cart_token=cart_token, key=key, body=body)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    else:
+        track.checkout_started(result.body.order.id)
     created(response, f"/orders/{result.body.order.id}")
     return result.body

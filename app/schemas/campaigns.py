@@ -162,3 +162,13 @@ class PreviewOut(BaseModel):
     headers: dict[str, str] = Field(description="Extra headers every recipient's copy carries (List-Unsubscribe, "
                                                 "List-Unsubscribe-Post).")
 
+
+
+def campaign_out(c, stats: CampaignStats) -> CampaignOut:
+    """The admin view of a ``Campaign`` document with its ``stats`` (app.services.campaigns.CampaignService.stats)."""
+    return CampaignOut.model_validate({
+        **c.model_dump(exclude={"schedule", "cursor", "lease", "version", "unsubscribed"}),
+        "blocks": [b.model_dump(mode="json", exclude_none=True,
+                                exclude={"product_ids"} if b.type != "products" else set()) for b in c.blocks],
+        "audience": c.audience.model_dump(mode="json", exclude_none=True),
+        "send_at": c.schedule.send_at if c.schedule else None, "stats": stats})

@@ -154,3 +154,13 @@ class SlotUsageOut(BaseModel):
 
 class ZoneListParams(PageParams):
     active: bool | None = None
+
+
+def zone_out(zone) -> ZoneOut:
+    """The admin view of a ``DeliveryZone`` document."""
+    return ZoneOut.model_validate(zone.model_dump())
+
+
+def config_out(cfg, tz: str) -> DeliveryConfigOut:
+    """The admin view of the ``DeliveryConfig`` document, with the shop's IANA time zone ``tz``."""
+    return DeliveryConfigOut.model_validate({**cfg.model_dump(exclude={"id", "version"}), "timezone": tz})

@@ -99,3 +99,9 @@ class PromoResult(BaseModel):
     free_delivery: bool
     kind: PromoKind | None = None
     description: str | None = None
+
+
+def promo_out(p) -> PromoOut:
+    """The admin view of a ``PromoCode`` document (``remaining_uses`` None when unlimited)."""
+    remaining = None if p.usage_limit is None else max(0, p.usage_limit - p.uses)
+    return PromoOut.model_validate({**p.model_dump(), "remaining_uses": remaining})

@@ -28,6 +28,7 @@ from app.core.clock import shop_today
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.models.catalog import Product
 from app.models.inventory import StockMovement, StockReason
+from app.services import audit
 from app.services.catalog_cache import notify_catalog_changed, notify_stock_changed
 from app.services.stock_alerts import stock_returned
 
@@ -57,6 +58,8 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
     movement = StockMovement(product_id=product_id, size=size, delta=delta, before=after - delta, after=after,
                              reason=reason, note=note, actor_id=actor_id, ref=ref)
     await movement.insert()
+    path = f"sizes.{size}.stock"  # the audit entry of a staff adjustment gets the exact figures of this update
+    audit.note_change("product", product_id, {path: movement.before}, {path: after})
     await notify_stock_changed(runtime)
     total_after = doc.get("stock_total", 0)
     if (total_after > 0) != (total_after - delta > 0):

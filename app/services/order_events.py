@@ -2,7 +2,8 @@
 
 ``app/services/orders.py`` writes every status and payment change of an order through ``update_versioned``;
 it imports the one below, which is the core version-guarded write plus a publication when the status or
-the payment status changed. ``publish_order`` publishes a newly placed order. Each order event goes to
+the payment status changed (and, when the payment became paid, the analytics ``order_paid`` event).
+``publish_order`` publishes a newly placed order. Each order event goes to
 ``order:<id>`` (the order's own stream, event ``order``) and to ``staff`` (event ``order.new`` when the
 order enters paid or confirmed, i.e. a new order to prepare; ``order.status`` otherwise), keyed by the
 order id with its ``version`` as the sequence, so streams drop an older state that arrives late.
@@ -15,9 +16,12 @@ from typing import Any
 from app.core import bus
 from app.core.versioned import Mutation
 from app.core.versioned import update_versioned as _update_versioned
-from app.models.order import Order, OrderStatus
+from app.models.order import Order, OrderStatus, PaymentStatus
+from app.services import analytics
 
 NEW_WORK = (OrderStatus.paid, OrderStatus.confirmed)
+# Money that arrived for an order already over is flagged for a refund, not a sale (analytics' "paid").
+NOT_A_SALE = (OrderStatus.cancelled, OrderStatus.expired, OrderStatus.payment_failed)
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -53,4 +57,7 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, **kw: A
         if result.version != old.version and (result.status, result.payment_status) != (old.status,
                                                                                           old.payment_status):
             publish_order(result, old.status)
+            if result.payment_status == PaymentStatus.paid and old.payment_status != PaymentStatus.paid \
+                    and result.status not in NOT_A_SALE:
+                analytics.record_order_paid(result)
     return result

@@ -1,0 +1,113 @@
+"""Shopper-behaviour report schemas (/admin/reports/funnel, /searches, /product-interest, /cart-abandonment).
+
+Days are the shop's own (``SHOP_TIMEZONE``). A **shopper** is the storefront's visitor id (``X-Visitor-Id``),
+else the signed-in account; a paid order counts for the shopper of its checkout. Events carrying neither are
+counted as events but belong to no shopper. Rates are ratios rounded to 4 decimals, 0 when the denominator
+is 0.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.reports import ReportRange
+
+FUNNEL_BASIS = (
+    "Each stage counts distinct shoppers per shop day, independently of the others: shoppers who opened a "
+    "product page (`viewed`), added to the cart (`added_to_cart`), placed an order at checkout (`checked_out`) "
+    "and whose order's payment became paid that day (`paid`; pay-on-pickup orders when settled at the counter). "
+    "Because stages are independent (a shopper may add from a list, or pay the day after the checkout), a rate "
+    "can exceed 1 on small numbers."
+)
+
+
+class LimitedRange(ReportRange):
+    limit: int = Field(10, ge=1, le=50, description="Rows per list.")
+
+
+class FunnelFigures(BaseModel):
+    viewed: int = Field(description="Shoppers who opened at least one product page.")
+    added_to_cart: int = Field(description="Shoppers who added at least one item to a cart.")
+    checked_out: int = Field(description="Shoppers who placed at least one order at checkout.")
+    paid: int = Field(description="Shoppers with at least one order whose payment became paid.")
+    product_views: int = Field(description="Product page views (events, with or without a shopper).")
+    cart_adds: int = Field(description="Items added to carts (events).")
+    orders_placed: int = Field(description="Orders placed at checkout.")
+    orders_paid: int = Field(description="Orders whose payment became paid.")
+    view_to_cart: float = Field(description="added_to_cart / viewed.")
+    cart_to_checkout: float = Field(description="checked_out / added_to_cart.")
+    checkout_to_paid: float = Field(description="paid / checked_out.")
+    view_to_paid: float = Field(description="paid / viewed: the day's conversion rate.")
+
+
+class FunnelDay(FunnelFigures):
+    date: date
+
+
+class FunnelReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": FUNNEL_BASIS})
+
+    from_: date = Field(serialization_alias="from")
+    to: date
+    time_zone: str
+    days: list[FunnelDay] = Field(description="Every shop day of the range in order, empty ones with zeros.")
+    totals: FunnelFigures = Field(description="The whole range (a shopper active on several days counts once).")
+
+
+class SearchTerm(BaseModel):
+    query: str = Field(description="The search text, folded (lower case, accents and punctuation removed).")
+    searches: int
+    shoppers: int = Field(description="Distinct shoppers who searched it.")
+    last_results: int = Field(description="Matches found by its most recent search in the range.")
+
+
+class SearchesReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": "Searches of `/products?q=` (first pages) made "
+                                                 "in the range, grouped by their folded text."})
+
+    from_: date = Field(serialization_alias="from")
+    to: date
+    searches: int
+    searches_without_results: int
+    no_result_rate: float = Field(description="searches_without_results / searches.")
+    top: list[SearchTerm] = Field(description="Most searched, most first.")
+    without_results: list[SearchTerm] = Field(description="Most searched among searches that found nothing: "
+                                                          "`searches` counts those without results only.")
+
+
+class ProductInterest(BaseModel):
+    product_id: str
+    name: str = Field(description="The product's current name (else its name on an order line).")
+    views: int = Field(description="Product page views in the range.")
+    viewers: int = Field(description="Distinct shoppers who viewed it.")
+    units_bought: int = Field(description="Units in paid orders placed in the range (as in the sales report).")
+    orders: int = Field(description="Paid orders placed in the range containing it.")
+    orders_per_viewer: float = Field(description="orders / viewers.")
+
+
+class ProductInterestReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": "Interest (product page views) against "
+                                                 "purchases (paid orders placed in the range) per product."})
+
+    from_: date = Field(serialization_alias="from")
+    to: date
+    most_viewed: list[ProductInterest] = Field(description="By views, most first.")
+    most_bought: list[ProductInterest] = Field(description="By units bought, most first.")
+
+
+class CartAbandonmentReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"description": "Shoppers who added to a cart in the range and "
+                                                 "what became of it within the range. Choose a range that ended "
+                                                 "a day ago or more, so payments have had time to arrive."})
+
+    from_: date = Field(serialization_alias="from")
+    to: date
+    shoppers_with_cart: int = Field(description="Shoppers who added at least one item to a cart.")
+    checked_out: int = Field(description="Of them, shoppers who placed an order.")
+    paid: int = Field(description="Of them, shoppers with a paid order.")
+    abandoned: int = Field(description="shoppers_with_cart - paid.")
+    abandonment_rate: float = Field(description="abandoned / shoppers_with_cart.")
+    checkout_abandonment_rate: float = Field(description="Shoppers who placed an order but have none paid, over "
+                                                         "checked_out.")

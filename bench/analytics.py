@@ -1,0 +1,148 @@
+"""The added cost of recording shopper events on the product-detail endpoint.
+
+    .venv/bin/python bench/analytics.py [--seconds 5] [--rounds 6] [--concurrency 8]
+
+Two uvicorn processes of this app on one embedded database, identical but for ANALYTICS_ENABLED (true: every
+GET /products/{slug} queues a product_view event, written in batches by the background writer; false: no
+recording at all). Both receive the same X-Visitor-Id. Rounds alternate with/without so machine noise hits
+both alike; the load comes from wrk (apt-get install wrk) or, without it, from httpx. Prints req/s, p50 and
+p99 of each side, the ratio with/without (req/s) and the events the recording side stored and dropped.
+Target: ratio >= 0.90 (recording costs at most 10 %). The embedded server is not a database benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core.embedded_mongo import EmbeddedMongo  # noqa: E402
+from bench.catalog import load, serve  # noqa: E402
+
+DB = "bench_analytics"
+SLUG = "peche-peonies"
+VISITOR = "3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+async def prepare(url: str) -> None:
+    from app.config import Settings
+    from app.core.db import connect
+    from app.seed_catalog import seed_catalog
+
+    client = await connect(Settings(_env_file=None, mongodb_db=DB), url)
+    await seed_catalog()
+    await client.close()
+
+
+def wrk(base: str, path: str, seconds: int, concurrency: int) -> tuple[int, float, float, float]:
+    """(requests, seconds, p50 ms, p99 ms) of one wrk run."""
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-H",
+                          f"X-Visitor-Id: {VISITOR}", base + path], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    duration = float(re.search(r"requests in ([\d.]+)s", out).group(1))
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * UNITS[unit]
+
+    return requests, duration, pct("50"), pct("99")
+
+
+async def httpx_load(base: str, path: str, seconds: int, concurrency: int) -> tuple[int, float, float, float]:
+    n, secs, lat = await load(base, path, max(200, seconds * 300), concurrency)
+    lat.sort()
+    return n, secs, lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
+
+
+async def stored_events(url: str) -> int:
+    """Events stored (in their buckets)."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(url)
+    try:
+        buckets = await client[DB]["analytics_events"].find({}, {"events": 1}).to_list(None)
+        return sum(len(b["events"]) for b in buckets)
+    finally:
+        await client.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="Length of one measurement")
+    parser.add_argument("--rounds", type=int, default=6, help="Alternating with/without rounds")
+    parser.add_argument("--concurrency", type=int, default=8)
+    opts = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None
+
+    mongo = EmbeddedMongo(None)
+    url = mongo.start()
+    procs: list[subprocess.Popen] = []
+    try:
+        await prepare(url)
+        env = {"MONGODB_URL": url, "MONGODB_DB": DB, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING",
+               "RATE_LIMIT_DEFAULT": "100000000/minute", "REDIS_URL": "", "ANALYTICS_FLUSH_SECONDS": "1"}
+        sides = {}
+        for name, enabled in (("with", "true"), ("without", "false")):
+            proc, base = serve(["app.main:app_factory", "--factory"], {**env, "ANALYTICS_ENABLED": enabled})
+            procs.append(proc)
+            sides[name] = base
+        path = f"/api/v1/products/{SLUG}"
+        async with httpx.AsyncClient() as c:
+            for base in sides.values():  # warm both (caches, connections)
+                for _ in range(50):
+                    r = await c.get(base + path, headers={"X-Visitor-Id": VISITOR})
+                    assert r.status_code == 200, r.text[:300]
+        totals = {name: [0, 0.0, [], []] for name in sides}
+        for _ in range(opts.rounds):
+            for name, base in sides.items():
+                if use_wrk:
+                    n, secs, p50, p99 = wrk(base, path, opts.seconds, opts.concurrency)
+                else:
+                    n, secs, p50, p99 = await httpx_load(base, path, opts.seconds, opts.concurrency)
+                totals[name][0] += n
+                totals[name][1] += secs
+                totals[name][2].append(p50)
+                totals[name][3].append(p99)
+        async with httpx.AsyncClient() as c:
+            metrics = (await c.get(sides["with"] + "/metrics")).text
+        await asyncio.sleep(1.5)  # let the last batch be written
+        stored = await stored_events(url)
+
+        def median(xs: list[float]) -> float:
+            return sorted(xs)[len(xs) // 2]
+
+        print(f"GET {path}, {opts.rounds} alternating rounds of {opts.seconds} s per side, {opts.concurrency} "
+              f"connections, load from {'wrk' if use_wrk else 'httpx'}")
+        print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+        rate = {}
+        for name, (n, secs, p50s, p99s) in totals.items():
+            rate[name] = n / secs
+            print(f"{name:<10}{n:>10}{rate[name]:>9.0f}{median(p50s):>9.2f}{median(p99s):>9.2f}")
+        ratio = rate["with"] / rate["without"]
+        dropped = sum(float(v) for v in re.findall(r'analytics_events_total\{result="dropped[^"]*"\} ([\d.e+]+)',
+                                                   metrics))
+        print(f"ratio with/without (req/s): {ratio:.3f}  target >= 0.90{'' if ratio >= 0.9 else '  BELOW'}")
+        print(f"events stored by the recording side: {stored} (views answered: {totals['with'][0] + 50} + those in "
+              f"flight when a round ended); dropped: "
+              f"{dropped:.0f}")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+        mongo.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
