@@ -175,8 +175,7 @@ def _contracts(route: Any) -> list[Contract]:
 
 def _exempt(app: FastAPI, route: Any) -> bool:
     limiter = getattr(app.state, "limiter", None)
-    endpoint = route.endpoint
-    return limiter is not None and f"{endpoint.__module__}.{endpoint.__name__}" in limiter._exempt_routes
+    return limiter is not None and limiter.is_exempt(route.endpoint)
 
 
 def _refs(node: Any) -> Iterator[str]:

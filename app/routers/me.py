@@ -48,7 +48,7 @@ async def change_password(body: ChangePasswordIn, user: CurrentUser, request: Re
                           auth: Annotated[AuthService, Depends(get_auth_service)],
                           client: Annotated[ClientInfo, Depends(client_info)]) -> TokenPair:
     # The current password is checked here: limit guesses like a login, per account.
-    hit(request, request.app.state.settings.rate_limit_login_email, "password-change", user.id)
+    await hit(request, request.app.state.settings.rate_limit_login_email, "password-change", user.id)
     return await auth.change_password(user, body.current_password, body.new_password, client)
 
 
