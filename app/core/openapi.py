@@ -236,8 +236,11 @@ MONEY_NOTE = "Integer minor units (cents) of the currency given beside it."
 
 def _describe_money(schemas: dict[str, Any]) -> None:
     for schema in schemas.values():
-        for name, prop in (schema.get("properties") or {}).items():
+        props = schema.get("properties") or {}
+        for name, prop in props.items():
             types = {prop.get("type")} | {a.get("type") for a in prop.get("anyOf", [])}
+            if name == "total" and "currency" not in props:
+                continue  # a list's or facet's `total` is a count; money totals sit beside their currency
             if MONEY.match(name) and "integer" in types and "minor units" not in prop.get("description", ""):
                 prop["description"] = (prop.get("description", "").rstrip(". ") + ". " + MONEY_NOTE).lstrip(". ")
 

@@ -16,6 +16,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from app.core.errors import NotFound
+from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
 from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter
 from app.core.text import normalize
@@ -174,22 +175,28 @@ class CatalogReader:
 
         page = await self.cache.get_or_load("list", key, load)
         items = await self.with_stock(page["items"], p.in_stock)
-        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"]}
+        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"],
+                "total_capped": page.get("total_capped", False)}
 
     async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort) -> dict[str, Any]:
+        """One page in keyset order and the number of matches: one find and, unless the first page already
+        holds every match, one count on the same flat filter, capped at CATALOG_TOTAL_CAP."""
         spec = SORTS[sort]
         query = product_query(p, category_id)
         full = query
         if p.cursor:
-            full = {"$and": [query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec)))]}
+            full = all_of(query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec))))
         docs = await self.products.find(full, SUMMARY_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
         next_cursor = None
         if len(docs) > p.limit:
             docs = docs[: p.limit]
             next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec])
-        total = await self.products.count_documents(query)
+        if p.cursor is None and next_cursor is None:
+            total, capped = len(docs), False  # the first page is every match
+        else:
+            total, capped = await capped_count(self.products, query, self.settings.catalog_total_cap)
         return {"items": [summary_static(d, self.currency) for d in docs], "next_cursor": next_cursor,
-                "total": total}
+                "total": total, "total_capped": capped}
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            fkey: dict[str, Any]) -> dict[str, Any]:
@@ -198,15 +205,17 @@ class CatalogReader:
         the page after the cursor is cut from them."""
         spec = SORTS[sort]
 
-        async def rank() -> list[dict[str, Any]]:
-            cursor = self.products.find(product_query(p, category_id), RANK_PROJECTION)
-            docs = await cursor.limit(self.settings.catalog_search_max_results).to_list(None)
-            return [{"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
-                     "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
-                     "rating_count": d.get("rating_count", 0)} for d in docs]
+        async def rank() -> dict[str, Any]:
+            most = self.settings.catalog_search_max_results
+            docs = await self.products.find(product_query(p, category_id), RANK_PROJECTION).limit(most + 1) \
+                .to_list(None)
+            return {"capped": len(docs) > most, "rows": [
+                {"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
+                 "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
+                 "rating_count": d.get("rating_count", 0)} for d in docs[:most]]}
 
         ranked = await self.cache.get_or_load("rank", fkey, rank)
-        rows = order_rows(ranked, spec)
+        rows = order_rows(ranked["rows"], spec)
         if p.cursor:
             after = decode_cursor(p.cursor, cursor_kinds(Product, spec, score=int))
             rows = [r for r in rows if is_after(r, after, spec)]
@@ -215,7 +224,8 @@ class CatalogReader:
         docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}}, SUMMARY_PROJECTION).to_list(None)
         by_id = {d["_id"]: d for d in docs}
         items = [summary_static(by_id[r["_id"]], self.currency) for r in chosen if r["_id"] in by_id]
-        return {"items": items, "next_cursor": next_cursor, "total": len(ranked)}
+        return {"items": items, "next_cursor": next_cursor, "total": len(ranked["rows"]),
+                "total_capped": ranked["capped"]}
 
     async def with_stock(self, items: list[dict[str, Any]], in_stock: bool | None = None) -> list[dict[str, Any]]:
         """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
@@ -274,7 +284,7 @@ class CatalogReader:
         return await self.cache.get_or_load(name, params, load)
 
     async def featured(self, limit: int) -> dict[str, Any]:
-        items = await self._simple_list("featured", limit, {"$and": [ACTIVE, {"featured": True}]},
+        items = await self._simple_list("featured", limit, all_of(ACTIVE, {"featured": True}),
                                         SORTS[ProductSort.popular], limit)
         return {"items": await self.with_stock(items)}
 
@@ -285,9 +295,9 @@ class CatalogReader:
     async def related(self, ref: str, limit: int) -> dict[str, Any]:
         """In-stock products of the same category or sharing an occasion, best sellers first."""
         product = await self._detail_static(ref)
-        query = {"$and": [ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
-                          {"$or": [{"category_id": product["category_id"]},
-                                   {"occasions": {"$in": product["occasions"]}}]}]}
+        query = all_of(ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
+                       {"$or": [{"category_id": product["category_id"]},
+                                {"occasions": {"$in": product["occasions"]}}]})
         items = await self._simple_list("related", [product["id"], limit], query, SORTS[ProductSort.popular], limit)
         return {"items": await self.with_stock(items, in_stock=True)}
 
@@ -346,7 +356,7 @@ class CatalogReader:
             for o in occasions[:3]:
                 out.append({"kind": "occasion", "label": OCCASION_LABELS[o], "value": o.value,
                             "path": f"/products?occasion={o.value}"})
-            query = {"$and": [ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}}]}
+            query = all_of(ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}})
             docs = await self.products.find(query, {"name": 1, "slug": 1}).sort(SORTS[ProductSort.popular]) \
                 .limit(MAX_SUGGESTIONS - len(out)).to_list(None)
             out.extend({"kind": "product", "label": d["name"], "value": d["slug"], "path": f"/products/{d['slug']}"}
