@@ -1,17 +1,52 @@
 """`total` and `total_capped` of `/products`: exact on every page up to CATALOG_TOTAL_CAP, then the cap with
-`total_capped: true` ("40+"); a search says so when more products match than CATALOG_SEARCH_MAX_RESULTS."""
+`total_capped: true` ("40+"); a search says so when more products match than CATALOG_SEARCH_MAX_RESULTS. An
+uncached page costs the database one flat `find` (which also brings the stock it is served with) and one
+capped `$count` on the same filter -- counted with a PyMongo command listener."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
-from app.models.catalog import Product
+from app.models.catalog import Category, Product
 from tests.catalog_helpers import API, seed
 from tests.support import new_client, random_ip
 
 CAP = 40
+
+
+class Commands(monitoring.CommandListener):
+    """Commands sent to the ``products`` collection of one database while ``recording()`` is open."""
+
+    def __init__(self) -> None:
+        self.db: str | None = None
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.db and event.command.get(event.command_name) == "products":
+            self.seen.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def recording(self, db: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        self.db, self.seen = db, []
+        try:
+            yield self.seen
+        finally:
+            self.db = None
+
+
+_COMMANDS = Commands()
+monitoring.register(_COMMANDS)  # applies to the clients created from now on (each app's)
 
 
 async def _pages(c, params: list[tuple[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -29,10 +64,16 @@ async def _pages(c, params: list[tuple[str, Any]], limit: int) -> list[dict[str,
 
 
 @pytest.fixture
-async def shop(make_settings, app_factory):
+async def shop_app(make_settings, app_factory):
     settings = make_settings(catalog_total_cap=CAP, catalog_search_max_results=10)
-    async with app_factory(settings) as application, new_client(application, random_ip()) as c:
+    async with app_factory(settings) as application:
         await seed(application)  # the 64 demo bouquets
+        yield application
+
+
+@pytest.fixture
+async def shop(shop_app):
+    async with new_client(shop_app, random_ip()) as c:
         yield c
 
 
@@ -82,3 +123,28 @@ async def test_the_contract_documents_the_cap_and_list_totals_as_counts(client):
         total = (schema.get("properties") or {}).get("total")
         if total is not None and "currency" not in schema["properties"]:
             assert "cents" not in (total.get("description") or ""), name  # a count, not money
+
+
+async def test_an_uncached_page_is_one_flat_find_and_one_capped_count(shop_app, shop):
+    bouquets = await Category.find_one({"slug": "bouquets"})
+    flat = {"status": "active", "category_path": {"$in": [bouquets.id]}, "price_min": {"$gte": 4000, "$lte": 9000}}
+    url = f"{API}/products?category=bouquets&min_price=4000&max_price=9000&sort=price_asc"
+    assert (await shop.get(f"{API}/categories")).status_code == 200  # the category index is loaded and cached
+    with _COMMANDS.recording(shop_app.state.settings.mongodb_db) as seen:
+        page = (await shop.get(url + "&limit=5")).json()
+    assert [name for name, _ in seen] == ["find", "aggregate"], seen
+    find, count = seen[0][1], seen[1][1]
+    assert find["filter"] == flat and find["limit"] == 6 and find["projection"]["stock"] == 1
+    assert count["pipeline"] == [{"$match": flat}, {"$limit": CAP + 1}, {"$count": "n"}]
+    assert all(i["sizes"] and "available" in i["sizes"][0] for i in page["items"])  # stock overlaid
+
+    with _COMMANDS.recording(shop_app.state.settings.mongodb_db) as seen:
+        everything = (await shop.get(url + "&limit=100")).json()
+    assert [name for name, _ in seen] == ["find"], seen  # the first page holds every match: nothing to count
+    assert everything["total"] == len(everything["items"]) == page["total"]
+
+    with _COMMANDS.recording(shop_app.state.settings.mongodb_db) as seen:
+        second = (await shop.get(url + f"&limit=5&cursor={page['next_cursor']}")).json()
+    assert [name for name, _ in seen] == ["find", "aggregate"], seen
+    assert "$and" not in seen[0][1]["filter"] and seen[0][1]["filter"]["status"] == "active"
+    assert second["total"] == page["total"]

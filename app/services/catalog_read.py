@@ -36,6 +36,7 @@ from app.services.catalog_query import (
 SUMMARY_FIELDS = ["name", "slug", "category_id", "price_min", "sizes", "images", "rating_avg", "rating_count",
                   "featured", "occasions", "flower_types", "colors", "units_sold"]
 SUMMARY_PROJECTION = dict.fromkeys(SUMMARY_FIELDS, 1)
+PAGE_PROJECTION = {**SUMMARY_PROJECTION, "stock": 1}  # a page load reads the stock it is served with
 RANK_PROJECTION = dict.fromkeys(["price_min", "units_sold", "rating_avg", "rating_count", "name", "tags",
                                  "flower_types", "description"], 1)
 MAX_SUGGESTIONS = 10
@@ -69,6 +70,16 @@ def overlay(item: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
     sizes = [{**s, "available": max(0, stock.get(s["code"], 0)), "in_stock": stock.get(s["code"], 0) > 0}
              for s in item["sizes"]]
     return {**item, "sizes": sizes, "in_stock": any(s["in_stock"] for s in sizes)}
+
+
+def overlay_all(items: list[dict[str, Any]], stock: dict[str, dict[str, int]],
+                in_stock: bool | None = None) -> list[dict[str, Any]]:
+    """``overlay`` each item with ``stock`` (id -> stock by size); items missing from ``stock`` (gone or no
+    longer active) and, when ``in_stock`` is set, those contradicting it are left out."""
+    out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
+    if in_stock is not None:
+        out = [i for i in out if i["in_stock"] is in_stock]
+    return out
 
 
 def _cat_ref(c: dict[str, Any]) -> dict[str, Any]:
@@ -168,29 +179,37 @@ class CatalogReader:
         fkey = self._filters_key(p, category_id)
         key = {"f": fkey, "sort": sort.value, "limit": p.limit, "cursor": p.cursor}
 
+        fresh: dict[str, dict[str, int]] = {}  # stock read by this request's own page load, if it ran one
+
         async def load() -> dict[str, Any]:
             if p.q:
-                return await self._search_page(p, category_id, sort, fkey)
-            return await self._keyset_page(p, category_id, sort)
+                return await self._search_page(p, category_id, sort, fkey, fresh)
+            return await self._keyset_page(p, category_id, sort, fresh)
 
         page = await self.cache.get_or_load("list", key, load)
-        items = await self.with_stock(page["items"], p.in_stock)
+        if fresh:  # a miss: the page's own query read the stock, no second query
+            items = overlay_all(page["items"], fresh, p.in_stock)
+        else:
+            items = await self.with_stock(page["items"], p.in_stock)
         return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"],
                 "total_capped": page.get("total_capped", False)}
 
-    async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort) -> dict[str, Any]:
-        """One page in keyset order and the number of matches: one find and, unless the first page already
-        holds every match, one count on the same flat filter, capped at CATALOG_TOTAL_CAP."""
+    async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
+                           stock: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """One page in keyset order and the number of matches: one find (which also fills ``stock``, id ->
+        stock by size, for the caller's overlay; the cached page holds no stock) and, unless the first page
+        already holds every match, one count on the same flat filter, capped at CATALOG_TOTAL_CAP."""
         spec = SORTS[sort]
         query = product_query(p, category_id)
         full = query
         if p.cursor:
             full = all_of(query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec))))
-        docs = await self.products.find(full, SUMMARY_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
+        docs = await self.products.find(full, PAGE_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
         next_cursor = None
         if len(docs) > p.limit:
             docs = docs[: p.limit]
             next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec])
+        stock.update((d["_id"], d.get("stock") or {}) for d in docs)
         if p.cursor is None and next_cursor is None:
             total, capped = len(docs), False  # the first page is every match
         else:
@@ -199,7 +218,7 @@ class CatalogReader:
                 "total": total, "total_capped": capped}
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
-                           fkey: dict[str, Any]) -> dict[str, Any]:
+                           fkey: dict[str, Any], stock: dict[str, dict[str, int]]) -> dict[str, Any]:
         """Search matches (``search_words``, see catalog_query.text_clause) are ranked in Python (bounded):
         the sort keys and relevance of every match are computed once per filter set (cached), ordered, and
         the page after the cursor is cut from them."""
@@ -221,7 +240,9 @@ class CatalogReader:
             rows = [r for r in rows if is_after(r, after, spec)]
         chosen = rows[: p.limit]
         next_cursor = encode_cursor([chosen[-1].get(f) for f, _ in spec]) if len(rows) > p.limit else None
-        docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}}, SUMMARY_PROJECTION).to_list(None)
+        docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}, **ACTIVE},
+                                        PAGE_PROJECTION).to_list(None)
+        stock.update((d["_id"], d.get("stock") or {}) for d in docs)
         by_id = {d["_id"]: d for d in docs}
         items = [summary_static(by_id[r["_id"]], self.currency) for r in chosen if r["_id"] in by_id]
         return {"items": items, "next_cursor": next_cursor, "total": len(ranked["rows"]),
@@ -231,11 +252,7 @@ class CatalogReader:
         """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
         if not items:
             return []
-        stock = await self.stock_of([i["id"] for i in items])
-        out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
-        if in_stock is not None:
-            out = [i for i in out if i["in_stock"] is in_stock]
-        return out
+        return overlay_all(items, await self.stock_of([i["id"] for i in items]), in_stock)
 
     async def stock_of(self, ids: list[str]) -> dict[str, dict[str, int]]:
         """Current stock of the active products among ``ids`` (cached under the stock version)."""
