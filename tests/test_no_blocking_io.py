@@ -2,7 +2,8 @@
 ``app/`` refuses a synchronous Redis or MongoDB client, ``requests``, ``urllib.request``, a synchronous
 ``httpx`` client or call, ``smtplib``, ``time.sleep``, the synchronous ``limits`` storage/strategies (and
 slowapi, which drives only those), and a direct call of the Cloudinary uploader (it must go through
-``asyncio.to_thread``). The checker itself is tested on a sample that contains each form."""
+``asyncio.to_thread``); and every call of the rate limits (coroutines) is awaited. Each checker is tested on a
+sample that contains each form."""
 
 from __future__ import annotations
 
@@ -152,3 +153,38 @@ def test_request_path_code_does_no_blocking_io():
             continue
         found += blocking_uses(path.read_text(encoding="utf-8"), f"app/{rel}")
     assert found == [], "blocking I/O on the event loop:\n" + "\n".join(found)
+
+
+def unawaited_limits(source: str, filename: str = "<sample>") -> list[str]:
+    """``"file:line"`` of each call of ``app.core.ratelimit``'s coroutines (``hit``, ``count_failures``) that is
+    not awaited (``await hit(...)``, ``async with count_failures(...)``): an unawaited one limits nothing."""
+    tree = ast.parse(source, filename)
+    names = {alias.asname or alias.name for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module == "app.core.ratelimit"
+             for alias in node.names if alias.name in ("hit", "count_failures")}
+    awaited = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Await)}
+    awaited |= {id(item.context_expr) for node in ast.walk(tree) if isinstance(node, ast.AsyncWith)
+                for item in node.items}
+    return [f"{filename}:{node.lineno}" for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
+            and id(node) not in awaited]
+
+
+def test_the_limit_checker_finds_an_unawaited_limit():
+    sample = "\n".join([
+        "from app.core.ratelimit import count_failures, hit",
+        "async def a(request):",
+        "    hit(request, '5/minute', 'k')",
+        "    await hit(request, '5/minute', 'k')",
+        "    with count_failures(request, []):",
+        "        pass",
+        "    async with count_failures(request, []):",
+        "        pass",
+    ])
+    assert unawaited_limits(sample) == ["<sample>:3", "<sample>:5"]
+
+
+def test_every_rate_limit_is_awaited():
+    found = [hit for path in sorted(APP.rglob("*.py"))
+             for hit in unawaited_limits(path.read_text(encoding="utf-8"), f"app/{path.relative_to(APP).as_posix()}")]
+    assert found == [], "rate limits called without await (they would limit nothing):\n" + "\n".join(found)

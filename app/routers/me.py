@@ -38,7 +38,8 @@ async def get_me(user: CurrentUser) -> UserOut:
                           "account's address (it may email a confirmation link).")
 async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts, request: Request) -> UserOut:
     if body.preferences is not None and body.preferences.newsletter:
-        hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email", user.email.lower())
+        await hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email",
+                  user.email.lower())
     return await profile(await accounts.update_profile(user, body))
 
 
