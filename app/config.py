@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     catalog_http_max_age: int = Field(0, ge=0, le=3600,
                                       description="Cache-Control max-age of public catalog GETs; 0 = revalidate")
     catalog_search_max_results: int = Field(500, ge=10, le=10_000, description="Cap on full-text matches ranked")
+    catalog_total_cap: int = Field(1000, ge=10, le=1_000_000, description="`/products` counts matches up to this "
+                                   "many; beyond it `total` is the cap and `total_capped` is true (\"1,000+\")")
     low_stock_alert_email: str | None = Field(None, description="Where low-stock alerts go; unset = no email")
 
     # --- live events (Server-Sent Events under /api/v1/events) ------------------------------------------

@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("MONGODB_URL is unset: using the embedded nx-27017 server (development/demo only)")
         rt.mongo = await connect(settings, url)
         rt.redis = make_redis(settings.redis_url)
+        await app.state.limiter.start(rt.redis)
         rt.bus = event_bus.EventBus(settings.redis_url, namespace=settings.mongodb_db,
                                     queue_size=settings.events_queue_size)
         await rt.bus.start()
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await rt.analytics.stop()
             event_bus.uninstall(rt.bus)
             await rt.bus.stop()
+            await app.state.limiter.stop()
             if rt.redis is not None:
                 await rt.redis.aclose()
             await rt.mongo.close()

@@ -105,7 +105,7 @@ async def test_search_matches_text_fields_and_ranks_name_matches_first(client, s
             text = " ".join([d["name"], d["description"], *d["tags"], *d["flower_types"]]).lower()
             assert term in text, (term, d["name"])
     assert (await client.get(f"{API}/products", params={"q": "cactus"})).json() == {
-        "items": [], "next_cursor": None, "total": 0}
+        "items": [], "next_cursor": None, "total": 0, "total_capped": False}
 
 
 async def test_facets_equal_the_counts_of_the_filtered_lists(client, seeded):

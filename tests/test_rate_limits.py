@@ -1,4 +1,4 @@
-"""Rate limits (slowapi/limits): per-IP and per-email login limits, register/forgot/resend, the default
+"""Rate limits (limits.aio): per-IP and per-email login limits, register/forgot/resend, the default
 per-IP limit, exempt probes — with in-memory counters and with Redis shared by two app instances."""
 
 from __future__ import annotations

@@ -175,8 +175,7 @@ def _contracts(route: Any) -> list[Contract]:
 
 def _exempt(app: FastAPI, route: Any) -> bool:
     limiter = getattr(app.state, "limiter", None)
-    endpoint = route.endpoint
-    return limiter is not None and f"{endpoint.__module__}.{endpoint.__name__}" in limiter._exempt_routes
+    return limiter is not None and limiter.is_exempt(route.endpoint)
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -237,8 +236,11 @@ MONEY_NOTE = "Integer minor units (cents) of the currency given beside it."
 
 def _describe_money(schemas: dict[str, Any]) -> None:
     for schema in schemas.values():
-        for name, prop in (schema.get("properties") or {}).items():
+        props = schema.get("properties") or {}
+        for name, prop in props.items():
             types = {prop.get("type")} | {a.get("type") for a in prop.get("anyOf", [])}
+            if name == "total" and "currency" not in props:
+                continue  # a list's or facet's `total` is a count; money totals sit beside their currency
             if MONEY.match(name) and "integer" in types and "minor units" not in prop.get("description", ""):
                 prop["description"] = (prop.get("description", "").rstrip(". ") + ". " + MONEY_NOTE).lstrip(". ")
 

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import AppError
+from app.core.filters import all_of, count_matching
 
 DEFAULT_LIMIT = 24
 MAX_LIMIT = 100
@@ -104,20 +105,25 @@ async def paginate(document: Any, query: dict[str, Any], sort: list[tuple[str, i
                    *, total: bool = False) -> tuple[list[Any], str | None, int | None]:
     """Fetch one page of ``document`` matching ``query`` in ``sort`` order (last sort key must be ``_id``).
 
-    Returns (documents, next_cursor, total-or-None).
+    Returns (documents, next_cursor, total-or-None). The page and the count use the same flat filter
+    (``all_of``); the count is skipped when the first page already holds every match.
     """
     assert sort[-1][0] == "_id", "the last sort key must be the unique _id"
     full = dict(query)
     if params.cursor:
-        after = keyset_filter(sort, decode_cursor(params.cursor, cursor_kinds(document, sort)))
-        full = {"$and": [query, after]} if query else after
+        full = all_of(query, keyset_filter(sort, decode_cursor(params.cursor, cursor_kinds(document, sort))))
     docs = await document.find(full).sort(sort).limit(params.limit + 1).to_list()
     next_cursor = None
     if len(docs) > params.limit:
         docs = docs[: params.limit]
         last = docs[-1].model_dump(by_alias=True)
         next_cursor = encode_cursor([_dig(last, f) for f, _ in sort])
-    count = await document.find(query).count() if total else None
+    count = None
+    if total:
+        if params.cursor is None and next_cursor is None:
+            count = len(docs)
+        else:
+            count = await count_matching(document.get_pymongo_collection(), query)
     return docs, next_cursor, count
 
 

@@ -18,7 +18,8 @@ class StrictModel(BaseModel):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
-    total: int | None = None
+    total: int | None = Field(None, description="Number of items matching the list's filters, over all pages "
+                                                "(null where the list does not count them).")
 
 
 class ProblemError(BaseModel):

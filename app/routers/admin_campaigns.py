@@ -75,7 +75,7 @@ async def preview_campaign(campaign_id: CampaignId, campaigns: Campaigns, actor:
                          "(`RATE_LIMIT_CAMPAIGN_TEST`).")
 async def test_send_campaign(campaign_id: CampaignId, body: TestSendIn, campaigns: Campaigns, actor: AdminUser,
                              request: Request, settings: SettingsDep) -> Message:
-    hit(request, settings.rate_limit_campaign_test, "campaign-test", actor.id)
+    await hit(request, settings.rate_limit_campaign_test, "campaign-test", actor.id)
     await campaigns.test_send(await campaigns.get(campaign_id), body.email)
     return Message(detail=f"A test copy is on its way to {body.email}.")
 

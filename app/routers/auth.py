@@ -60,10 +60,10 @@ def _clear_refresh_cookie(response: Response, settings) -> None:
                            secure=settings.refresh_cookie_secure, samesite="strict")
 
 
-def _login_limits(request: Request, email: str) -> None:
+async def _login_limits(request: Request, email: str) -> None:
     s = request.app.state.settings
-    hit(request, s.rate_limit_login_ip, "login-ip", client_ip(request))
-    hit(request, s.rate_limit_login_email, "login-email", email)
+    await hit(request, s.rate_limit_login_ip, "login-ip", client_ip(request))
+    await hit(request, s.rate_limit_login_email, "login-email", email)
 
 
 @router.post("/register", response_model=AuthResult, status_code=status.HTTP_201_CREATED,
@@ -74,7 +74,7 @@ def _login_limits(request: Request, email: str) -> None:
                          + SETS_COOKIE)
 async def register(body: RegisterIn, request: Request, response: Response, auth: Auth, client: Client,
                    settings: SettingsDep, carts: Carts, cart_token: CartToken, mode: Mode = "body") -> AuthResult:
-    hit(request, settings.rate_limit_register, "register", client_ip(request))
+    await hit(request, settings.rate_limit_register, "register", client_ip(request))
     user, tokens = await auth.register(body, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the new account
     response.headers["Location"] = f"{API_PREFIX}/users/me"
@@ -87,7 +87,7 @@ async def register(body: RegisterIn, request: Request, response: Response, auth:
              description="A guest cart sent with `X-Cart-Token` joins the customer's cart. " + SETS_COOKIE)
 async def login(body: LoginIn, request: Request, response: Response, auth: Auth, client: Client,
                 settings: SettingsDep, carts: Carts, cart_token: CartToken, mode: Mode = "body") -> AuthResult:
-    _login_limits(request, body.email)
+    await _login_limits(request, body.email)
     user, tokens = await auth.login(body.email, body.password, client)
     await carts.merge_guest(cart_token, user)  # X-Cart-Token: the guest cart joins the customer's cart
     return AuthResult(user=await profile(user), tokens=_issue(response, settings, tokens, mode))
@@ -99,7 +99,7 @@ async def token(request: Request, auth: Auth, client: Client,
                 username: Annotated[str, Form(max_length=254)],
                 password: Annotated[str, Form(min_length=1, max_length=128)]) -> TokenPair:
     email = username.strip().lower()
-    _login_limits(request, email)
+    await _login_limits(request, email)
     _, tokens = await auth.login(email, password, client)
     return tokens
 
@@ -150,8 +150,8 @@ async def logout_all(auth: Auth, user: OptionalUser, settings: SettingsDep) -> R
 @router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED, response_model=Message,
              responses=problem_responses(422, 429), summary="Email a password reset link (always 202)")
 async def forgot_password(body: EmailIn, request: Request, auth: Auth, settings: SettingsDep) -> Message:
-    hit(request, settings.rate_limit_forgot, "forgot-ip", client_ip(request))
-    hit(request, settings.rate_limit_forgot, "forgot-email", body.email)
+    await hit(request, settings.rate_limit_forgot, "forgot-ip", client_ip(request))
+    await hit(request, settings.rate_limit_forgot, "forgot-email", body.email)
     await auth.forgot_password(body.email)
     return Message(detail="If an account exists for this email, a reset link is on its way.")
 
@@ -172,6 +172,6 @@ async def verify_email(body: TokenIn, auth: Auth) -> UserOut:
 @router.post("/resend-verification", status_code=status.HTTP_202_ACCEPTED, response_model=Message,
              responses=problem_responses(422, 429), summary="Send the verification email again (always 202)")
 async def resend_verification(body: EmailIn, request: Request, auth: Auth, settings: SettingsDep) -> Message:
-    hit(request, settings.rate_limit_resend, "resend-ip", client_ip(request))
+    await hit(request, settings.rate_limit_resend, "resend-ip", client_ip(request))
     await auth.resend_verification(body.email)
     return Message(detail="If this account still needs verification, an email is on its way.")

@@ -81,7 +81,7 @@ async def apply_promo(body: PromoCodeIn, request: Request, carts: Carts, user: O
     owner = f"user:{user.id}" if user else (f"cart:{hash_token(token)}" if token else None)
     if owner:
         limits.append((s.rate_limit_promo_cart, ("promo-cart", owner)))
-    with count_failures(request, limits):
+    async with count_failures(request, limits):
         return await carts.apply_promo(**_ctx(user, token), code=body.code)
 
 

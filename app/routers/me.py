@@ -38,7 +38,8 @@ async def get_me(user: CurrentUser) -> UserOut:
                           "account's address (it may email a confirmation link).")
 async def patch_me(body: ProfilePatch, user: CurrentUser, accounts: Accounts, request: Request) -> UserOut:
     if body.preferences is not None and body.preferences.newsletter:
-        hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email", user.email.lower())
+        await hit(request, request.app.state.settings.rate_limit_newsletter_email, "newsletter-email",
+                  user.email.lower())
     return await profile(await accounts.update_profile(user, body))
 
 
@@ -48,7 +49,7 @@ async def change_password(body: ChangePasswordIn, user: CurrentUser, request: Re
                           auth: Annotated[AuthService, Depends(get_auth_service)],
                           client: Annotated[ClientInfo, Depends(client_info)]) -> TokenPair:
     # The current password is checked here: limit guesses like a login, per account.
-    hit(request, request.app.state.settings.rate_limit_login_email, "password-change", user.id)
+    await hit(request, request.app.state.settings.rate_limit_login_email, "password-change", user.id)
     return await auth.change_password(user, body.current_password, body.new_password, client)
 
 

@@ -29,8 +29,8 @@ SUBSCRIBED = "Thank you. If this address is not subscribed yet, a confirmation e
                          "gets an email with a confirmation link valid `NEWSLETTER_CONFIRM_HOURS` (72) hours. "
                          "Limited per client IP and per address.")
 async def subscribe(body: SubscribeIn, request: Request, newsletter: Newsletter, settings: SettingsDep) -> Message:
-    hit(request, settings.rate_limit_newsletter_ip, "newsletter-ip", client_ip(request))
-    hit(request, settings.rate_limit_newsletter_email, "newsletter-email", body.email)
+    await hit(request, settings.rate_limit_newsletter_ip, "newsletter-ip", client_ip(request))
+    await hit(request, settings.rate_limit_newsletter_email, "newsletter-email", body.email)
     await newsletter.subscribe(body.email)
     return Message(detail=SUBSCRIBED)
 

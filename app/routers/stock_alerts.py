@@ -28,9 +28,9 @@ Alerts = Annotated[StockAlertService, Depends(get_stock_alert_service)]
                          "(signed-in customers omit it). Limited per client IP and per address.")
 async def request_stock_alert(product_id: ProductId, body: StockAlertIn, request: Request, user: OptionalUser,
                               alerts: Alerts, settings: SettingsDep) -> Message:
-    hit(request, settings.rate_limit_stock_alert_ip, "stock-alert-ip", client_ip(request))
+    await hit(request, settings.rate_limit_stock_alert_ip, "stock-alert-ip", client_ip(request))
     address = user.email if user is not None else body.email
     if address:
-        hit(request, settings.rate_limit_stock_alert_email, "stock-alert-email", address.lower())
+        await hit(request, settings.rate_limit_stock_alert_email, "stock-alert-email", address.lower())
     await alerts.request(product_id, body.size, user=user, email=body.email)
     return Message(detail="We will email you once when this size is back in stock.")

@@ -135,7 +135,11 @@ class ProductDetail(ProductSummary):
 class ProductPage(BaseModel):
     items: list[ProductSummary]
     next_cursor: str | None = None
-    total: int | None = None
+    total: int | None = Field(None, description="Products matching the filters, counted up to "
+                                                "`CATALOG_TOTAL_CAP` (1,000 by default; a search ranks at "
+                                                "most `CATALOG_SEARCH_MAX_RESULTS`).")
+    total_capped: bool = Field(False, description="True when more products match than `total`: the count "
+                                                  "stopped at the cap (show e.g. \"1,000+\").")
 
 
 class ProductList(BaseModel):
@@ -162,7 +166,7 @@ class PriceBucket(BaseModel):
 
 
 class Facets(BaseModel):
-    total: int
+    total: int = Field(description="Products matching every filter.")
     occasions: list[FacetCount]
     flower_types: list[FacetCount]
     colors: list[FacetCount]

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound
+from app.core.filters import count_matching
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import update_versioned
 from app.models.user import Address, Preferences, Role, User
@@ -122,7 +123,8 @@ def _with_default(addresses: list[Address], default_id: str | None) -> list[dict
 
 
 async def ensure_another_active_admin(user_id: str) -> None:
-    others = await User.find({"role": Role.admin, "is_active": True, "_id": {"$ne": user_id}}).count()
+    others = await count_matching(User.get_pymongo_collection(),
+                                  {"role": Role.admin.value, "is_active": True, "_id": {"$ne": user_id}}, limit=1)
     if others == 0:
         raise Conflict("This is the last active administrator.", code="last-admin")
 
@@ -132,7 +134,8 @@ async def set_keeping_an_admin(user: User, changes: dict[str, Any]) -> None:
     is left. Checking after the write is what stops two admins demoting each other at the same moment."""
     await ensure_another_active_admin(user.id)  # the common case, refused before writing anything
     await User.find_one(User.id == user.id).update({"$set": changes})
-    if await User.find({"role": Role.admin, "is_active": True}).count() == 0:
+    if await count_matching(User.get_pymongo_collection(), {"role": Role.admin.value, "is_active": True},
+                            limit=1) == 0:
         guarded = {k: changes[k] for k in ("role", "is_active") if k in changes}
         undo = {"role": user.role.value, "is_active": user.is_active}
         await User.get_pymongo_collection().update_one({"_id": user.id, **guarded},

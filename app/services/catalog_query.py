@@ -1,6 +1,7 @@
 """Public product filters as MongoDB queries: match clauses, sort orders and the facets pipeline.
 
-Every clause list is combined with ``$and``. Search (``q``) matches the folded ``search_words`` stored with
+Clauses are combined with ``all_of`` into flat filter documents (no ``$and`` unless two clauses constrain the
+same key, e.g. two search words). Search (``q``) matches the folded ``search_words`` stored with
 each product: every query word, folded the same way (accents and case), must be the start of one of them
 -- an anchored regex inside ``$elemMatch``, a form real MongoDB and the embedded server answer alike (see
 tests/test_db_contract_catalog.py). Search results are ranked by ``relevance`` and paged in Python (bounded
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from app.core.filters import all_of
 from app.core.text import normalize
 from app.models.catalog import ProductStatus
 from app.schemas.catalog import PRICE_BUCKETS, ProductFilters, ProductSort
@@ -42,8 +44,8 @@ def text_clause(q: str) -> dict[str, Any]:
     """Every folded word of ``q`` starts a word of the product's ``search_words`` (nothing matches a query
     without words, e.g. only punctuation)."""
     terms = list(dict.fromkeys(normalize(q).split()))[:MAX_QUERY_WORDS] or [""]
-    return {"$and": [{"search_words": {"$elemMatch": {"$regex": "^" + re.escape(t) + ("" if t else "$")}}}
-                     for t in terms]}
+    return all_of(*({"search_words": {"$elemMatch": {"$regex": "^" + re.escape(t) + ("" if t else "$")}}}
+                    for t in terms))
 
 
 def common_clauses(f: ProductFilters) -> list[dict[str, Any]]:
@@ -81,11 +83,13 @@ def dimension_clauses(f: ProductFilters, category_id: str | None) -> dict[str, d
 
 
 def product_query(f: ProductFilters, category_id: str | None) -> dict[str, Any]:
-    return {"$and": [*common_clauses(f), *dimension_clauses(f, category_id).values()]}
+    """The flat filter of a product list: e.g. ``{"status": "active", "category_path": {"$in": [id]},
+    "price_min": {"$gte": 4000, "$lte": 30000}}`` (served by the ``status_category_price`` index)."""
+    return all_of(*common_clauses(f), *dimension_clauses(f, category_id).values())
 
 
 def _match(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"$match": {"$and": clauses}}] if clauses else []
+    return [{"$match": all_of(*clauses)}] if clauses else []
 
 
 def facets_pipeline(f: ProductFilters, category_id: str | None) -> list[dict[str, Any]]:
@@ -101,7 +105,7 @@ def facets_pipeline(f: ProductFilters, category_id: str | None) -> list[dict[str
 
     boundaries = [lo for lo, _ in PRICE_BUCKETS]
     return [
-        {"$match": {"$and": common_clauses(f)}},
+        {"$match": all_of(*common_clauses(f))},
         {"$facet": {
             "total": [*others(None), {"$count": "n"}],
             "occasions": group("occasion", "occasions"),

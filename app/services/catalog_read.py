@@ -16,6 +16,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from app.core.errors import NotFound
+from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
 from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter
 from app.core.text import normalize
@@ -35,6 +36,7 @@ from app.services.catalog_query import (
 SUMMARY_FIELDS = ["name", "slug", "category_id", "price_min", "sizes", "images", "rating_avg", "rating_count",
                   "featured", "occasions", "flower_types", "colors", "units_sold"]
 SUMMARY_PROJECTION = dict.fromkeys(SUMMARY_FIELDS, 1)
+PAGE_PROJECTION = {**SUMMARY_PROJECTION, "stock": 1}  # a page load reads the stock it is served with
 RANK_PROJECTION = dict.fromkeys(["price_min", "units_sold", "rating_avg", "rating_count", "name", "tags",
                                  "flower_types", "description"], 1)
 MAX_SUGGESTIONS = 10
@@ -68,6 +70,16 @@ def overlay(item: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
     sizes = [{**s, "available": max(0, stock.get(s["code"], 0)), "in_stock": stock.get(s["code"], 0) > 0}
              for s in item["sizes"]]
     return {**item, "sizes": sizes, "in_stock": any(s["in_stock"] for s in sizes)}
+
+
+def overlay_all(items: list[dict[str, Any]], stock: dict[str, dict[str, int]],
+                in_stock: bool | None = None) -> list[dict[str, Any]]:
+    """``overlay`` each item with ``stock`` (id -> stock by size); items missing from ``stock`` (gone or no
+    longer active) and, when ``in_stock`` is set, those contradicting it are left out."""
+    out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
+    if in_stock is not None:
+        out = [i for i in out if i["in_stock"] is in_stock]
+    return out
 
 
 def _cat_ref(c: dict[str, Any]) -> dict[str, Any]:
@@ -167,65 +179,80 @@ class CatalogReader:
         fkey = self._filters_key(p, category_id)
         key = {"f": fkey, "sort": sort.value, "limit": p.limit, "cursor": p.cursor}
 
+        fresh: dict[str, dict[str, int]] = {}  # stock read by this request's own page load, if it ran one
+
         async def load() -> dict[str, Any]:
             if p.q:
-                return await self._search_page(p, category_id, sort, fkey)
-            return await self._keyset_page(p, category_id, sort)
+                return await self._search_page(p, category_id, sort, fkey, fresh)
+            return await self._keyset_page(p, category_id, sort, fresh)
 
         page = await self.cache.get_or_load("list", key, load)
-        items = await self.with_stock(page["items"], p.in_stock)
-        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"]}
+        if fresh:  # a miss: the page's own query read the stock, no second query
+            items = overlay_all(page["items"], fresh, p.in_stock)
+        else:
+            items = await self.with_stock(page["items"], p.in_stock)
+        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"],
+                "total_capped": page.get("total_capped", False)}
 
-    async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort) -> dict[str, Any]:
+    async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
+                           stock: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """One page in keyset order and the number of matches: one find (which also fills ``stock``, id ->
+        stock by size, for the caller's overlay; the cached page holds no stock) and, unless the first page
+        already holds every match, one count on the same flat filter, capped at CATALOG_TOTAL_CAP."""
         spec = SORTS[sort]
         query = product_query(p, category_id)
         full = query
         if p.cursor:
-            full = {"$and": [query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec)))]}
-        docs = await self.products.find(full, SUMMARY_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
+            full = all_of(query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec))))
+        docs = await self.products.find(full, PAGE_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
         next_cursor = None
         if len(docs) > p.limit:
             docs = docs[: p.limit]
             next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec])
-        total = await self.products.count_documents(query)
+        stock.update((d["_id"], d.get("stock") or {}) for d in docs)
+        if p.cursor is None and next_cursor is None:
+            total, capped = len(docs), False  # the first page is every match
+        else:
+            total, capped = await capped_count(self.products, query, self.settings.catalog_total_cap)
         return {"items": [summary_static(d, self.currency) for d in docs], "next_cursor": next_cursor,
-                "total": total}
+                "total": total, "total_capped": capped}
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
-                           fkey: dict[str, Any]) -> dict[str, Any]:
+                           fkey: dict[str, Any], stock: dict[str, dict[str, int]]) -> dict[str, Any]:
         """Search matches (``search_words``, see catalog_query.text_clause) are ranked in Python (bounded):
         the sort keys and relevance of every match are computed once per filter set (cached), ordered, and
         the page after the cursor is cut from them."""
         spec = SORTS[sort]
 
-        async def rank() -> list[dict[str, Any]]:
-            cursor = self.products.find(product_query(p, category_id), RANK_PROJECTION)
-            docs = await cursor.limit(self.settings.catalog_search_max_results).to_list(None)
-            return [{"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
-                     "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
-                     "rating_count": d.get("rating_count", 0)} for d in docs]
+        async def rank() -> dict[str, Any]:
+            most = self.settings.catalog_search_max_results
+            docs = await self.products.find(product_query(p, category_id), RANK_PROJECTION).limit(most + 1) \
+                .to_list(None)
+            return {"capped": len(docs) > most, "rows": [
+                {"_id": d["_id"], "score": relevance(d, p.q or ""), "price_min": d.get("price_min", 0),
+                 "units_sold": d.get("units_sold", 0), "rating_avg": d.get("rating_avg", 0.0),
+                 "rating_count": d.get("rating_count", 0)} for d in docs[:most]]}
 
         ranked = await self.cache.get_or_load("rank", fkey, rank)
-        rows = order_rows(ranked, spec)
+        rows = order_rows(ranked["rows"], spec)
         if p.cursor:
             after = decode_cursor(p.cursor, cursor_kinds(Product, spec, score=int))
             rows = [r for r in rows if is_after(r, after, spec)]
         chosen = rows[: p.limit]
         next_cursor = encode_cursor([chosen[-1].get(f) for f, _ in spec]) if len(rows) > p.limit else None
-        docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}}, SUMMARY_PROJECTION).to_list(None)
+        docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}, **ACTIVE},
+                                        PAGE_PROJECTION).to_list(None)
+        stock.update((d["_id"], d.get("stock") or {}) for d in docs)
         by_id = {d["_id"]: d for d in docs}
         items = [summary_static(by_id[r["_id"]], self.currency) for r in chosen if r["_id"] in by_id]
-        return {"items": items, "next_cursor": next_cursor, "total": len(ranked)}
+        return {"items": items, "next_cursor": next_cursor, "total": len(ranked["rows"]),
+                "total_capped": ranked["capped"]}
 
     async def with_stock(self, items: list[dict[str, Any]], in_stock: bool | None = None) -> list[dict[str, Any]]:
         """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
         if not items:
             return []
-        stock = await self.stock_of([i["id"] for i in items])
-        out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
-        if in_stock is not None:
-            out = [i for i in out if i["in_stock"] is in_stock]
-        return out
+        return overlay_all(items, await self.stock_of([i["id"] for i in items]), in_stock)
 
     async def stock_of(self, ids: list[str]) -> dict[str, dict[str, int]]:
         """Current stock of the active products among ``ids`` (cached under the stock version)."""
@@ -274,7 +301,7 @@ class CatalogReader:
         return await self.cache.get_or_load(name, params, load)
 
     async def featured(self, limit: int) -> dict[str, Any]:
-        items = await self._simple_list("featured", limit, {"$and": [ACTIVE, {"featured": True}]},
+        items = await self._simple_list("featured", limit, all_of(ACTIVE, {"featured": True}),
                                         SORTS[ProductSort.popular], limit)
         return {"items": await self.with_stock(items)}
 
@@ -285,9 +312,9 @@ class CatalogReader:
     async def related(self, ref: str, limit: int) -> dict[str, Any]:
         """In-stock products of the same category or sharing an occasion, best sellers first."""
         product = await self._detail_static(ref)
-        query = {"$and": [ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
-                          {"$or": [{"category_id": product["category_id"]},
-                                   {"occasions": {"$in": product["occasions"]}}]}]}
+        query = all_of(ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
+                       {"$or": [{"category_id": product["category_id"]},
+                                {"occasions": {"$in": product["occasions"]}}]})
         items = await self._simple_list("related", [product["id"], limit], query, SORTS[ProductSort.popular], limit)
         return {"items": await self.with_stock(items, in_stock=True)}
 
@@ -346,7 +373,7 @@ class CatalogReader:
             for o in occasions[:3]:
                 out.append({"kind": "occasion", "label": OCCASION_LABELS[o], "value": o.value,
                             "path": f"/products?occasion={o.value}"})
-            query = {"$and": [ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}}]}
+            query = all_of(ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}})
             docs = await self.products.find(query, {"name": 1, "slug": 1}).sort(SORTS[ProductSort.popular]) \
                 .limit(MAX_SUGGESTIONS - len(out)).to_list(None)
             out.extend({"kind": "product", "label": d["name"], "value": d["slug"], "path": f"/products/{d['slug']}"}

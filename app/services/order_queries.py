@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from app.core.clock import ensure_utc
+from app.core.filters import count_matching
 from app.core.pagination import PageParams, paginate
 from app.models.order import Order
 from app.schemas.orders import AdminOrderFilters
@@ -44,7 +45,7 @@ async def list_for_staff(f: AdminOrderFilters, params: PageParams) -> tuple[list
     query = admin_query(f)
     if f.page is not None:
         docs = await Order.find(query).sort(NEWEST).skip((f.page - 1) * params.limit).limit(params.limit).to_list()
-        total = await Order.find(query).count()
+        total = await count_matching(Order.get_pymongo_collection(), query)
         return docs, None, total
     docs, cursor, total = await paginate(Order, query, NEWEST, params, total=True)
     return docs, cursor, total or 0

@@ -12,6 +12,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.filters import all_of, count_matching
 from app.core.ids import looks_like_id
 from app.core.pagination import PageParams, paginate
 from app.core.text import normalize, word_keys
@@ -141,12 +142,12 @@ class ProductAdminService:
             clauses.append({"stock_total": {"$gt": 0}} if params.in_stock else {"stock_total": {"$lte": 0}})
         if params.q and normalize(params.q):
             clauses.append({"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(normalize(params.q))}}})
-        query = {"$and": clauses} if clauses else {}
+        query = all_of(*clauses)
         sort = [("_id", -1)]
         if params.page:
             docs = await Product.find(query).sort(sort).skip((params.page - 1) * params.limit) \
                 .limit(params.limit).to_list()
-            return docs, None, await Product.find(query).count()
+            return docs, None, await count_matching(Product.get_pymongo_collection(), query)
         docs, cursor, total = await paginate(Product, query, sort, params, total=True)
         return docs, cursor, total or 0
 

@@ -21,6 +21,7 @@ from typing import Any
 from app.config import Settings
 from app.core.clock import ensure_utc, utcnow
 from app.core.errors import Unprocessable
+from app.core.filters import count_matching
 from app.models.order import Order, OrderStatus
 from app.models.user import Role, User
 from app.schemas.reports import (
@@ -219,7 +220,7 @@ class ReportService:
             windows[name] = OverviewWindow(from_=start, to=today, new_customers=sum(d >= start for d in registrations),
                                            **figures)
         by_status = Counter(doc.get("status") for doc in placed)
-        pending = await Order.get_pymongo_collection().count_documents({"status": OrderStatus.pending_payment.value})
+        pending = await count_matching(Order.get_pymongo_collection(), {"status": OrderStatus.pending_payment.value})
         return Overview(
             as_of=now, time_zone=self.settings.shop_timezone, currency=self.settings.currency, **windows,
             orders_by_status={s: by_status.get(s.value, 0) for s in OrderStatus},
