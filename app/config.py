@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     catalog_version_ttl_seconds: float = Field(2.0, gt=0, le=60, description="With Redis: longest time a process "
                                                "trusts its in-memory catalog version without re-reading it (bus "
                                                "messages invalidate it at once)")
+    catalog_stale_seconds: float = Field(30, ge=0, le=3600, description="How long past its TTL a cached catalog "
+                                         "entry or response may still be served while one background refresh "
+                                         "replaces it (stale-while-revalidate); 0 = load on the request")
+    catalog_fill_wait_seconds: float = Field(3.0, gt=0, le=60, description="With Redis: how long a process waits "
+                                             "for another process that is loading the same catalog entry (the "
+                                             "life of the short lock) before it loads the entry itself")
 
     # --- shop -----------------------------------------------------------------------------------
     shop_timezone: str = "America/New_York"

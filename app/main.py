@@ -18,17 +18,20 @@ from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
 from app.core.http import HttpMiddleware
+from app.core.http_cache import ResponseCacheMiddleware
 from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.openapi import install as install_openapi
 from app.core.query import known_query_parameters
 from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
+from app.core.routing import guard_included_routers
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
 from app.services.campaign_jobs import register_campaign_job
 from app.services.cart_reminders import register_cart_reminder_job
+from app.services.catalog_cache import response_store
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
 from app.services.payments import StripeGateway
@@ -128,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await rt.jobs.stop()
+            if "catalog_cache" in rt.extras:
+                await rt.extras["catalog_cache"].close()
             event_bus.uninstall(rt.bus)
             await rt.bus.stop()
             if rt.redis is not None:
@@ -169,8 +174,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_streams(app)
     if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):
         app.mount(settings.media_url_prefix, media_app(settings), name="media")  # local images, cached a year
+    guard_included_routers(app)  # a request is matched only against the routers its path can reach
 
-    # The last added is the outermost: request id/headers/body cap wrap everything, then CORS.
+    # The last added is the outermost: request id/headers/body cap wrap everything, then CORS. Innermost: ready
+    # catalog responses answered without routing (after the default rate limit), inside the access log.
+    app.add_middleware(ResponseCacheMiddleware, store_of=response_store, guard=default_limit)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
