@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         dependencies=[Depends(default_limit)],
+        # Tracing is set up by app.core.telemetry (OTEL_EXPORTER_OTLP_ENDPOINT) and metrics are Prometheus: FastAPI's
+        # own OpenTelemetry bridge stays off (it would trace twice, and it checks the global providers per request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_openapi(app, servers=[{"url": "/", "description": "The server that serves this document"}],
                     contact={"name": "Amour Florals engineering", "email": "api@amourflorals.com",
