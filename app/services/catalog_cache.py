@@ -122,6 +122,8 @@ class CatalogCache:
         self.stale = settings.catalog_stale_seconds
         self.fill_wait = settings.catalog_fill_wait_seconds
         self.max_entries = settings.catalog_cache_max_entries
+        self.max_response_bytes = settings.catalog_responses_max_bytes
+        self._response_bytes = 0
         self._local: OrderedDict[str, tuple[float, Any]] = OrderedDict()  # key -> (fresh until, value)
         self._responses: OrderedDict[str, Rendered] = OrderedDict()
         self._flights: dict[str, asyncio.Task[tuple[float, Any]]] = {}
@@ -173,6 +175,7 @@ class CatalogCache:
         self._version += 1
         self._local.clear()  # unreachable now; free the memory
         self._responses.clear()
+        self._response_bytes = 0
         await self._incr(self.version_key, self.ttl)
 
     async def bump_stock(self) -> None:
@@ -203,8 +206,10 @@ class CatalogCache:
         Errors of ``loader`` reach every caller waiting for that load; nothing is cached then.
         """
         versions = _pinned.get() or await self.versions()
-        if versions is None:
-            return await loader()
+        if versions is None:  # Redis unreachable: nothing is kept, but concurrent equal loads still share one
+            key = f"{self.prefix}uncached:{namespace}:{digest(params)}"
+            task = self._flights.get(key) or self._start(key, loader, 0, keep=False)
+            return (await asyncio.shield(task))[1]
         version = f"{versions[0]}.{versions[1]}" if stock else str(versions[0])
         ttl = self.stock_ttl if stock else self.ttl
         key = f"{self.prefix}{version}:{namespace}:{digest(params)}"
@@ -231,10 +236,12 @@ class CatalogCache:
         if built_from is not None:
             built_from.add(fresh_until, stock)
 
-    def _start(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: int) -> asyncio.Task[tuple[float, Any]]:
+    def _start(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: int, *,
+               keep: bool = True) -> asyncio.Task[tuple[float, Any]]:
         context = contextvars.copy_context()  # the load serves every waiter: it notes nothing in the starter's
         context.run(_built_from.set, None)    # response
-        task = asyncio.get_running_loop().create_task(self._fill(key, loader, ttl), context=context)
+        work = self._fill(key, loader, ttl) if keep else self._share(loader)
+        task = asyncio.get_running_loop().create_task(work, context=context)
         self._flights[key] = task
 
         def done(t: asyncio.Task[Any]) -> None:
@@ -299,6 +306,9 @@ class CatalogCache:
                 except RedisError:
                     pass  # it expires by itself
 
+    async def _share(self, loader: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+        return 0.0, await self._run(loader)
+
     async def _run(self, loader: Callable[[], Awaitable[Any]]) -> Any:
         self.loads += 1
         return await loader()
@@ -343,12 +353,21 @@ class CatalogCache:
         rendered = Rendered(body, media_type=media_type, max_age=max_age, route=scope.get("route"),
                             endpoint=scope.get("endpoint"), versions=versions, built_from=built_from,
                             produce=produce)
-        key = response_key(scope)
-        self._responses[key] = rendered
-        self._responses.move_to_end(key)
-        while len(self._responses) > self.max_entries:
-            self._responses.popitem(last=False)
+        self._keep_response(response_key(scope), rendered)
         return rendered
+
+    def _keep_response(self, key: str, rendered: Rendered) -> None:
+        self._drop_response(key)
+        self._responses[key] = rendered
+        self._response_bytes += len(rendered.body)
+        while len(self._responses) > self.max_entries or self._response_bytes > self.max_response_bytes:
+            self._drop_response(next(iter(self._responses)))
+
+    def _drop_response(self, key: str, only: Rendered | None = None) -> None:
+        old = self._responses.get(key)
+        if old is not None and (only is None or old is only):
+            del self._responses[key]
+            self._response_bytes -= len(old.body)
 
     async def find(self, key: str) -> Rendered | None:
         """The stored response for ``key`` while the versions it was built from are current (the stock version
@@ -360,8 +379,7 @@ class CatalogCache:
         versions = await self.versions()
         if versions is None or versions[0] != rendered.versions[0] or (
                 rendered.uses_stock and versions[1] != rendered.versions[1]):
-            if self._responses.get(key) is rendered:
-                del self._responses[key]  # versions only grow: it will never be current again
+            self._drop_response(key, rendered)  # versions only grow: it will never be current again
             return None
         now = time.monotonic()
         if now >= rendered.fresh_until:
@@ -382,8 +400,7 @@ class CatalogCache:
                 versions = _pinned.get()
                 payload = await old.produce()
         except Exception:
-            if self._responses.get(key) is old:
-                del self._responses[key]  # e.g. the product is gone: the router answers the next request
+            self._drop_response(key, old)  # e.g. the product is gone: the router answers the next request
             raise
         finally:
             _built_from.reset(token)
@@ -393,9 +410,9 @@ class CatalogCache:
             return
         body = payload.encode() if isinstance(payload, str) else to_json(payload)
         if self._responses.get(key) is old:
-            self._responses[key] = Rendered(body, media_type=old.media_type, max_age=old.max_age,
-                                            route=old.route, endpoint=old.endpoint, versions=versions,
-                                            built_from=built_from, produce=old.produce)
+            self._keep_response(key, Rendered(body, media_type=old.media_type, max_age=old.max_age, route=old.route,
+                                              endpoint=old.endpoint, versions=versions, built_from=built_from,
+                                              produce=old.produce))
 
     async def close(self) -> None:
         """Cancel background refreshes (at shutdown)."""
