@@ -293,6 +293,8 @@ class CatalogCache:
                     return self._put(key, *got)
             log.info("catalog cache: no value for %s after %.1f s; loading it here", key, self.fill_wait)
         try:
+            if locked and (got := await self._redis_get(key)) is not None:
+                return self._put(key, *got)  # stored by a process that held the lock a moment ago
             value = await self._run(loader)
             try:
                 await self.redis.set(key, to_json(value), ex=ttl)
