@@ -17,8 +17,8 @@ single-process deployment). ``--redis`` runs every case again with REDIS_URL set
 Our app runs as in production: access log on (LOG_LEVEL=INFO, JSON, to /dev/null), rate limits on, background
 workers on. The default limit is one no run reaches, per second: the moving window keeps every hit of its
 window, and the in-memory storage of ``limits`` inserts each at the front of that list, so a per-minute limit
-would make every hit of a long run slower than any real client (each IP has its own short list) ever sees. The embedded database is not a database benchmark: the
-cases measure what our code adds to the same work.
+would make every hit of a long run slower than any real client (each IP has its own short list) ever sees.
+The embedded database is not a database benchmark: the cases measure what our code adds to the same work.
 
 Cases live in ``bench/cases/`` (one module per area; see that package's docstring for the interface).
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import re
@@ -296,22 +297,30 @@ def main() -> int:
           "worker per app; embedded database")
     failures: list[str] = []
     servers: list[Server] = []
+    open_extras: list[contextlib.ExitStack] = []
     try:
         for dataset, fn in datasets.items():
             db = "bench_" + re.sub(r"\W", "_", dataset)
             asyncio.run(seed(dataset, fn, mongo_url, db))
             for mode, redis_url in modes:
+                ctx = Ctx(dataset=dataset, mongo_url=mongo_url, db=db, mode=mode, redis_url=redis_url)
+                extras = contextlib.ExitStack()
+                open_extras.append(extras)
+                extra_env: dict[str, str] = {}
+                for m in mods:
+                    if hasattr(m, "around"):
+                        extra_env.update(extras.enter_context(m.around(ctx)))
                 env = {"MONGODB_URL": mongo_url, "MONGODB_DB": db, "ENVIRONMENT": "development", "LOG_LEVEL": "INFO",
                        "LOG_JSON": "true", "RATE_LIMIT_DEFAULT": "1000000/second",
                        "EMBEDDED_DB_DIR": str(tmp / "var"), "MEDIA_DIR": str(tmp / "media")}
                 if redis_url:
                     env["REDIS_URL"] = redis_url
+                env.update(extra_env)
                 ours = Server("app.main:app_factory", env, "/api/v1/health/ready")
                 servers.append(ours)
                 bare = Server("bench.bare_app:create", {"BENCH_MONGO_URL": mongo_url, "BENCH_DB": db}, "/ok")
                 servers.append(bare)
-                ctx = Ctx(dataset=dataset, mongo_url=mongo_url, db=db, mode=mode, redis_url=redis_url,
-                          ours=ours.base, bare=bare.base)
+                ctx.ours, ctx.bare = ours.base, bare.base
                 cases = [c for m in mods if hasattr(m, "cases") for c in asyncio.run(m.cases(ctx))]
                 cases = [c for c in cases if opts.only is None or opts.only.lower() in c.name.lower()]
                 if cases:
@@ -334,9 +343,12 @@ def main() -> int:
                 for server in (bare, ours):
                     server.stop()
                     servers.remove(server)
+                extras.close()
     finally:
         for server in servers:
             server.stop()
+        for extras in open_extras:
+            extras.close()
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)

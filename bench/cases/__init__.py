@@ -14,6 +14,11 @@ A case module in this package may define any of these (all optional):
     is our app's REDIS_URL (None in the local mode). Use ``await ctx.put_fixed(name, body)`` to make the bare
     app answer ``GET /fixed/<name>`` with exactly those bytes.
 
+``def around(ctx: Ctx) -> ContextManager[dict[str, str]]``
+    Entered before the two servers start (per data set and Redis mode) and left after they stop: start what
+    our app needs beside the database (e.g. a local Stripe double) and yield the environment variables to add
+    to our app's (e.g. ``{"STRIPE_API_BASE": ...}``).
+
 ``def bare(app: FastAPI, db: AsyncDatabase) -> None``
     Adds this module's routes to the bare FastAPI app (``bench/bare_app.py``): the minimal equivalent of our
     endpoint on the same database, written the way the framework's documentation shows (raw PyMongo).
