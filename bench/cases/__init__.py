@@ -32,6 +32,11 @@ A ``Case`` names what to load on each side and the least acceptable ratio of our
 list, one request after the other on each connection. ``lua`` replaces the generated wrk script of a side
 entirely (for requests that depend on earlier answers). ``report`` is awaited after the case's rounds and its
 text printed under the row (e.g. database round trips counted during the case).
+
+Our app keeps every catalog answer ready (bytes and ETag, by path and query string) and its cached views by
+normalized query: a list of requests that wrk cycles through is cached after the first cycle. To measure
+misses, make every request different (e.g. a ``ours_lua`` script drawing bounds with ``math.random``). The bare
+app's own routes are ``/ok``, ``/fixed/<name>`` and, from ``catalog.py``, ``/raw/products/<id>``.
 """
 
 from __future__ import annotations
