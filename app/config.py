@@ -145,6 +145,15 @@ class Settings(BaseSettings):
     catalog_version_ttl_seconds: float = Field(2.0, gt=0, le=60, description="With Redis: longest time a process "
                                                "trusts its in-memory catalog version without re-reading it (bus "
                                                "messages invalidate it at once)")
+    catalog_stale_seconds: float = Field(30, ge=0, le=3600, description="How long past its TTL a cached catalog "
+                                         "entry or response may still be served while one background refresh "
+                                         "replaces it (stale-while-revalidate); 0 = load on the request")
+    catalog_responses_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024 ** 3,
+                                             description="Bytes of ready catalog responses kept per process "
+                                             "(beside CATALOG_CACHE_MAX_ENTRIES of them at most)")
+    catalog_fill_wait_seconds: float = Field(3.0, gt=0, le=60, description="With Redis: how long a process waits "
+                                             "for another process that is loading the same catalog entry (the "
+                                             "life of the short lock) before it loads the entry itself")
 
     # --- shop -----------------------------------------------------------------------------------
     shop_timezone: str = "America/New_York"

@@ -162,9 +162,9 @@ def get_tracker(request: Request, visitor: Annotated[str | None, Header(
         "identifier. A value of another shape is ignored (the request is answered as without it).",
         examples=["3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"])] = None):
     """The request's analytics tracker (``app.services.analytics.Tracker``) with the validated visitor id."""
-    from app.services.analytics import Tracker, valid_visitor_id
+    from app.services.analytics import tracker_of
 
-    return Tracker(request.app.state.settings, valid_visitor_id(visitor), request.headers.get("authorization"))
+    return tracker_of(request)  # the header parameter above declares X-Visitor-Id in the OpenAPI document
 
 
 def build_order_service(rt, clock=None, *, notify_customers: bool = True):

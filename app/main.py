@@ -18,18 +18,21 @@ from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
 from app.core.http import HttpMiddleware
+from app.core.http_cache import ResponseCacheMiddleware
 from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.openapi import install as install_openapi
 from app.core.query import known_query_parameters
 from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
+from app.core.routing import guard_included_routers
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
 from app.services import analytics, audit
 from app.services.campaign_jobs import register_campaign_job
 from app.services.cart_reminders import register_cart_reminder_job
+from app.services.catalog_cache import response_store
 from app.services.email import EmailService
 from app.services.order_jobs import register_order_jobs
 from app.services.payments import StripeGateway
@@ -142,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if rt.analytics is not None:
                 analytics.uninstall(rt.analytics)
                 await rt.analytics.stop()
+            if "catalog_cache" in rt.extras:
+                await rt.extras["catalog_cache"].close()
             event_bus.uninstall(rt.bus)
             await rt.bus.stop()
             await app.state.limiter.stop()
@@ -164,6 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         dependencies=[Depends(default_limit)],
+        # Tracing is set up by app.core.telemetry (OTEL_EXPORTER_OTLP_ENDPOINT) and metrics are Prometheus: FastAPI's
+        # own OpenTelemetry bridge stays off (it would trace twice, and it checks the global providers per request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_openapi(app, servers=[{"url": "/", "description": "The server that serves this document"}],
                     contact={"name": "Amour Florals engineering", "email": "api@amourflorals.com",
@@ -184,8 +192,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_streams(app)
     if settings.cloudinary_url is None and settings.media_url_prefix.startswith("/"):
         app.mount(settings.media_url_prefix, media_app(settings), name="media")  # local images, cached a year
+    guard_included_routers(app)  # a request is matched only against the routers its path can reach
 
-    # The last added is the outermost: request id/headers/body cap wrap everything, then CORS.
+    # The last added is the outermost: request id/headers/body cap wrap everything, then CORS. Innermost: ready
+    # catalog responses answered without routing (after the default rate limit), inside the access log.
+    app.add_middleware(ResponseCacheMiddleware, store_of=response_store, guard=default_limit)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -4,9 +4,9 @@ access log and metrics. (Pure ASGI rather than BaseHTTPMiddleware: it costs litt
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -58,7 +58,7 @@ class HttpMiddleware:
                 content_type = v
             elif k == b"content-length":
                 content_length = v
-        rid = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(rid)
         user_token = user_id_var.set(None)
         limit = self.max_upload if content_type.startswith(b"multipart/") else self.max_body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -16,9 +18,17 @@ ANALYTICS_FORWARD = Counter("analytics_forwarded_events_total", "Events forwarde
                             "result (sent, retry, dropped)", ["result"], registry=REGISTRY)
 
 
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labelled series, looked up once
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    """Count one request and its latency; ``route`` is the path template (bounded label values)."""
+    key = (method, route, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

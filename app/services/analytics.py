@@ -256,6 +256,13 @@ def record_order_paid(order: Any) -> None:
     record(EventKind.order_paid, order_id=order.id, user_id=order.contact.user_id)
 
 
+def tracker_of(request: Any) -> Tracker:
+    """The tracker of a request from its headers (``X-Visitor-Id``, validated; a bad one is ignored) — also
+    where no dependency runs, e.g. a catalog response answered from the ready-response store."""
+    return Tracker(request.app.state.settings, valid_visitor_id(request.headers.get("x-visitor-id")),
+                   request.headers.get("authorization"))
+
+
 class Tracker:
     """Records one request's funnel events with its visitor id and, when signed in, its user id (from the
     request's authentication, or the bearer token's subject on public catalog reads, which do not load the
