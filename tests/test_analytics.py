@@ -93,6 +93,26 @@ async def test_the_funnel_is_recorded_with_the_visitor_and_the_user(app, client,
             "checkout_start", "order_paid") else "orders" not in bucket
 
 
+async def test_answers_from_the_response_store_and_304s_are_counted_too(app, client):
+    """Repeated catalog reads are answered from ready responses without the router; each is still a view or a
+    search, with the visitor of that request (not of the one that filled the store)."""
+    product = await make_product(name="Ranunculus Dream")
+    url = f"{API}/products/{product.id}"
+    first = await client.get(url, headers={"X-Visitor-Id": "visitor-one-0000000001"})
+    again = await client.get(url, headers={"X-Visitor-Id": "visitor-two-0000000002"})
+    etag = again.headers["etag"]
+    assert (await client.get(url, headers={"If-None-Match": etag})).status_code == 304
+    assert app.state.runtime.extras["catalog_cache"]._responses  # the store answered the later ones
+    for _ in range(2):
+        assert (await client.get(f"{API}/products", params={"q": "ranunculus"})).json()["total"] == 1
+    assert (await client.get(f"{API}/products", params={"q": "ranunculus", "limit": 1})).status_code == 200
+    assert first.status_code == again.status_code == 200
+    views = await stored(3, "product_view")
+    assert [(e["product_id"], e.get("visitor_id")) for e in views] == [
+        (product.id, "visitor-one-0000000001"), (product.id, "visitor-two-0000000002"), (product.id, None)]
+    assert [(e["query"], e["results"]) for e in await stored(3, "search")] == [("ranunculus", 1)] * 3
+
+
 def test_the_visitor_header_is_declared():
     # The published document (CI proves it equals the live schema: `export-openapi --check`).
     doc = json.loads((Path(__file__).resolve().parents[1] / "openapi.json").read_text())
