@@ -65,6 +65,11 @@ def summary_static(d: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
+async def _ready(value: Any) -> Any:
+    """``value`` as a cache loader's result (already read)."""
+    return value
+
+
 def overlay(item: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
     """A copy of a cached product view with the current per-size availability."""
     sizes = [{**s, "available": max(0, stock.get(s["code"], 0)), "in_stock": stock.get(s["code"], 0) > 0}
@@ -179,18 +184,20 @@ class CatalogReader:
         fkey = self._filters_key(p, category_id)
         key = {"f": fkey, "sort": sort.value, "limit": p.limit, "cursor": p.cursor}
 
-        fresh: dict[str, dict[str, int]] = {}  # stock read by this request's own page load, if it ran one
-
         async def load() -> dict[str, Any]:
+            fresh: dict[str, dict[str, int]] = {}  # the stock the page's own query read
             if p.q:
-                return await self._search_page(p, category_id, sort, fkey, fresh)
-            return await self._keyset_page(p, category_id, sort, fresh)
+                page = await self._search_page(p, category_id, sort, fkey, fresh)
+            else:
+                page = await self._keyset_page(p, category_id, sort, fresh)
+            ids = [i["id"] for i in page["items"]]
+            if ids:  # kept as the stock entry ``with_stock`` reads next: no second query, for every waiter
+                stock = {i: fresh[i] for i in ids if i in fresh}
+                await self.cache.get_or_load("stock", ids, lambda: _ready(stock), stock=True)
+            return page
 
         page = await self.cache.get_or_load("list", key, load)
-        if fresh:  # a miss: the page's own query read the stock, no second query
-            items = overlay_all(page["items"], fresh, p.in_stock)
-        else:
-            items = await self.with_stock(page["items"], p.in_stock)
+        items = await self.with_stock(page["items"], p.in_stock)
         return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"],
                 "total_capped": page.get("total_capped", False)}
 
