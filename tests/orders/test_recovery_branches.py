@@ -11,10 +11,12 @@ import pytest
 from app.core.clock import utcnow
 from app.models.catalog import Product
 from app.models.counter import Event
-from app.models.order import Order
+from app.models.order import DeliveryMethod, Order, PaymentMethod
+from app.models.outbox import OutboxEmail
 from app.services.refunds import refund_status
 from tests.factories import line_for, make_product
 from tests.stripe_fixtures import order_payments, order_service, paid_order, place_order, send_webhook
+from tests.support import assert_problem
 
 
 @pytest.fixture
@@ -169,3 +171,88 @@ async def test_a_charge_of_another_payment_never_changes_the_order(app, client, 
 ])
 def test_refund_status_follows_the_refunded_amount(paid, refunded, status):
     assert refund_status(paid, refunded) == status
+
+
+# --- the refund rules, one by one --------------------------------------------------------------------------
+
+async def test_an_order_paid_at_the_counter_has_no_card_payment_to_refund(app, client, staff, stripe_double):
+    product = await make_product(stock={"standard": 3})
+    order = await place_order(app, [line_for(product)], method=DeliveryMethod.pickup,
+                              payment=PaymentMethod.pay_on_pickup)
+    url = f"/api/v1/admin/orders/{order.id}"
+    for status in ("preparing", "ready_for_pickup"):
+        assert (await client.post(f"{url}/status", headers=staff[1], json={"status": status})).status_code == 200
+    assert (await client.post(f"{url}/settle", headers=staff[1])).status_code == 200
+    settled = await Order.get(order.id)
+    assert (settled.payment_status, settled.amount_paid) == ("paid", order.amounts.total)
+    body = assert_problem(await client.post(f"{url}/refund", headers=staff[1], json={"reason": "Wilted"}), 409,
+                          "not-refundable")
+    assert body["detail"] == "This order has no card payment to refund."
+    assert stripe_double.calls("POST", "/v1/refunds") == []
+
+
+async def test_a_pending_refund_counts_against_what_is_left_to_refund(app, client, staff, stripe_double):
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())])
+    url = f"/api/v1/admin/orders/{order.id}/refund"
+    stripe_double.failures["/v1/refunds"] = 1
+    assert (await client.post(url, json={"amount": 500, "reason": "Late"}, headers=staff[1])).status_code == 503
+    left = order.amounts.total - 500
+    body = assert_problem(await client.post(url, json={"amount": left + 1, "reason": "More"}, headers=staff[1]),
+                          409, "refund-exceeds-paid")
+    assert body["refundable"] == left
+    assert (await Order.get(order.id)).refunds_pending == 1
+
+
+async def test_the_last_cent_can_be_refunded_and_then_nothing_is_left(app, client, staff, stripe_double):
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())])
+    url = f"/api/v1/admin/orders/{order.id}/refund"
+    r = await client.post(url, json={"amount": order.amounts.total - 1, "reason": "Most"}, headers=staff[1])
+    assert r.status_code == 200, r.text
+    r = await client.post(url, json={"amount": 1, "reason": "The last cent"}, headers=staff[1])
+    assert r.status_code == 200 and r.json()["amount_refunded"] == order.amounts.total
+    body = assert_problem(await client.post(url, json={"reason": "Again"}, headers=staff[1]), 409,
+                          "nothing-to-refund")
+    assert body["detail"] == "Everything paid for this order was already refunded."
+
+
+async def _refund_emails(address: str) -> list[OutboxEmail]:
+    """The refund emails queued for ``address`` (the outbox worker is off in this module)."""
+    return await OutboxEmail.find({"to": address, "template": "order_refunded"}).to_list()
+
+
+async def test_a_refund_tells_the_customer_and_stripe_which_order_it_is(app, client, staff, stripe_double):
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())],
+                             email="refunded@example.com")
+    r = await client.post(f"/api/v1/admin/orders/{order.id}/refund", json={"amount": 600, "reason": "Bent stem"},
+                          headers=staff[1])
+    assert r.status_code == 200, r.text
+    (record,) = r.json()["refunds"]
+    assert record["id"].startswith("rfd_") and record["amount"] == 600
+    (call,) = stripe_double.calls("POST", "/v1/refunds")
+    assert (call.idempotency_key, call.form["metadata[order_id]"]) == (f"{order.id}:refund:{record['id']}", order.id)
+    assert call.form["payment_intent"] == order.payment_intent_id
+    assert [e.text.count("$6.00") > 0 for e in await _refund_emails("refunded@example.com")] == [True]
+
+
+async def test_a_refund_sent_later_by_the_sweeper_also_tells_the_customer(app, client, staff, stripe_double):
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())],
+                             email="later@example.com")
+    stripe_double.failures["/v1/refunds"] = 1
+    r = await client.post(f"/api/v1/admin/orders/{order.id}/refund", json={"amount": 700, "reason": "Late"},
+                          headers=staff[1])
+    assert r.status_code == 503
+    await _set(order.id, updated_at=utcnow() - timedelta(minutes=30))
+    assert await order_payments(app).reconcile_due() == 1
+    assert [e.text.count("$7.00") > 0 for e in await _refund_emails("later@example.com")] == [True]
+
+
+async def test_a_refused_refund_flags_the_order_with_stripes_words(app, client, staff, stripe_double):
+    order = await paid_order(app, client, stripe_double, [line_for(await make_product())])
+    stripe_double.fail_next("/v1/refunds", status=402, kind="invalid_request_error", code="charge_disputed",
+                            message="This charge is disputed.")
+    r = await client.post(f"/api/v1/admin/orders/{order.id}/refund", json={"amount": 300, "reason": "Late"},
+                          headers=staff[1])
+    assert assert_problem(r, 409, "refund-refused")["provider_code"] == "charge_disputed"
+    flagged = await Order.get(order.id)
+    assert [(f.code, "This charge is disputed." in f.detail) for f in flagged.flags] == [("refund-failed", True)]
+    assert [(x.status, x.error) for x in flagged.refunds] == [("failed", "This charge is disputed.")]
