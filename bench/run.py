@@ -87,19 +87,23 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Server:
-    """A uvicorn process on a free port, stopped by ``stop``."""
+    """A uvicorn process on a free port, stopped by ``stop``; ``cwd``/``pythonpath`` pick the code it runs
+    (another commit's tree for a baseline)."""
 
-    def __init__(self, target: str, env: dict[str, str], probe: str) -> None:
+    def __init__(self, target: str, env: dict[str, str], probe: str, cwd: Path = ROOT,
+                 pythonpath: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+        if pythonpath:
+            inherited["PYTHONPATH"] = pythonpath
         self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--factory", *UVICORN, "--port",
-                                      str(self.port)], cwd=ROOT, env={**inherited, **env},
+                                      str(self.port)], cwd=cwd, env={**inherited, **env},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
-                if httpx.get(self.base + probe, timeout=2).status_code == 200:
+                if httpx.get(self.base + probe, timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -112,7 +116,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -34,13 +34,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.core.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from app.core.embedded_mongo import EmbeddedMongo  # noqa: E402
+from bench.run import Run, Server, ensure_wrk, load, parse_wrk  # noqa: E402
 
 CATEGORY = "bouquets"
 LIMIT = 24
@@ -58,7 +57,6 @@ CONNECTIONS = 16
 LO, LO_SPAN, HI, HI_SPAN = 3000, 3000, 9000, 21000
 PROJECTION = dict.fromkeys(["name", "slug", "category_id", "price_min", "sizes", "images", "rating_avg",
                             "rating_count", "featured", "occasions", "flower_types", "colors", "units_sold"], 1)
-UVICORN = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"]
 
 
 def lua(prefix: str, category: str) -> str:
@@ -155,77 +153,10 @@ def create() -> Any:
 
 
 # --- running ------------------------------------------------------------------------------------------------
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk is missing: installing it from Debian's packages (apt-get install -y wrk)", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True)
-    return shutil.which("wrk") or sys.exit("wrk could not be installed")
-
-
-class Server:
-    """A uvicorn process on a free port (``cwd``/``pythonpath`` pick the code it runs)."""
-
-    def __init__(self, target: str, env: dict[str, str], probe: str, cwd: Path = ROOT,
-                 pythonpath: str | None = None) -> None:
-        import httpx
-
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
-        if pythonpath:
-            inherited["PYTHONPATH"] = pythonpath
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--factory", *UVICORN,
-                                      "--port", str(self.port)], cwd=cwd, env={**inherited, **env},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(self.base + probe, timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        err = self.proc.stderr.read().decode()[-3000:] if self.proc.stderr else ""
-        raise SystemExit(f"{target} did not start:\n{err}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@dataclass
-class Run:
-    requests: int
-    seconds: float
-    p50: float  # ms
-    errors: str
-
-
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
 def wrk(binary: str, base: str, script: Path, seconds: float) -> Run:
     out = subprocess.run([binary, "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--timeout", "30s",
                           "--latency", "-s", str(script), base], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
-    p50 = re.search(r"^\s*50%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-    if not m:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    errors = "; ".join(e.strip() for e in re.findall(r"^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$",
-                                                      out, re.M))
-    return Run(int(m.group(1)), float(m.group(2)) * UNITS[m.group(3)] / 1000,
-               float(p50.group(1)) * UNITS[p50.group(2)] if p50 else float("nan"), errors)
+    return parse_wrk(out)
 
 
 def drain(mongo_url: str, db: str) -> None:
@@ -270,10 +201,6 @@ async def _seed(n: int, mongo_url: str, db: str) -> str:
         return (await Category.find_one({"slug": CATEGORY})).id
     finally:
         await client.close()
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
