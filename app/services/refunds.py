@@ -57,9 +57,8 @@ class OrderRefunds:
     async def charge_of(self, order: Order) -> Any | None:
         """The order's charge as Stripe holds it now (via its PaymentIntent's latest charge), or None."""
         intent = await self.gateway.retrieve_intent(order.payment_intent_id or "")
-        latest = intent.latest_charge
-        charge_id = latest if isinstance(latest, str) else getattr(latest, "id", None)
-        return await self.gateway.retrieve_charge(charge_id) if charge_id else None
+        charge_id = intent.latest_charge  # an id: we never ask Stripe to expand it (None before any charge)
+        return await self.gateway.retrieve_charge(charge_id) if isinstance(charge_id, str) else None
 
     async def sync(self, order: Order, charge: Any, *, ours: int = 0) -> Order:
         """Write Stripe's ``amount_refunded`` of ``charge`` (and the payment status it implies) on the order.
