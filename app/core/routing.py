@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - another FastAPI version: no guards
 
 try:
     from starlette._utils import get_route_path
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - an older Starlette: the path as it came
     def get_route_path(scope: Scope) -> str:
         return scope["path"]
 
