@@ -127,6 +127,8 @@ async def test_draft_preview_test_send_and_rules(client, admin, staff, customer,
                    422, "unknown-product")
     for bad in ({"blocks": []}, {"blocks": [{"type": "video", "text": "x"}]}, {"subject": None},
                 {"blocks": [{"type": "button", "text": "Go", "url": "javascript:alert(1)"}]},
+                {"blocks": [{"type": "button", "text": "Go", "url": "//evil.example/x"}]},  # another site
+                {"blocks": [{"type": "button", "text": "Go", "url": "/\\evil.example/x"}]},
                 {"blocks": [{"type": "products", "product_ids": [product.id, product.id]}]},
                 {"audience": {"kind": "lapsed", "days": "30"}}, {"audience": {"kind": "occasion"}}):
         assert_problem(await client.patch(f"{CAMPAIGNS}/{draft['id']}", headers=headers, json=bad), 422)

@@ -96,6 +96,12 @@ def test_security_is_none_optional_or_required(doc):
     assert op_by_id(doc, "checkout_create")["security"][-1] == {}
     assert "401" in op_by_id(doc, "cart_get")["responses"]  # a guest may call it; a bad token is 401
     assert op_by_id(doc, "orders_list")["security"] == [{"bearer": []}, {"oauth2": []}]
+    # The description says who may call it, in agreement with the security requirement.
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            guests = {} in op.get("security", [])
+            assert guests or "Guests may call it" not in op.get("description", ""), (method, path)
+    assert op_by_id(doc, "admin_audit_list")["description"].endswith("For administrators.")
 
 
 def test_headers_are_declared(doc):

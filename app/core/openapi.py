@@ -311,8 +311,13 @@ def _complete_operation(app: FastAPI, op: dict[str, Any], route: Any) -> None:
     op["security"] = REQUIRED if "required" in levels else OPTIONAL if "optional" in levels else []
 
     # Who may call it, in the description.
-    notes = [c.note for c in contracts if c.note]
-    who = notes[-1] if notes else None  # the innermost guard is the most specific (admin after staff)
+    # The innermost guard is the most specific (admin after staff). A dependency that only reads an optional
+    # token (e.g. the audit log's actor) says nothing about who may call an operation that requires one.
+    # A role guard (403) says more than the sign-in requirement it builds on.
+    required = "required" in levels
+    notes = [c for c in contracts if c.note and not (required and c.security == "optional")]
+    roles = [c for c in notes if 403 in c.statuses]
+    who = (roles or notes)[-1].note if notes else None
     text = op.get("description") or op.get("summary") or ""
     if who and who not in text:
         text = f"{text.rstrip('.')}.\n\n{who}" if text else who

@@ -15,8 +15,11 @@ from app.models.marketing import CampaignStatus
 from app.schemas.auth import Email
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
+# An https URL, or a storefront path ("/…" but not "//host", which browsers read as another site). Written
+# without escapes a JavaScript regex (OpenAPI's dialect, unicode mode) refuses, such as \".
 LinkUrl = Annotated[str, StringConstraints(
-    strip_whitespace=True, max_length=500, pattern=r"^(https://[^\s<>\"'{}|\\^`]+|/[^\s<>\"'{}|\\^`]*)$")]
+    strip_whitespace=True, max_length=500,
+    pattern=r"""^(https://[^\s<>"'{}|\\^`]+|/([^/\s<>"'{}|\\^`][^\s<>"'{}|\\^`]*)?)$""")]
 PERSONALISE = "`{first_name}` is replaced by the recipient's first name (\"there\" when unknown)."
 
 
