@@ -150,3 +150,22 @@ async def test_account_preference_counts_against_the_sign_up_limit(client, user_
     assert await OutboxEmail.find({"to": "aster@example.com", "template": "newsletter_confirm"}).count() == limit
     # Other changes of the profile are not limited by it.
     assert (await client.patch(f"{API}/users/me", headers=headers, json={"first_name": "Aster"})).status_code == 200
+
+
+async def test_a_confirmation_link_from_before_an_unsubscribe_never_signs_up_again(client, mailbox, settings):
+    await client.post(SUBSCRIBE, json={"email": "aster@example.com"})
+    old = link_token((await mailbox.wait_for("aster@example.com", "confirm"))[0], "/newsletter/confirm")
+    assert (await client.post(f"{API}/newsletter/confirm", json={"token": old})).status_code == 200
+    sub = await NewsletterSubscription.find_one({"email": "aster@example.com"})
+    unsub = sign_link(settings, "nl-unsub", {"i": sub.id, "c": "link"})
+    r = await client.post(f"{API}/newsletter/unsubscribe", params={"token": unsub},
+                          data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200, r.text
+
+    assert_problem(await client.post(f"{API}/newsletter/confirm", json={"token": old}), 400, "invalid-token")
+    assert (await NewsletterSubscription.get(sub.id)).status == "unsubscribed"
+    # Signing up again sends a new link, and that one works.
+    mailbox.messages.clear()
+    await client.post(SUBSCRIBE, json={"email": "aster@example.com"})
+    new = link_token((await mailbox.wait_for("aster@example.com", "confirm"))[0], "/newsletter/confirm")
+    assert (await client.post(f"{API}/newsletter/confirm", json={"token": new})).json()["status"] == "confirmed"

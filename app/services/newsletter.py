@@ -59,10 +59,15 @@ class NewsletterService:
 
     async def confirm(self, token: str) -> NewsletterSubscription:
         """Confirm the subscription named by a confirmation token. InvalidToken (400) when the token is forged,
-        expired or names a subscription that no longer exists."""
+        expired, names a subscription that no longer exists, or was issued before the address unsubscribed
+        (an old link never signs up again someone who said no since)."""
         payload = read_link(self.settings, CONFIRM, token)
         sub = await NewsletterSubscription.get(payload["i"]) if payload and isinstance(payload.get("i"), str) else None
         if sub is None:
+            raise InvalidToken(INVALID_LINK)
+        issued = payload.get("t") if payload else None
+        if sub.unsubscribed_at is not None and (
+                not isinstance(issued, int) or issued <= sub.unsubscribed_at.timestamp() * 1000):
             raise InvalidToken(INVALID_LINK)
         if sub.status != SubscriptionStatus.confirmed:
             await self._set_confirmed(sub.id, source="form")
@@ -186,7 +191,8 @@ class NewsletterService:
 
     async def _send_confirmation(self, sub: NewsletterSubscription) -> None:
         hours = self.settings.newsletter_confirm_hours
-        token = sign_link(self.settings, CONFIRM, {"i": sub.id}, ttl=timedelta(hours=hours))
+        issued_ms = int(utcnow().timestamp() * 1000)  # an unsubscribe after this voids the link (see confirm)
+        token = sign_link(self.settings, CONFIRM, {"i": sub.id, "t": issued_ms}, ttl=timedelta(hours=hours))
         link = f"{self.settings.storefront_url.rstrip('/')}/newsletter/confirm?token={quote(token)}"
         rendered = render_email("newsletter_confirm", {"email": sub.email, "hours": hours, "link": link})
         # One email per request (the sign-up is rate limited per address): each gets its own key.
