@@ -141,8 +141,9 @@ class CheckoutService:
                            code="cart-already-ordered")
         contact = self._contact(user, body)
         d = body.delivery
+        # The slot's capacity is checked by taking a place (hold_slot, before any stock is taken): no read here.
         quote = await self.delivery.quote(method=d.method, zip=d.address.zip if d.address else None, date=d.date,
-                                          slot=d.slot)
+                                          slot=d.slot, check_capacity=False)
         priced = await self.cart.price(cart, delivery_fee=quote.fee, user_id=user.id if user else None,
                                        email=contact.email)
         self._ready(priced)
@@ -229,7 +230,8 @@ class CheckoutService:
                            size=x.size, size_name=x.size_name,
                            add_ons=[OrderAddOn(code=a.code, name=a.name, price=a.price) for a in x.add_ons],
                            unit_price=x.unit_price, quantity=x.quantity, line_total=x.line_total,
-                           gift_message=x.gift_message) for x in priced.lines]
+                           gift_message=x.gift_message, category_id=x.category_path[0] if x.category_path else None)
+                 for x in priced.lines]
         online = method != PaymentMethod.pay_on_pickup  # card, or free (settled right after placing)
         order = Order(
             number="", status=OrderStatus.pending_payment if online else OrderStatus.confirmed, lines=lines,
