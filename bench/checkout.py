@@ -1,13 +1,14 @@
 """The money path: database round trips per operation and orders/s for concurrent customers, ours vs a baseline.
 
-    .venv/bin/python bench/checkout.py [--customers 16] [--orders 240] [--rounds 3] [--base-ref main]
+    .venv/bin/python bench/checkout.py [--customers 16] [--orders 240] [--rounds 3] [--base-ref REF]
                                        [--redis redis://127.0.0.1:6379/0]
 
 Two uvicorn processes (one worker each, uvloop + httptools, same settings) serve the same embedded database
-(one logical database each) and the same local Stripe double (tests/stripe_double.py, the real SDK talks to
-it): **ours** (this tree) and the **baseline** (``--base-ref``, extracted with ``git archive`` into a
-temporary directory). Both run inside ``bench/counted_app.py``, which adds to every response the number of
-MongoDB commands its request sent (a PyMongo command listener), so round trips are counted on the real
+(one logical database each) and the same local Stripe double (tests/stripe_double.py with persistent
+connections, as Stripe's; the real SDK talks to it): **ours** (this tree) and the **baseline**
+(``--base-ref``, by default the commit where this branch left ``main``, extracted with ``git archive`` into
+a temporary directory). Both run inside ``bench/counted_app.py``, which adds to every response the number
+of MongoDB commands its request sent (a PyMongo command listener), so round trips are counted on the real
 servers under the same load.
 
 Per order, a guest customer adds one bouquet to a new cart (``POST /cart/items``) and checks out with a
@@ -62,6 +63,12 @@ def _load(name: str, path: Path) -> Any:
 
 
 stripe_double = _load("bench_stripe_double", ROOT / "tests" / "stripe_double.py")
+
+
+def merge_base() -> str:
+    """The commit where this branch left ``main``."""
+    return subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def extract(ref: str) -> Path:
@@ -207,17 +214,19 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds per side")
     parser.add_argument("--warmup", type=int, default=16, help="Orders per side before measuring")
     parser.add_argument("--payments", type=int, default=20, help="Orders paid by webhook to count its round trips")
-    parser.add_argument("--base-ref", default="main", help="Git ref of the baseline ('' to bench ours alone)")
+    parser.add_argument("--base-ref", default=None,
+                        help="Git ref of the baseline (default: where this branch left main; '' to bench ours alone)")
     parser.add_argument("--redis", default=None, help="REDIS_URL for both servers")
     opts = parser.parse_args()
 
-    double = stripe_double.StripeDouble()
+    double = stripe_double.StripeDouble(keep_alive=True)  # Stripe keeps connections open
     stripe_base = double.start()
     mongo = EmbeddedMongo(None)
     url = mongo.start()
     trees = [("ours", ROOT)]
-    if opts.base_ref:
-        trees.append((f"base {opts.base_ref}", extract(opts.base_ref)))
+    base_ref = merge_base() if opts.base_ref is None else opts.base_ref
+    if base_ref:
+        trees.append((f"base {base_ref[:10]}", extract(base_ref)))
     procs: list[subprocess.Popen] = []
     sides: list[Side] = []
     try:
@@ -251,11 +260,11 @@ async def main() -> None:
         print(f"{opts.customers} concurrent guest customers, {per_round * opts.rounds} orders per side in "
               f"{opts.rounds} alternating rounds; cache: {'redis' if opts.redis else 'in-process'}; "
               f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-        print(f"{'side':<14}{'add-to-cart':>14}{'checkout':>14}{'pay webhook':>14}{'add p50 ms':>12}"
+        print(f"{'side':<16}{'add-to-cart':>14}{'checkout':>14}{'pay webhook':>14}{'add p50 ms':>12}"
               f"{'checkout p50 ms':>17}{'API CPU ms':>12}{'DB CPU ms':>11}{'orders/s':>10}")
         for side in sides:
             rate = side.orders / side.seconds
-            print(f"{side.name:<14}{spread(side.commands['add-to-cart']):>14}{spread(side.commands['checkout']):>14}"
+            print(f"{side.name:<16}{spread(side.commands['add-to-cart']):>14}{spread(side.commands['checkout']):>14}"
                   f"{spread(side.commands['pay']):>14}"
                   f"{statistics.median(side.latency['add-to-cart']) * 1000:>12.0f}"
                   f"{statistics.median(side.latency['checkout']) * 1000:>17.0f}"

@@ -293,7 +293,11 @@ class IdempotencyStatus(StrEnum):
 
 
 class IdempotencyRecord(Document):
-    """One `Idempotency-Key` per scope (a user, or a guest's cart token): which request it was and its result."""
+    """One `Idempotency-Key` per scope (a user, or a guest's cart token): which request it was and its result.
+
+    Written once, when the key is claimed, naming the order the checkout will place (``order_id``): the key is
+    replayed once that order's checkout completed (app/services/checkout.py ``_completed``). Records written
+    before 2026-12 were marked ``done`` afterwards instead; they are still honoured."""
 
     id: str = id_field("idk")
     scope_key: str  # SHA-256 of "<scope>:<key>", unique

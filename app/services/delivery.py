@@ -332,7 +332,7 @@ class DeliveryService:
         day = quote.date.isoformat()
         key = slot_key(scope, day, quote.slot)
         coll = SlotUsage.get_pymongo_collection()
-        for created in (False, True):
+        for _ in range(5):
             # `$nin: [id]`, not `$ne: id`: the embedded server mis-evaluates `$ne` on arrays in update filters,
             # and `{"holds": id}` finds nothing on its indexed array (tests/test_db_contract_delivery.py).
             res = await coll.update_one(
@@ -341,13 +341,16 @@ class DeliveryService:
             )
             if res.modified_count == 1:
                 return
-            found = await coll.find_one({"_id": key}, {"holds": 1})
-            if found is not None and order_id in (found.get("holds") or []):
+            found = await coll.find_one({"_id": key}, {"holds": 1, "taken": 1})
+            if found is None:
+                await ensure_document(coll, key, {"scope": scope, "date": day, "slot": quote.slot, "taken": 0,
+                                                  "holds": []})
+                continue
+            if order_id in (found.get("holds") or []):
                 return  # this order already holds the slot
-            if found is not None or created:
+            if found.get("taken", 0) >= capacity:
                 break
-            await ensure_document(coll, key, {"scope": scope, "date": day, "slot": quote.slot, "taken": 0,
-                                              "holds": []})
+            # the document was created (or a place given back) between the take and the read: take again
         raise Conflict(REASONS["slot-full"], code="slot-full")
 
     async def release_slot(self, order_id: str) -> None:

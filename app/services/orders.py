@@ -129,16 +129,16 @@ class OrderService:
         return taken
 
     async def place(self, order: Order, *, hold: Callable[[Order], Awaitable[None]] | None = None) -> Order:
-        """Let ``hold`` take the slot and promo use (recording each in ``order.reservation``), reserve stock,
+        """Reserve stock, let ``hold`` take the slot and promo use (recording each in ``order.reservation``),
         insert. Anything taken is given back if a later step fails. An order placed ``confirmed`` (pay on
         pickup) is a sale at once: it is stored with ``reservation.sold`` set, so no second write claims it."""
         if not order.status_history:
             order.status_history = [StatusChange(by=order.contact.user_id or "guest", from_status=None,
                                                  to_status=order.status)]
+        order.reservation.stock = await self.reserve_stock(order.lines, order.id)
         try:
             if hold is not None:
                 await hold(order)
-            order.reservation.stock = await self.reserve_stock(order.lines, order.id)
             if order.status == S.confirmed:
                 order.reservation.sold, order.reservation.sold_at = True, utcnow()
             await order.insert()
