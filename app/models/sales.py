@@ -22,12 +22,19 @@ from app.models.order import ItemFigures
 
 
 def sales_day_id(day: str, currency: str) -> str:
-    """The id of the rollup of shop day ``day`` (ISO date) in ``currency`` (ISO code), e.g. 2030-04-08:USD."""
-    return f"{day}:{currency.upper()}"
+    """The id of the rollup of shop day ``day`` (ISO date) in ``currency`` (ISO code): ``sd_2030-04-08_USD``.
+    (The embedded server never finds a string ``_id`` that starts with an ISO date and a separator.)"""
+    return f"sd_{day}_{currency.upper()}"
+
+
+def parse_sales_day_id(day_id: str) -> tuple[str, str]:
+    """(day, currency) of a ``sales_day_id``."""
+    _, day, currency = day_id.split("_")
+    return day, currency
 
 
 class SalesDay(Document):
-    id: str  # sales_day_id(day, currency)
+    id: str  # sales_day_id(day, currency), e.g. sd_2030-04-08_USD
     day: str  # ISO date of the shop day
     currency: str
     time_zone: str  # the SHOP_TIMEZONE the day was cut in

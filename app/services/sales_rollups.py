@@ -31,7 +31,9 @@ the sums, and settles what waited. Run it again after changing ``SHOP_TIMEZONE``
 Embedded server (nx-27017) notes: an upsert whose ``$inc`` has dotted paths stores literal ``"a.b"`` keys, so a
 day document is created first with ``$setOnInsert`` of its full zeroed shape and the ``$inc`` is a plain update;
 a range filter on an array field (``{"applied": {"$lt": x}}``) matches every document, so pruning uses
-``$pull`` with the range, which is evaluated correctly (tests/test_db_contract_rollups.py).
+``$pull`` with the range, which is evaluated correctly; a string ``_id`` that starts with an ISO date and a
+separator (``"2030-04-09:USD"``) is stored but never found again, hence ids like ``sd_2030-04-09_USD``
+(tests/test_db_contract_rollups.py).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from app.models.order import (
     RollupDelta,
     RollupFigures,
 )
-from app.models.sales import SalesDay, sales_day_id
+from app.models.sales import SalesDay, parse_sales_day_id, sales_day_id
 
 log = logging.getLogger("app.rollups")
 
@@ -148,7 +150,7 @@ def _update(figures: RollupFigures, token: str) -> dict[str, Any]:
 
 
 def _zero(day_id: str, time_zone: str) -> dict[str, Any]:
-    day, currency = day_id.split(":")
+    day, currency = parse_sales_day_id(day_id)
     return {"day": day, "currency": currency, "time_zone": time_zone, **dict.fromkeys(_SCALARS, 0),
             "products": {}, "categories": {}, "names": {}, "applied": [], "rebuilding": False}
 
@@ -235,6 +237,15 @@ class SalesRollups:
         await SalesDay.get_pymongo_collection().update_many({}, {"$pull": {"applied": {"$lt": oldest}}})
 
     # --- rebuilding ---------------------------------------------------------------------------------------
+    async def order_days(self) -> tuple[date, date] | None:
+        """The shop days of the first and the last order placed (None without orders)."""
+        coll = Order.get_pymongo_collection()
+        first = await coll.find_one({}, {"created_at": 1}, sort=[("created_at", 1)])
+        last = await coll.find_one({}, {"created_at": 1}, sort=[("created_at", -1)])
+        if first is None or last is None:
+            return None
+        return tuple(ensure_utc(d["created_at"]).astimezone(self.tz).date() for d in (first, last))  # type: ignore
+
     async def rebuild(self, start: date, end: date) -> int:
         """Recompute the shop days ``start..end`` (inclusive) from their orders; returns the orders counted.
         Idempotent, safe beside live traffic (see the module docstring)."""
@@ -250,6 +261,8 @@ class SalesRollups:
         orders = Order.get_pymongo_collection()
         window = {"$gte": local_midnight(day, self.tz), "$lt": local_midnight(day + timedelta(days=1), self.tz)}
         currencies = await orders.distinct("amounts.currency", {"created_at": window})
+        if not currencies and await days.find_one({"day": day.isoformat()}, {"_id": 1}) is None:
+            return 0  # no orders and no rollup: nothing to write
         ids = sorted({sales_day_id(day.isoformat(), c) for c in [self.settings.currency, *currencies]})
         for day_id in ids:
             await ensure_document(days, day_id, _zero(day_id, self.settings.shop_timezone))
