@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -288,6 +289,8 @@ async def main() -> None:
                 p.kill()
         mongo.stop()
         double.stop()
+        for _, tree in trees[1:]:
+            shutil.rmtree(tree, ignore_errors=True)  # the extracted baseline
 
 
 if __name__ == "__main__":
