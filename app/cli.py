@@ -1,4 +1,5 @@
-"""`amour-florals` command line: serve, seed, create-admin, migrate, backup, restore, export-openapi, docs."""
+"""`amour-florals` command line: serve, seed, create-admin, migrate, rollups, backup, restore, export-openapi,
+docs."""
 
 from __future__ import annotations
 
@@ -208,6 +209,46 @@ def migrate(
         )
         asyncio.run(run_migrate(ms))
     typer.echo("Migrations done.")
+
+
+rollups_cli = typer.Typer(help="Daily sales rollups (what the sales reports read)", no_args_is_help=True)
+cli.add_typer(rollups_cli, name="rollups")
+
+
+@rollups_cli.command("rebuild")
+def rollups_rebuild(
+    start: Annotated[str | None, typer.Option("--from", help="First shop day YYYY-MM-DD (default: first order's)")]
+    = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last shop day YYYY-MM-DD (default: last order's)")] = None,
+) -> None:
+    """Recompute the daily sales rollups of a range of shop days from the orders (idempotent; safe while the
+    API serves). Run it after changing SHOP_TIMEZONE."""
+    from datetime import date
+
+    from app.services.sales_rollups import SalesRollups
+
+    try:
+        bounds = [date.fromisoformat(v) if v else None for v in (start, end)]
+    except ValueError:
+        typer.echo("Refused: --from and --to are dates, YYYY-MM-DD.", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> str:
+        with database_url() as url:
+            async with connected(url):
+                rollups = SalesRollups(get_settings())
+                first, last = bounds
+                if first is None or last is None:
+                    span = await rollups.order_days()
+                    if span is None:
+                        return "No orders: nothing to rebuild."
+                    first, last = first or span[0], last or span[1]
+                if first > last:
+                    return f"Nothing to rebuild: {first} is after {last}."
+                counted = await rollups.rebuild(first, last)
+                return f"Rebuilt the shop days {first} to {last}: {counted} paid orders counted."
+
+    typer.echo(asyncio.run(run()))
 
 
 def _mongo_client(url: str):

@@ -191,8 +191,16 @@ class Settings(BaseSettings):
     otel_service_name: str = "amour-florals-api"
 
     # --- reports ----------------------------------------------------------------------------------
-    reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) one "
-                                  "report reads; a larger report is refused with a 422 asking for a shorter range.")
+    reports_max_rows: int = Field(50_000, ge=1, le=1_000_000, description="Most orders (or accounts) the "
+                                  "customers report reads; a larger one is refused with a 422 asking for a shorter "
+                                  "range. Sales, top-product and overview figures come from daily rollups and are "
+                                  "never refused.")
+    rollup_retry_seconds: int = Field(60, ge=1, le=24 * 3600, description="A change of the daily sales rollups "
+                                      "still pending this long after its order changed (the process stopped in "
+                                      "between) is applied by the background job.")
+    rollup_token_hours: int = Field(48, ge=1, le=24 * 365, description="How long a day's rollup document keeps "
+                                    "the tokens of the changes applied to it (what makes a retried change a no-op); "
+                                    "must exceed the longest a change can stay pending.")
 
     # --- audit log --------------------------------------------------------------------------------
     audit_retention_days: int = Field(400, ge=1, le=3650, description="Audit entries are deleted (TTL index) "

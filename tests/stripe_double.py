@@ -84,12 +84,15 @@ class StripeDouble:
     _idem: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    keep_alive: bool = False  # HTTP/1.1 persistent connections, as Stripe keeps them (bench/checkout.py)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if double.keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 

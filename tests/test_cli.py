@@ -1,8 +1,9 @@
-"""The `amour-florals` command line: seed, create-admin, migrate (against a throwaway database)."""
+"""The `amour-florals` command line: seed, create-admin, migrate, rollups (against a throwaway database)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,39 @@ def test_serve_names_the_port_it_serves_in_links_unless_configured(monkeypatch, 
     get_settings.cache_clear()
     assert served_at(host, port) == {}
     get_settings.cache_clear()
+
+
+def _paid_order(oid: str, at: datetime, amount: int, refunded: int = 0, status: str = "paid") -> dict:
+    return {"_id": oid, "version": 4, "payment_status": status, "amount_paid": amount, "amount_refunded": refunded,
+            "created_at": at, "amounts": {"subtotal": amount, "discount": 0, "total": amount, "currency": "USD"},
+            "lines": [{"product_id": "prd_rose", "product_name": "Rose", "product_slug": "rose", "size": "standard",
+                       "size_name": "Standard", "unit_price": amount, "quantity": 1, "line_total": amount}]}
+
+
+def test_rollups_rebuild_and_the_migration_that_builds_them(cli_db):
+    invoke, db = cli_db
+    # New York: 03:30Z on Apr 9 is still Apr 8 in the shop; an unpaid order never counts.
+    db.orders.insert_many([_paid_order("ord_a", datetime(2030, 4, 9, 3, 30, tzinfo=UTC), 6000),
+                           _paid_order("ord_b", datetime(2030, 4, 9, 15, 0, tzinfo=UTC), 4000, refunded=500,
+                                       status="partially_refunded"),
+                           _paid_order("ord_c", datetime(2030, 4, 9, 16, 0, tzinfo=UTC), 9000, status="unpaid")])
+
+    def days() -> dict[str, tuple[int, int, int]]:
+        return {d["_id"]: (d["gross"], d["refunded"], d["orders"]) for d in db.sales_days.find({})}
+
+    built = {"sd_2030-04-08_USD": (6000, 0, 1), "sd_2030-04-09_USD": (4000, 500, 1)}
+    r = invoke("migrate", "--path", str(MIGRATIONS))
+    assert r.exit_code == 0, r.output
+    assert days() == built
+    assert db.orders.find_one({"_id": "ord_a"})["rollup"]["counted"]["gross"] == 6000
+
+    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward", "--distance", "1")
+    assert r.exit_code == 0, r.output
+    assert days() == {} and "rollup" not in db.orders.find_one({"_id": "ord_a"})
+
+    r = invoke("rollups", "rebuild")  # from the first order's shop day to the last one's
+    assert r.exit_code == 0 and "2030-04-08 to 2030-04-09: 2 paid orders counted" in r.output, r.output
+    assert days() == built
+    r = invoke("rollups", "rebuild", "--from", "2030-04-01", "--to", "2030-04-30")
+    assert r.exit_code == 0 and days() == built, r.output
+    assert invoke("rollups", "rebuild", "--from", "April").exit_code == 2

@@ -178,14 +178,19 @@ async def test_sales_top_products_and_customers(app, client, staff, admin, strip
     assert [(b["key"], b["new_customers"]) for b in r.json()["buckets"]] == [("2030-03", 2), ("2030-04", 2)]
     assert r.json()["totals"] == {"new_customers": 4, "customers": 4, "repeat_customers": 2, "repeat_rate": 0.5}
 
-    # A second API process with a tiny read cap refuses instead of reading without bound.
+    # A second API process with a tiny read cap: sales come from the daily rollups and are never refused; the
+    # customers report (which reads orders) refuses instead of reading without bound.
     async with app_factory(make_settings(workers_enabled=False, reports_max_rows=3)) as small:
         async with new_client(small) as c2:
             r = await c2.get(f"{API}/sales", params={"from": "2030-04-08", "to": "2030-04-09"}, headers=staff_headers)
+            assert r.status_code == 200 and r.json()["totals"] == TWO_DAYS
+            r = await c2.get(f"{API}/customers", params={"from": "2030-04-08", "to": "2030-04-09"},
+                             headers=staff_headers)
             body = assert_problem(r, 422, "report-too-large")
             assert body["limit"] == 3
-            r = await c2.get(f"{API}/sales", params={"from": "2030-04-08", "to": "2030-04-08"}, headers=staff_headers)
-            assert r.status_code == 200 and r.json()["totals"] == DAY_A
+            r = await c2.get(f"{API}/customers", params={"from": "2030-04-08", "to": "2030-04-08"},
+                             headers=staff_headers)
+            assert r.status_code == 200 and r.json()["totals"]["customers"] == 1
 
 
 async def test_overview(app, client, staff, stripe_double):

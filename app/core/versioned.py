@@ -25,19 +25,25 @@ Mutation = Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
 async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base_filter: dict[str, Any] | None = None,
-                           attempts: int = 20, replace: bool = False) -> Any:
+                           attempts: int = 20, replace: bool = False, current: Any = None) -> Any:
     """Load ``doc_id``, let ``mutate(doc)`` return the fields to ``$set`` (it may raise to refuse),
     and write them only if nobody changed the document meanwhile. Returns the document as written.
 
-    ``touch`` names a timestamp field (e.g. ``"updated_at"``) set to the server's time with
-    ``$currentDate`` in the same write: the embedded server stores a top-level datetime given to
-    ``$set`` as a naive string (see tests/test_db_contract_reviews.py)."""
+    ``current``: the document as the caller just read it (the stored dict, or the model), used for the
+    first attempt instead of reading it again; if it is stale the guarded write misses and the document
+    is read afresh. ``base_filter`` must already hold for it. A field set to ``NOW`` is stamped with the
+    server's time (``$currentDate``): the embedded server stores a top-level datetime given to ``$set``
+    as a naive string (see tests/test_db_contract_reviews.py)."""
     coll = document.get_pymongo_collection()
     for _ in range(attempts):
-        raw = await coll.find_one({"_id": doc_id, **(base_filter or {})})
+        raw, doc = _snapshot(current)
+        current = None
         if raw is None:
-            raise NotFound()
-        doc = document.model_validate(raw)
+            raw = await coll.find_one({"_id": doc_id, **(base_filter or {})})
+            if raw is None:
+                raise NotFound()
+        if doc is None:
+            doc = document.model_validate(raw)
         changes = mutate(doc)
         if isinstance(changes, Awaitable):
             changes = await changes
@@ -62,3 +68,13 @@ async def update_versioned(document: Any, doc_id: str, mutate: Mutation, *, base
         if res.matched_count == 1:
             return document.model_validate({**raw, **changes, "version": version + 1})
     raise Conflict("The resource is being changed by another request; try again.", code="concurrent-update")
+
+
+def _snapshot(current: Any) -> tuple[dict[str, Any] | None, Any]:
+    """(stored dict, model) of a caller's snapshot; (None, None) when there is none."""
+    if current is None:
+        return None, None
+    if isinstance(current, dict):
+        return current, None
+    raw = current.model_dump(by_alias=True)
+    return raw, current

@@ -103,7 +103,8 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("orders", "user_newest"): "`GET /orders` (the customer's orders, newest first); verified-purchase check",
     ("orders", "email_newest"): "`/admin/orders?email=`; campaign audiences (occasion, lapsed): a batch's "
                                 "placed orders by `contact.email $in`",
-    ("orders", "status_newest"): "`/admin/orders?status=`, newest first",
+    ("orders", "status_newest"): "`/admin/orders?status=`, newest first; `/admin/reports/overview` counts orders "
+                                 "of each status placed in the last 30 shop days",
     ("orders", "created_desc"): "`/admin/orders?created_from=&created_to=`; the reports' created_at ranges",
     ("orders", "delivery_date_slot"): "`/admin/orders?delivery_date=`: the day's delivery run by slot",
     ("orders", "zone_date"): "`/admin/orders?zone=&delivery_date=`",
@@ -113,7 +114,11 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("orders", "payment_intent"): "the Stripe webhook finds the order of a PaymentIntent",
     ("orders", "product_status"): "verified purchase: did this customer receive this product",
     ("orders", "refunds_pending"): "the reconciliation job retries refunds Stripe has not confirmed",
-    ("orders", "payment_created"): "sales, top-products and overview reports: paid orders in a created_at range",
+    ("orders", "payment_created"): "the customers report: paid orders in a created_at range",
+    ("orders", "rollup_pending"): "the rollups job: orders whose sales-rollup change is still pending after "
+                                  "ROLLUP_RETRY_SECONDS (app/services/sales_rollups.py)",
+    ("sales_days", "currency_day"): "sales, top-products and overview reports: the daily rollups of a range of "
+                                    "shop days in the shop's currency",
     ("idempotency_keys", "scope_key_unique"): "`POST /checkout` with `Idempotency-Key`: one record per "
                                               "(user or guest cart, key)",
     ("idempotency_keys", "created_ttl"): "TTL: keys are forgotten after 24 hours",

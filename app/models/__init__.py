@@ -14,6 +14,7 @@ from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.models.review import Review
+from app.models.sales import SalesDay
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type] = [
@@ -22,7 +23,7 @@ DOCUMENT_MODELS: list[type] = [
     DeliveryZone, DeliveryConfig, SlotUsage,
     PromoCode, PromoCustomerUses, PromoRedemption,
     Cart,
-    Order, IdempotencyRecord,
+    Order, IdempotencyRecord, SalesDay,
     StreamTicket,
     NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
     AuditEntry, AnalyticsBucket,

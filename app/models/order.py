@@ -3,7 +3,8 @@
 Arrays of sub-documents (history, notes, flags, refunds) are written whole under the integer
 ``version`` guard (``app.core.versioned``). Exactly-once side effects are keyed by order-level markers
 set with a conditional update: ``reservation.released_at`` (stock, slot and promo use returned) and
-``reservation.sold_at`` (reservation turned into a sale).
+``reservation.sold_at`` (reservation turned into a sale). ``rollup`` records what the order adds to the
+daily sales rollups and the changes of it not yet confirmed applied (``app.services.sales_rollups``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class PaymentStatus(StrEnum):
     failed = "failed"
 
 
+# Payment states of an order whose money was received (refunded or not): what sales reports count.
+SETTLED = (PaymentStatus.paid, PaymentStatus.partially_refunded, PaymentStatus.refunded)
+
+
 class PaymentMethod(StrEnum):
     card = "card"
     pay_on_pickup = "pay_on_pickup"
@@ -70,6 +75,7 @@ class OrderLine(BaseModel):
     quantity: int
     line_total: int
     gift_message: str | None = None
+    category_id: str | None = None  # the product's category when ordered (sales by category); None before 2026-12
 
 
 class OrderAmounts(BaseModel):
@@ -166,6 +172,47 @@ class RefundRecord(BaseModel):
     at: datetime = now_field()
 
 
+class ItemFigures(BaseModel):
+    """Sales of one product or category: units, revenue (line totals, cents) and orders containing it."""
+
+    units: int = 0
+    revenue: int = 0
+    orders: int = 0
+
+
+class RollupFigures(BaseModel):
+    """An amount of sales on one rollup document (``day_id``): one order's share of it, or a change of that
+    share (then figures may be negative). Money in cents of the day document's currency."""
+
+    day_id: str  # SalesDay id, "<shop day>:<currency>"
+    gross: int = 0
+    refunded: int = 0
+    orders: int = 0
+    units: int = 0
+    discount: int = 0
+    products: dict[str, ItemFigures] = Field(default_factory=dict)
+    categories: dict[str, ItemFigures] = Field(default_factory=dict)
+    names: dict[str, str] = Field(default_factory=dict)  # product id -> "<placed at, ISO UTC>|<name on the line>"
+
+
+class RollupDelta(BaseModel):
+    token: str  # unique; recorded on the day document in the same update that applies the figures
+    figures: RollupFigures
+
+
+class OrderRollup(BaseModel):
+    """The order's part in the daily sales rollups. ``counted`` is what the rollups hold for the order once
+    every ``pending`` change is applied; each change is applied once (its token is recorded on the day
+    document by the same update) and then removed from ``pending``. ``pending_any`` (a boolean, for the
+    background job's filter) and ``since`` (when the last change was queued) find orders left pending."""
+
+    counted: RollupFigures | None = None
+    pending: list[RollupDelta] = Field(default_factory=list)
+    pending_any: bool = False
+    seq: int = 0  # bumped whenever ``pending`` gains a change (guards its removal)
+    since: datetime = EPOCH
+
+
 class Order(Document):
     id: str = id_field("ord")
     number: str  # AF-10001, from an atomic counter
@@ -207,6 +254,8 @@ class Order(Document):
     leased_at: datetime = EPOCH
     reconciled_at: datetime = EPOCH
 
+    rollup: OrderRollup = Field(default_factory=OrderRollup)
+
     version: int = 0
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
@@ -233,6 +282,8 @@ class Order(Document):
             IndexModel([("refunds_pending", ASCENDING)], name="refunds_pending"),
             # Sales reports: paid orders placed in a time range.
             IndexModel([("payment_status", ASCENDING), ("created_at", ASCENDING)], name="payment_created"),
+            # Rollup changes left pending (a crash between an order's write and its rollup update).
+            IndexModel([("rollup.pending_any", ASCENDING), ("rollup.since", ASCENDING)], name="rollup_pending"),
         ]
 
 
@@ -242,7 +293,11 @@ class IdempotencyStatus(StrEnum):
 
 
 class IdempotencyRecord(Document):
-    """One `Idempotency-Key` per scope (a user, or a guest's cart token): which request it was and its result."""
+    """One `Idempotency-Key` per scope (a user, or a guest's cart token): which request it was and its result.
+
+    Written once, when the key is claimed, naming the order the checkout will place (``order_id``): the key is
+    replayed once that order's checkout completed (app/services/checkout.py ``_completed``). Records written
+    before 2026-12 were marked ``done`` afterwards instead; they are still honoured."""
 
     id: str = id_field("idk")
     scope_key: str  # SHA-256 of "<scope>:<key>", unique

@@ -16,7 +16,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
-from app.core.clock import utcnow
+from app.core.clock import ensure_utc, utcnow
 from app.core.errors import AppError, Conflict, NotFound, Unprocessable
 from app.core.security import hash_token, new_token
 from app.core.versioned import update_versioned
@@ -37,7 +37,6 @@ from app.schemas.cart import (
 )
 from app.schemas.promo import PromoLine, PromoResult
 from app.services.delivery import DeliveryService
-from app.services.product_lookup import load_product
 from app.services.promo import PromoService, percent_of
 
 __all__ = ["CartService", "PricedCart", "PricedLine"]
@@ -82,10 +81,15 @@ def _dump(lines: list[CartLine]) -> list[dict[str, Any]]:
     return [x.model_dump() for x in lines]
 
 
-async def _write(cart_id: str, mutate) -> Cart:
+async def _write(cart_id: str, mutate, current: dict[str, Any] | None = None) -> Cart:
     # Every cart writer bumps `version`, so the whole document may be replaced under the guard (which also
     # keeps `expires_at`/`updated_at` real dates on the embedded server; see app/core/versioned.py).
-    return await update_versioned(Cart, cart_id, mutate, replace=True)
+    # ``current``: the stored cart as just read, so the first attempt does not read it again.
+    return await update_versioned(Cart, cart_id, mutate, replace=True, current=current)
+
+
+def _line_products(raw: dict[str, Any] | None) -> set[str]:
+    return {line["product_id"] for line in (raw or {}).get("lines") or []}
 
 
 class CartService:
@@ -97,16 +101,22 @@ class CartService:
         self.clock = clock
 
     # --- loading --------------------------------------------------------------------------------
-    async def load(self, *, user: User | None, cart_token: str | None) -> Cart | None:
-        """The customer's cart when signed in, else the guest cart of ``cart_token`` (None if none/expired)."""
+    async def _load_raw(self, user: User | None, cart_token: str | None) -> dict[str, Any] | None:
+        """The stored cart (as a dict) of the customer, else of the guest token; None if none or expired."""
+        coll = Cart.get_pymongo_collection()
         if user is not None:
-            return await Cart.find_one(Cart.user_id == user.id)
+            return await coll.find_one({"user_id": user.id})
         if not cart_token:
             return None
-        cart = await Cart.find_one(Cart.token_hash == hash_token(cart_token))
-        if cart is None or (cart.expires_at is not None and cart.expires_at <= self.clock()):
+        raw = await coll.find_one({"token_hash": hash_token(cart_token)})
+        if raw is None or (raw.get("expires_at") is not None and ensure_utc(raw["expires_at"]) <= self.clock()):
             return None  # the TTL monitor may not have removed it yet
-        return cart
+        return raw
+
+    async def load(self, *, user: User | None, cart_token: str | None) -> Cart | None:
+        """The customer's cart when signed in, else the guest cart of ``cart_token`` (None if none/expired)."""
+        raw = await self._load_raw(user, cart_token)
+        return Cart.model_validate(raw) if raw is not None else None
 
     async def _customer_cart(self, user: User) -> Cart:
         cart = await Cart.find_one(Cart.user_id == user.id)
@@ -119,22 +129,18 @@ class CartService:
         except DuplicateKeyError:  # created by a concurrent request
             return await Cart.find_one(Cart.user_id == user.id)  # type: ignore[return-value]
 
-    async def _load_or_create(self, user: User | None, cart_token: str | None) -> tuple[Cart, str | None]:
-        cart = await self.load(user=user, cart_token=cart_token)
-        if cart is not None:
-            return cart, None
+    def _new_cart(self, user: User | None) -> tuple[Cart, str | None]:
+        """A cart not yet stored: the customer's, or a guest's with its new token (returned once)."""
         if user is not None:
-            return await self._customer_cart(user), None
+            return Cart(user_id=user.id), None
         token = new_token()
-        cart = Cart(token_hash=hash_token(token), expires_at=self._guest_expiry())
-        await cart.insert()
-        return cart, token
+        return Cart(token_hash=hash_token(token), expires_at=self._guest_expiry()), token
 
-    async def _load_existing(self, user: User | None, cart_token: str | None) -> Cart:
-        cart = await self.load(user=user, cart_token=cart_token)
-        if cart is None:
+    async def _load_existing(self, user: User | None, cart_token: str | None) -> dict[str, Any]:
+        raw = await self._load_raw(user, cart_token)
+        if raw is None:
             raise NotFound("There is no cart yet.", code="cart-not-found")
-        return cart
+        return raw
 
     def _guest_expiry(self) -> datetime:
         return self.clock() + timedelta(days=self.settings.guest_cart_days)
@@ -147,9 +153,16 @@ class CartService:
 
     # --- line changes ---------------------------------------------------------------------------
     async def add_item(self, *, user: User | None, cart_token: str | None, data: CartItemIn) -> PricedCart:
-        choice = _Choice(await load_product(data.product_id), data.size, data.add_ons)
+        """Add units of one product, size and add-ons (merged into an identical line). The cart is created
+        on the first item (a guest's token is returned once, in ``cart_token``). Round trips: the cart, the
+        products of the cart and the new item (one query), one write."""
+        raw = await self._load_raw(user, cart_token)
+        products = await self._products({data.product_id, *_line_products(raw)})
+        product = products.get(data.product_id)
+        if product is None or product.status != ProductStatus.active:
+            raise NotFound("No such product.", code="product-not-found")
+        choice = _Choice(product, data.size, data.add_ons)
         _check_stock(choice, data.quantity)
-        cart, token = await self._load_or_create(user, cart_token)
         message = data.gift_message or None
 
         def mutate(doc: Cart) -> dict[str, Any]:
@@ -168,10 +181,30 @@ class CartService:
             lines = [fresh if same and x.id == same.id else x for x in lines] if same else [*lines, fresh]
             return {"lines": _dump(lines), **self._touch(doc)}
 
-        written = await _write(cart.id, mutate)
-        priced = await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
+        token = None
+        if raw is None:
+            cart, token = self._new_cart(user)
+            # Stored with its first line in one write, at version 1 as if created empty and then changed.
+            written = Cart.model_validate({**cart.model_dump(by_alias=True), **mutate(cart), "version": 1})
+            try:
+                await written.insert()
+            except DuplicateKeyError:  # the customer's cart was created by a concurrent request
+                if user is None:
+                    raise
+                written = await self._write_customer(user, mutate)
+        else:
+            written = await _write(raw["_id"], mutate, current=raw)
+        priced = await self.price(written, user_id=user.id if user else None, email=user.email if user else None,
+                                  known=products)
         priced.cart_token = token
         return priced
+
+    @staticmethod
+    async def _write_customer(user: User, mutate: Any) -> Cart:
+        raw = await Cart.get_pymongo_collection().find_one({"user_id": user.id})
+        if raw is None:  # removed meanwhile
+            raise Conflict("Your cart changed meanwhile; try again.", code="concurrent-update")
+        return await _write(raw["_id"], mutate, current=raw)
 
     @staticmethod
     def _line(choice: _Choice, quantity: int, message: str | None, *, line_id: str | None = None) -> CartLine:
@@ -182,10 +215,12 @@ class CartService:
 
     async def update_item(self, *, user: User | None, cart_token: str | None, item_id: str,
                           patch: CartItemPatch) -> PricedCart:
-        cart = await self._load_existing(user, cart_token)
+        raw = await self._load_existing(user, cart_token)
+        cart = Cart.model_validate(raw)
         fields = patch.model_dump(exclude_unset=True)
         current = self._find_line(cart, item_id)
-        product = await Product.get(current.product_id)
+        products = await self._products({x.product_id for x in cart.lines})
+        product = products.get(current.product_id)
         if product is None or product.status != ProductStatus.active:
             raise Conflict("This bouquet is no longer available; remove it from your cart.",
                            code="product-unavailable")
@@ -214,17 +249,18 @@ class CartService:
             lines = [updated if x.id == item_id else x for x in doc.lines if twin is None or x.id != twin.id]
             return {"lines": _dump(lines), **self._touch(doc)}
 
-        written = await _write(cart.id, mutate)
-        return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
+        written = await _write(cart.id, mutate, current=raw)
+        return await self.price(written, user_id=user.id if user else None, email=user.email if user else None,
+                                known=products)
 
     async def remove_item(self, *, user: User | None, cart_token: str | None, item_id: str) -> PricedCart:
-        cart = await self._load_existing(user, cart_token)
+        raw = await self._load_existing(user, cart_token)
 
         def mutate(doc: Cart) -> dict[str, Any]:
             self._find_line(doc, item_id)
             return {"lines": _dump([x for x in doc.lines if x.id != item_id]), **self._touch(doc)}
 
-        written = await _write(cart.id, mutate)
+        written = await _write(raw["_id"], mutate, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     async def empty(self, *, user: User | None, cart_token: str | None) -> None:
@@ -247,18 +283,21 @@ class CartService:
 
     # --- promo ----------------------------------------------------------------------------------
     async def apply_promo(self, *, user: User | None, cart_token: str | None, code: str) -> PricedCart:
-        cart = await self._load_existing(user, cart_token)
-        priced = await self.price(cart.model_copy(update={"promo_code": None}))
+        raw = await self._load_existing(user, cart_token)
+        cart = Cart.model_validate(raw)
+        products = await self._products({x.product_id for x in cart.lines})
+        priced = await self.price(cart.model_copy(update={"promo_code": None}), known=products)
         if not priced.lines:
             raise Unprocessable("Add something to your cart before entering a code.", code="cart-empty")
         result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=self._promo_lines(priced),
                                             user_id=user.id if user else None, email=user.email if user else None)
-        written = await _write(cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)})
-        return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
+        written = await _write(cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)}, current=raw)
+        return await self.price(written, user_id=user.id if user else None, email=user.email if user else None,
+                                known=products)
 
     async def remove_promo(self, *, user: User | None, cart_token: str | None) -> PricedCart:
-        cart = await self._load_existing(user, cart_token)
-        written = await _write(cart.id, lambda doc: {"promo_code": None, **self._touch(doc)})
+        raw = await self._load_existing(user, cart_token)
+        written = await _write(raw["_id"], lambda doc: {"promo_code": None, **self._touch(doc)}, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
 
     @staticmethod
@@ -334,10 +373,13 @@ class CartService:
 
     # --- pricing --------------------------------------------------------------------------------
     @staticmethod
-    async def _products(ids: set[str]) -> dict[str, Product]:
-        if not ids:
-            return {}
-        return {p.id: p for p in await Product.find({"_id": {"$in": sorted(ids)}}).to_list()}
+    async def _products(ids: set[str], known: dict[str, Product] | None = None) -> dict[str, Product]:
+        """The products with these ids (any status), one query for those not already in ``known``."""
+        found = {i: known[i] for i in ids if known and i in known}
+        missing = sorted(ids - found.keys())
+        if missing:
+            found.update({p.id: p for p in await Product.find({"_id": {"$in": missing}}).to_list()})
+        return found
 
     async def view(self, *, user: User | None, cart_token: str | None, zip_code: str | None = None) -> PricedCart:
         """The cart priced now; with ``zip_code`` the delivery fee is estimated from its zone (null if unserved)."""
@@ -357,10 +399,12 @@ class CartService:
                           cart_version=0, can_checkout=False)
 
     async def price(self, cart: Cart, *, delivery_fee: int | None = None, free_delivery: bool = False,
-                    user_id: str | None = None, email: str | None = None) -> PricedCart:
+                    user_id: str | None = None, email: str | None = None,
+                    known: dict[str, Product] | None = None) -> PricedCart:
         """Every amount of ``cart`` from the current catalog: lines with flags, subtotal (available lines),
-        promo discount, delivery fee (0 with free delivery), tax half-up on (subtotal - discount + fee), total."""
-        products = await self._products({x.product_id for x in cart.lines})
+        promo discount, delivery fee (0 with free delivery), tax half-up on (subtotal - discount + fee), total.
+        ``known``: products the caller read during this request (only the others are read)."""
+        products = await self._products({x.product_id for x in cart.lines}, known)
         wanted = Counter[tuple[str, str]]()
         for x in cart.lines:
             wanted[(x.product_id, x.size)] += x.quantity

@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict, Unprocessable
+from app.core.ids import new_id
 from app.core.security import hash_token
 from app.models.cart import Cart
 from app.models.order import (
@@ -75,6 +76,14 @@ class CheckoutResult:
     replayed: bool
 
 
+def _completed(order: Order) -> bool:
+    """Whether the checkout that placed ``order`` finished: its card payment was started, or the order is past
+    waiting for one (free orders settle at once, pay-on-pickup orders start confirmed). A payment that could
+    not be started makes the order ``payment_failed`` and the key is forgotten (never replayed)."""
+    return order.payment_intent_id is not None or order.status not in (OrderStatus.pending_payment,
+                                                                      OrderStatus.payment_failed)
+
+
 class CheckoutService:
     def __init__(self, orders: OrderService, cart: CartService, delivery: DeliveryService, promo: PromoService,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -88,28 +97,31 @@ class CheckoutService:
         if user is None and not cart_token:
             raise Unprocessable("There is no cart to check out (send X-Cart-Token).", code="cart-empty")
         scope_key, request_hash = idempotency_scope(user, cart_token, key), request_fingerprint(body)
-        record = await self._claim_key(scope_key, request_hash)
-        if record.status == IdempotencyStatus.done and record.order_id:
-            return CheckoutResult(await self.response(await self.orders.get(record.order_id)), replayed=True)
+        order_id = new_id("ord")  # named in the key's record from the start: no second write of the record
+        record, done = await self._claim_key(scope_key, request_hash, order_id)
+        if done is not None:
+            return CheckoutResult(await self.response(done), replayed=True)
         try:
             order, intent = await self._place(user=user, cart_token=cart_token, key=key, request_hash=request_hash,
-                                              body=body)
+                                              body=body, order_id=order_id)
         except BaseException:
             # Nothing is kept (the order, if any, is closed), so the key is forgotten: a retry runs again.
             await IdempotencyRecord.get_pymongo_collection().delete_one({"_id": record.id})
             raise
-        await IdempotencyRecord.get_pymongo_collection().update_one(
-            {"_id": record.id}, {"$set": {"status": IdempotencyStatus.done.value, "order_id": order.id,
-                                          "response_status": 201}})
         return CheckoutResult(await self.response(order, intent), replayed=False)
 
-    async def _claim_key(self, scope_key: str, request_hash: str) -> IdempotencyRecord:
+    async def _claim_key(self, scope_key: str, request_hash: str,
+                         order_id: str) -> tuple[IdempotencyRecord, Order | None]:
+        """Claim the key for a new checkout placing ``order_id``: (our record, None); or (the key's record, its
+        order) when that checkout completed (a replay). 422 ``idempotency-key-reused`` (another body), 409
+        ``checkout-in-progress`` (still running; a crashed one's key is taken over once its lock expired)."""
         coll = IdempotencyRecord.get_pymongo_collection()
         for _ in range(3):
-            record = IdempotencyRecord(scope_key=scope_key, request_hash=request_hash, locked_until=utcnow() + LOCK)
+            record = IdempotencyRecord(scope_key=scope_key, request_hash=request_hash, locked_until=utcnow() + LOCK,
+                                       order_id=order_id)
             try:
                 await record.insert()
-                return record
+                return record, None
             except DuplicateKeyError:
                 pass
             existing = await IdempotencyRecord.find_one(IdempotencyRecord.scope_key == scope_key)
@@ -118,8 +130,9 @@ class CheckoutService:
             if existing.request_hash != request_hash:
                 raise Unprocessable("This Idempotency-Key was already used with a different request body.",
                                     code="idempotency-key-reused")
-            if existing.status == IdempotencyStatus.done:
-                return existing
+            placed = await Order.get(existing.order_id) if existing.order_id else None
+            if placed is not None and (existing.status == IdempotencyStatus.done or _completed(placed)):
+                return existing, placed
             if existing.locked_until > utcnow():
                 raise Conflict("A checkout with this Idempotency-Key is still being processed; retry shortly.",
                                code="checkout-in-progress", headers={"Retry-After": "2"})
@@ -131,7 +144,7 @@ class CheckoutService:
 
     # --- placing ------------------------------------------------------------------------------------
     async def _place(self, *, user: User | None, cart_token: str | None, key: str, request_hash: str,
-                     body: CheckoutIn) -> tuple[Order, Any]:
+                     body: CheckoutIn, order_id: str) -> tuple[Order, Any]:
         """The order (and its PaymentIntent for a card order), or an error with nothing held."""
         cart = await self.cart.load(user=user, cart_token=cart_token)
         if cart is None or not cart.lines:
@@ -141,13 +154,15 @@ class CheckoutService:
                            code="cart-already-ordered")
         contact = self._contact(user, body)
         d = body.delivery
+        # The slot's capacity is checked by taking a place (hold_slot): a full slot is refused there (409
+        # slot-full, the stock taken just before given back), so the quote does not read the slot's usage.
         quote = await self.delivery.quote(method=d.method, zip=d.address.zip if d.address else None, date=d.date,
-                                          slot=d.slot)
+                                          slot=d.slot, check_capacity=False)
         priced = await self.cart.price(cart, delivery_fee=quote.fee, user_id=user.id if user else None,
                                        email=contact.email)
         self._ready(priced)
         method = self._payment_method(body, priced)
-        order = self._order(user, contact, body, quote, priced, cart, key, request_hash, method)
+        order = self._order(user, contact, body, quote, priced, cart, key, request_hash, method, order_id)
         order.number = await self.orders.next_number()
 
         async def hold(o: Order) -> None:
@@ -223,16 +238,19 @@ class CheckoutService:
                                code="out-of-stock", line=index, item_id=line.id, available=f.available)
 
     def _order(self, user: User | None, contact: OrderContact, body: CheckoutIn, quote: DeliveryQuote,
-               priced: PricedCart, cart: Cart, key: str, request_hash: str, method: PaymentMethod) -> Order:
+               priced: PricedCart, cart: Cart, key: str, request_hash: str, method: PaymentMethod,
+               order_id: str) -> Order:
         d = body.delivery
         lines = [OrderLine(product_id=x.product_id, product_name=x.product_name, product_slug=x.product_slug or "",
                            size=x.size, size_name=x.size_name,
                            add_ons=[OrderAddOn(code=a.code, name=a.name, price=a.price) for a in x.add_ons],
                            unit_price=x.unit_price, quantity=x.quantity, line_total=x.line_total,
-                           gift_message=x.gift_message) for x in priced.lines]
+                           gift_message=x.gift_message, category_id=x.category_path[0] if x.category_path else None)
+                 for x in priced.lines]
         online = method != PaymentMethod.pay_on_pickup  # card, or free (settled right after placing)
         order = Order(
-            number="", status=OrderStatus.pending_payment if online else OrderStatus.confirmed, lines=lines,
+            id=order_id, number="", lines=lines,
+            status=OrderStatus.pending_payment if online else OrderStatus.confirmed,
             amounts=OrderAmounts(subtotal=priced.subtotal, discount=priced.discount,
                                  delivery_fee=priced.delivery_fee or 0, tax=priced.tax, total=priced.total,
                                  currency=priced.currency),

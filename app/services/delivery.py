@@ -65,6 +65,7 @@ class DeliveryQuote(BaseModel):
     window_start: dt.datetime  # aware UTC
     window_end: dt.datetime  # aware UTC
     zone_name: str | None = None
+    capacity: int | None = None  # the slot's capacity when quoted (hold_slot takes a place against it)
 
 
 def _hhmm(value: str) -> dt.time:
@@ -285,9 +286,12 @@ class DeliveryService:
             return "slot-full"
         return None
 
-    async def quote(self, *, method: str, zip: str | None, date: dt.date, slot: str) -> DeliveryQuote:
+    async def quote(self, *, method: str, zip: str | None, date: dt.date, slot: str,
+                    check_capacity: bool = True) -> DeliveryQuote:
         """Price and check one choice. Unprocessable(code=reason) when it cannot be had; a full slot is
-        Conflict(code="slot-full") (capacity is only really taken by ``hold_slot``)."""
+        Conflict(code="slot-full") (capacity is only really taken by ``hold_slot``). ``check_capacity=False``
+        skips reading the slot's usage, for a caller that takes the place with ``hold_slot`` next (which
+        refuses a full slot the same way)."""
         if method not in ("delivery", "pickup"):
             raise Unprocessable("Choose delivery or pickup.", code="method-invalid")
         cfg, zone = await self._resolve(method, zip)
@@ -297,7 +301,9 @@ class DeliveryService:
         now = self.clock()
         reason = self._day_reason(cfg, zone, date, now.astimezone(self.tz))
         start, end = self._window(date, slot_cfg)
-        if reason is None:
+        if reason is None and not check_capacity:
+            reason = self._slot_reason(slot_cfg, start, now, slot_cfg.capacity)  # everything but fullness
+        elif reason is None:
             usage = await SlotUsage.get_pymongo_collection().find_one(
                 {"_id": slot_key(zone.id if zone else PICKUP_SCOPE, date.isoformat(), slot)})
             reason = self._slot_reason(slot_cfg, start, now, slot_cfg.capacity - (usage or {}).get("taken", 0))
@@ -307,31 +313,44 @@ class DeliveryService:
             raise Unprocessable(self._detail(reason, cfg), code=reason)
         return DeliveryQuote(method=method, zone_id=zone.id if zone else None, zip=zip[:5] if zone and zip else None,
                              date=date, slot=slot, fee=zone.fee if zone else 0, window_start=start, window_end=end,
-                             zone_name=zone.name if zone else None)
+                             zone_name=zone.name if zone else None, capacity=slot_cfg.capacity)
 
     # --- capacity -------------------------------------------------------------------------------
     async def hold_slot(self, quote: DeliveryQuote, order_id: str) -> None:
         """Take one place in the quoted slot for ``order_id``: atomic, idempotent per order id.
-        Conflict(code="slot-full") when no place is left."""
-        cfg = await self.config()
-        slot_cfg = (cfg.pickup_slots if quote.method == "pickup" else cfg.slots).get(quote.slot)
-        if slot_cfg is None or not slot_cfg.active:
-            raise Unprocessable(REASONS["slot-unavailable"], code="slot-unavailable")
+        Conflict(code="slot-full") when no place is left. The capacity is the quote's (a quote made just
+        before); a quote without one reads the configuration. Usually one round trip: the slot's usage
+        document is created only when the take finds none."""
+        capacity = quote.capacity
+        if capacity is None:
+            cfg = await self.config()
+            slot_cfg = (cfg.pickup_slots if quote.method == "pickup" else cfg.slots).get(quote.slot)
+            if slot_cfg is None or not slot_cfg.active:
+                raise Unprocessable(REASONS["slot-unavailable"], code="slot-unavailable")
+            capacity = slot_cfg.capacity
         scope = quote.zone_id if quote.method == "delivery" and quote.zone_id else PICKUP_SCOPE
         day = quote.date.isoformat()
         key = slot_key(scope, day, quote.slot)
         coll = SlotUsage.get_pymongo_collection()
-        await ensure_document(coll, key, {"scope": scope, "date": day, "slot": quote.slot, "taken": 0, "holds": []})
-        # `$nin: [id]`, not `$ne: id`: the embedded server mis-evaluates `$ne` on arrays in update filters,
-        # and `{"holds": id}` finds nothing on its indexed array (tests/test_db_contract_delivery.py).
-        res = await coll.update_one(
-            {"_id": key, "taken": {"$lt": slot_cfg.capacity}, "holds": {"$nin": [order_id]}},
-            {"$inc": {"taken": 1}, "$addToSet": {"holds": order_id}},
-        )
-        if res.modified_count == 1:
-            return
-        if await coll.find_one({"_id": key, "holds": {"$in": [order_id]}}) is not None:
-            return  # this order already holds the slot
+        for _ in range(5):
+            # `$nin: [id]`, not `$ne: id`: the embedded server mis-evaluates `$ne` on arrays in update filters,
+            # and `{"holds": id}` finds nothing on its indexed array (tests/test_db_contract_delivery.py).
+            res = await coll.update_one(
+                {"_id": key, "taken": {"$lt": capacity}, "holds": {"$nin": [order_id]}},
+                {"$inc": {"taken": 1}, "$addToSet": {"holds": order_id}},
+            )
+            if res.modified_count == 1:
+                return
+            found = await coll.find_one({"_id": key}, {"holds": 1, "taken": 1})
+            if found is None:
+                await ensure_document(coll, key, {"scope": scope, "date": day, "slot": quote.slot, "taken": 0,
+                                                  "holds": []})
+                continue
+            if order_id in (found.get("holds") or []):
+                return  # this order already holds the slot
+            if found.get("taken", 0) >= capacity:
+                break
+            # the document was created (or a place given back) between the take and the read: take again
         raise Conflict(REASONS["slot-full"], code="slot-full")
 
     async def release_slot(self, order_id: str) -> None:

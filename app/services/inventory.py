@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from app.core import bus
 from app.core.clock import shop_today
@@ -37,17 +37,21 @@ log = logging.getLogger("app.inventory")
 
 async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, reason: StockReason,
                        actor_id: str | None = None, note: str | None = None,
-                       ref: str | None = None) -> StockMovement:
-    """Add (``delta`` > 0) or take (``delta`` < 0) units of one size atomically.
+                       ref: str | None = None, mark_ordered: bool = False) -> StockMovement:
+    """Add (``delta`` > 0) or take (``delta`` < 0) units of one size atomically. ``mark_ordered`` also sets
+    the product's ``ever_ordered`` in the same update (a sale).
 
     Raises NotFound (no product), Unprocessable (no such size) or Conflict ``insufficient-stock``
     (fewer than ``-delta`` units left; nothing changes).
     """
     if delta == 0:
         raise Unprocessable("A stock change needs a non-zero delta.")
+    update: dict[str, Any] = {"$inc": {f"stock.{size}": delta, "stock_total": delta, "stock_seq": 1}}
+    if mark_ordered:
+        update["$set"] = {"ever_ordered": True}
     doc = await Product.get_pymongo_collection().find_one_and_update(
         {"_id": product_id, f"stock.{size}": {"$gte": max(0, -delta)}},
-        {"$inc": {f"stock.{size}": delta, "stock_total": delta, "stock_seq": 1}},
+        update,
         projection={"stock": 1, "stock_total": 1, "name": 1, "slug": 1, "low_stock_threshold": 1, "status": 1,
                     "stock_seq": 1},
         return_document=ReturnDocument.AFTER,
@@ -147,14 +151,14 @@ async def low_stock_report() -> list[dict[str, Any]]:
 
 # --- checkout's view: reserve / give back units of one size -------------------------------------------
 async def take_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref: str | None = None) -> bool:
-    """Hold ``qty`` units for an order if that many are available; False (nothing changed) otherwise."""
+    """Hold ``qty`` units for an order if that many are available (the product is then ``ever_ordered``);
+    False (nothing changed) otherwise."""
     if qty <= 0:
         raise ValueError("qty must be positive")
     try:
-        await adjust_stock(runtime, product_id, size, -qty, reason=StockReason.sale, ref=ref)
+        await adjust_stock(runtime, product_id, size, -qty, reason=StockReason.sale, ref=ref, mark_ordered=True)
     except (Conflict, NotFound, Unprocessable):
         return False
-    await Product.get_pymongo_collection().update_one({"_id": product_id}, {"$set": {"ever_ordered": True}})
     return True
 
 
@@ -175,6 +179,10 @@ async def available(product_id: str, size: str) -> int:
 
 
 async def record_sale(items: list[tuple[str, str, int]], sign: int = 1) -> None:
-    """Count units sold (``sign=-1`` takes a cancelled sale back)."""
+    """Count units sold (``sign=-1`` takes a cancelled sale back): one ``bulk_write`` for all the products."""
+    units: dict[str, int] = {}
     for product_id, _size, qty in items:
-        await Product.get_pymongo_collection().update_one({"_id": product_id}, {"$inc": {"units_sold": sign * qty}})
+        units[product_id] = units.get(product_id, 0) + sign * qty
+    if units:
+        await Product.get_pymongo_collection().bulk_write(
+            [UpdateOne({"_id": pid}, {"$inc": {"units_sold": n}}) for pid, n in units.items()], ordered=False)

@@ -1,4 +1,5 @@
-"""Stripe webhooks and the two order jobs: the expiry sweeper and the payment reconciliation.
+"""Stripe webhooks and the order jobs: the expiry sweeper, the payment reconciliation and the sales rollups
+(changes left pending by a process that stopped between an order's write and its rollup update).
 
 Both jobs claim one order at a time with a lease (``app.core.jobs.claim``), so several API processes
 never work on the same order at once; the status change itself is version-guarded, so whatever an
@@ -8,6 +9,7 @@ order held is released exactly once whoever gets there first.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +29,8 @@ from app.services.stripe_events import PAYMENT_EVENTS, REFUND_EVENTS, StripeEven
 log = logging.getLogger("app.orders.jobs")
 
 REFUND_RETRY_AFTER = timedelta(minutes=1)
+PRUNE_EVERY_SECONDS = 3600.0
+_last_prune: list[float] = [float("-inf")]  # monotonic time of this process's last token pruning
 
 
 class OrderPayments:
@@ -162,6 +166,18 @@ class OrderPayments:
             await self.orders.apply_intent(order, intent)
         await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"reconciled_at": True}})
 
+    async def settle_rollups_due(self) -> int:
+        """Apply rollup changes still pending ROLLUP_RETRY_SECONDS after their order's write (each once: a
+        change already applied is recognised by its token), and hourly drop old tokens from the day documents."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.rollup_retry_seconds)
+        rollups = self.orders.rollups
+        n = await self._drain({"rollup.pending_any": True, "rollup.since": {"$lte": cutoff}}, "rollup.since",
+                              rollups.settle)
+        if time.monotonic() - _last_prune[0] >= PRUNE_EVERY_SECONDS:
+            _last_prune[0] = time.monotonic()
+            await rollups.prune()
+        return n
+
     async def _retry_refunds(self, order: Order) -> None:
         for record in order.refunds:
             if record.status == RefundStatus.pending:
@@ -185,4 +201,8 @@ def register_order_jobs(rt: Any) -> None:
         return await payments().reconcile_due()
 
     rt.jobs.register("orders-expire", expire)
+    async def rollups() -> int:
+        return await payments().settle_rollups_due()
+
     rt.jobs.register("orders-reconcile", reconcile)
+    rt.jobs.register("orders-rollups", rollups)

@@ -17,6 +17,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
+from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict, NotFound, Unauthorized
 from app.core.ids import looks_like_id
 from app.core.security import hash_token, tokens_equal
@@ -24,6 +25,7 @@ from app.core.versioned import NOW
 from app.models.cart import Cart
 from app.models.counter import Counter
 from app.models.order import (
+    SETTLED,
     Order,
     OrderFlag,
     OrderLine,
@@ -42,11 +44,11 @@ from app.services.order_notify import OrderNotifier, money
 from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
 from app.services.payments import StripeGateway
 from app.services.refunds import OrderRefunds
+from app.services.sales_rollups import SalesRollups
 
 log = logging.getLogger("app.orders")
 
 S = OrderStatus
-SETTLED = (PaymentStatus.paid, PaymentStatus.partially_refunded, PaymentStatus.refunded)
 MAX_NOTES = 200
 ORDER_NUMBER_BASE = 10000
 
@@ -79,6 +81,7 @@ class OrderService:
         self.delivery = delivery
         self.promo = promo
         self.cart = cart
+        self.rollups = SalesRollups(settings)
         self.refunds = OrderRefunds(self)
 
     # --- loading ------------------------------------------------------------------------------------
@@ -127,7 +130,8 @@ class OrderService:
 
     async def place(self, order: Order, *, hold: Callable[[Order], Awaitable[None]] | None = None) -> Order:
         """Reserve stock, let ``hold`` take the slot and promo use (recording each in ``order.reservation``),
-        insert. Anything taken is given back if a later step fails."""
+        insert. Anything taken is given back if a later step fails. An order placed ``confirmed`` (pay on
+        pickup) is a sale at once: it is stored with ``reservation.sold`` set, so no second write claims it."""
         if not order.status_history:
             order.status_history = [StatusChange(by=order.contact.user_id or "guest", from_status=None,
                                                  to_status=order.status)]
@@ -135,6 +139,8 @@ class OrderService:
         try:
             if hold is not None:
                 await hold(order)
+            if order.status == S.confirmed:
+                order.reservation.sold, order.reservation.sold_at = True, utcnow()
             await order.insert()
         except BaseException as exc:
             await self._give_back(order)
@@ -144,7 +150,7 @@ class OrderService:
             raise
         publish_order(order)
         if order.status == S.confirmed:
-            await self._on_enter(order, S.confirmed)
+            await self._on_enter(order, S.confirmed, sold=True)
         return order
 
     async def start_card_payment(self, order: Order) -> Any:
@@ -161,13 +167,17 @@ class OrderService:
         """A placed order with nothing to pay (total 0): paid at once (payment method ``free``, no
         PaymentIntent), so the sale, the cart, the receipt and the rest of the lifecycle go as usual."""
         payment = {"payment_status": PaymentStatus.paid, "amount_paid": 0, "paid_at": NOW}
-        return await self.move(order.id, S.paid, by="system", note="Nothing to pay.", extra=lambda _doc: payment)
+        return await self.move(order.id, S.paid, by="system", note="Nothing to pay.", extra=lambda _doc: payment,
+                               current=order)
 
     # --- the status machine ---------------------------------------------------------------------------
     async def move(self, order_id: str, to: OrderStatus, *, by: str, note: str | None = None,
                    extra: Callable[[Order], dict[str, Any]] | None = None,
-                   check: Callable[[Order], None] | None = None) -> Order:
-        """One forward step along the machine (409 ``illegal-transition`` otherwise), then its side effects."""
+                   check: Callable[[Order], None] | None = None, current: Order | None = None) -> Order:
+        """One forward step along the machine (409 ``illegal-transition`` otherwise), then its side effects.
+        ``current``: the order as the caller just read it (spares reading it again; a stale one is re-read).
+        Entering ``paid`` claims the sale (``reservation.sold``) in the same write, unless it was released."""
+        sold: list[bool] = []
 
         def mutate(doc: Order) -> dict[str, Any]:
             if not can_move(doc.status, to, doc.delivery.method):
@@ -180,10 +190,14 @@ class OrderService:
                                        "expires_at": None}
             if extra is not None:
                 changes.update(extra(doc))
+            sold[:] = [to == S.paid and not doc.reservation.sold and not doc.reservation.released]
+            if sold[0]:
+                changes["reservation"] = doc.reservation.model_copy(update={"sold": True,
+                                                                             "sold_at": utcnow()}).model_dump()
             return changes
 
-        order = await update_versioned(Order, order_id, mutate)
-        await self._on_enter(order, to)
+        order = await update_versioned(Order, order_id, mutate, rollups=self.rollups, current=current)
+        await self._on_enter(order, to, sold=bool(sold and sold[0]))
         return await self.get(order.id) if to in CLOSED else order  # a cancellation may have refunded
 
     async def try_move(self, order_id: str, to: OrderStatus, **kw: Any) -> Order | None:
@@ -195,9 +209,11 @@ class OrderService:
                 return None
             raise
 
-    async def _on_enter(self, order: Order, status: OrderStatus) -> None:
+    async def _on_enter(self, order: Order, status: OrderStatus, *, sold: bool = False) -> None:
+        """Side effects of entering ``status``; ``sold``: the write that made the change claimed the sale."""
         if status in (S.paid, S.confirmed):
-            await self.finalize_sale(order)
+            if sold:
+                await record_sale([(h.product_id, h.size, h.quantity) for h in order.reservation.stock])
             if order.cart_id and self.cart is not None:
                 await self.cart.clear(order.cart_id)
             await self.notify.send(order, "order_confirmation")
@@ -228,16 +244,7 @@ class OrderService:
         reason = f" Reason: {last.note}" if last and last.note else ""
         await self.notify.send(order, "order_cancelled", reason=reason, refund_note=refund_note)
 
-    # --- reservation: sale and release, each exactly once ------------------------------------------------
-    async def finalize_sale(self, order: Order) -> None:
-        coll = Order.get_pymongo_collection()
-        claimed = await coll.find_one_and_update(
-            {"_id": order.id, "reservation.sold": False, "reservation.released": False},
-            {"$set": {"reservation.sold": True}, "$currentDate": {"reservation.sold_at": True}})
-        if claimed is None:
-            return
-        await record_sale([(h.product_id, h.size, h.quantity) for h in order.reservation.stock])
-
+    # --- reservation: release exactly once (the sale is claimed by the write that makes the order paid) -----
     async def release(self, order: Order) -> bool:
         """Give back stock, slot and promo use. The slot and promo services are idempotent per order and
         run first (a failure leaves the order to be released again); stock is returned once, after the
@@ -293,7 +300,8 @@ class OrderService:
         # found by its metadata order_id, and refunds need the id.
         payment = {"payment_status": PaymentStatus.paid, "amount_paid": received, "paid_at": NOW,
                    "payment_intent_id": intent.id}
-        moved = await self.try_move(order.id, S.paid, by="stripe", extra=lambda _doc: payment)
+        moved = await self.try_move(order.id, S.paid, by="stripe", extra=lambda _doc: payment,
+                                    current=order)
         if moved is not None:
             return moved
 
@@ -305,7 +313,7 @@ class OrderService:
                                                   "refund the customer.")]
             return {**payment, "flags": _dump(flags), "updated_at": NOW}
 
-        return await update_versioned(Order, order.id, record_late)
+        return await update_versioned(Order, order.id, record_late, rollups=self.rollups)
 
     async def _failed_attempt(self, order: Order, intent: Any) -> Order:
         message = str(getattr(intent.last_payment_error, "message", None) or "The payment failed.")[:300]
@@ -316,7 +324,7 @@ class OrderService:
             return {"payment_status": PaymentStatus.failed, "payment_attempts": doc.payment_attempts + 1,
                     "last_payment_error": message, "updated_at": NOW}
 
-        return await update_versioned(Order, order.id, mutate)
+        return await update_versioned(Order, order.id, mutate, rollups=self.rollups, current=order)
 
     # --- customer and staff actions ------------------------------------------------------------------
     async def cancel(self, order: Order, *, by: str, note: str | None = None, staff: bool = False) -> Order:
@@ -354,13 +362,13 @@ class OrderService:
             return {"payment_status": PaymentStatus.paid, "amount_paid": doc.amounts.total, "paid_at": NOW,
                     "notes": _dump(notes[-MAX_NOTES:]), "updated_at": NOW}
 
-        return await update_versioned(Order, order_id, mutate)
+        return await update_versioned(Order, order_id, mutate, rollups=self.rollups)
 
     async def add_note(self, order_id: str, *, by: str, text: str) -> Order:
         def mutate(doc: Order) -> dict[str, Any]:
             return {"notes": _dump([*doc.notes, OrderNote(by=by, text=text)][-MAX_NOTES:]), "updated_at": NOW}
 
-        return await update_versioned(Order, order_id, mutate)
+        return await update_versioned(Order, order_id, mutate, rollups=self.rollups)
 
     async def flag(self, order_id: str, code: str, detail: str) -> None:
         def mutate(doc: Order) -> dict[str, Any]:
@@ -368,7 +376,7 @@ class OrderService:
                 return {}
             return {"flags": _dump([*doc.flags, OrderFlag(code=code, detail=detail)]), "updated_at": NOW}
 
-        await update_versioned(Order, order_id, mutate)
+        await update_versioned(Order, order_id, mutate, rollups=self.rollups)
         log.warning("order %s flagged %s: %s", order_id, code, detail)
 
 

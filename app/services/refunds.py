@@ -75,7 +75,7 @@ class OrderRefunds:
                     "updated_at": NOW}
 
         before = order.amount_refunded
-        order = await update_versioned(Order, order.id, mutate)
+        order = await update_versioned(Order, order.id, mutate, rollups=self.orders.rollups, current=order)
         elsewhere = order.amount_refunded - before - ours
         if elsewhere > 0 and not order.refunds_pending:
             await self.notify.send(order, "order_refunded", key=f"refunded:total:{order.amount_refunded}",
@@ -124,7 +124,7 @@ class OrderRefunds:
             return {"refunds": [r.model_dump() for r in [*doc.refunds, record]],
                     "refunds_pending": doc.refunds_pending + 1, "updated_at": NOW}
 
-        order = await update_versioned(Order, order_id, mutate)
+        order = await update_versioned(Order, order_id, mutate, rollups=self.orders.rollups, current=order)
         return await self.push(order, record_id, notify=notify)
 
     async def push(self, order: Order, record_id: str, *, notify: bool = True) -> Order:
@@ -165,4 +165,4 @@ class OrderRefunds:
             return {"refunds": [r.model_dump() for r in refunds], "refunds_pending": max(0, doc.refunds_pending - 1),
                     "updated_at": NOW}
 
-        return await update_versioned(Order, order_id, mutate)
+        return await update_versioned(Order, order_id, mutate, rollups=self.orders.rollups)

@@ -1,13 +1,16 @@
 """Sales, product and customer reports for staff, in the shop's time zone.
 
-How the figures are read: one indexed ``find`` per report over the UTC instants of the requested shop
-days (``payment_status`` + ``created_at`` range), projecting whole top-level fields; bucketing and sums
-happen here in Python. The embedded server (nx-27017) cannot do it in the database: ``$dateToString``
-ignores ``timezone``, a ``$match`` on a date range inside ``aggregate`` matches nothing (and ``$gte`` on a
-date matches wrongly), and ``$group`` on a compound ``_id`` keeps the literal expressions
-(tests/test_db_contract_reports.py holds the forms used here). That is fine for a shop's volume and is
-bounded: a report that would read more than ``REPORTS_MAX_ROWS`` documents is refused with a 422 asking
-for a shorter range. On real MongoDB this could become one ``$group`` on ``$dateToString`` with the zone.
+Sales, top products and the overview's money figures come from the daily rollups (``sales_days``, one small
+document per shop day and currency, kept exactly once per order change by app/services/sales_rollups.py):
+a yearly report reads at most 366 documents whatever the shop's volume, so these reports are never refused.
+The overview counts orders by status and new accounts with indexed counts (``count_matching``, no rows read).
+
+The customers report needs each customer's orders in the range (repeat customers are not a sum of days), so
+it still reads paid orders (``payment_status`` + ``created_at`` range) and accounts, bucketing in Python; one
+that would read more than ``REPORTS_MAX_ROWS`` documents is refused with a 422 asking for a shorter range.
+The embedded server (nx-27017) cannot bucket by shop day in the database: ``$dateToString`` ignores
+``timezone``, a ``$match`` on a date range inside ``aggregate`` is unreliable and ``$group`` on a compound
+``_id`` keeps the literal expressions (tests/test_db_contract_reports.py holds the forms used here).
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.config import Settings
 from app.core.clock import ensure_utc, utcnow
 from app.core.errors import Unprocessable
 from app.core.filters import count_matching
-from app.models.order import Order, OrderStatus
+from app.models.order import SETTLED, Order, OrderStatus
+from app.models.sales import SalesDay
 from app.models.user import Role, User
 from app.schemas.reports import (
     BucketedRange,
@@ -41,7 +45,7 @@ from app.schemas.reports import (
     TopProductsReport,
 )
 from app.services.inventory import low_stock_report
-from app.services.orders import SETTLED
+from app.services.sales_rollups import local_midnight
 
 SETTLED_VALUES = [s.value for s in SETTLED]
 
@@ -51,11 +55,6 @@ class ReportTooLarge(Unprocessable):
 
 
 # --- shop days and buckets ------------------------------------------------------------------------------
-def local_midnight(day: date, tz: Any) -> datetime:
-    """The UTC instant a shop day starts (a midnight skipped by DST starts at the first existing instant)."""
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
-
-
 def bucket_key(day: date, interval: Interval) -> str:
     if interval == Interval.week:
         year, week, _ = day.isocalendar()
@@ -98,11 +97,12 @@ class Tally:
     orders: int = 0
     units: int = 0
 
-    def add(self, doc: dict[str, Any]) -> None:
-        self.gross += int(doc.get("amount_paid") or 0)
-        self.refunded += int(doc.get("amount_refunded") or 0)
-        self.orders += 1
-        self.units += sum(int(line.get("quantity") or 0) for line in doc.get("lines") or [])
+    def add(self, day: dict[str, Any]) -> None:
+        """Add a day's rollup (a ``sales_days`` document)."""
+        self.gross += int(day.get("gross") or 0)
+        self.refunded += int(day.get("refunded") or 0)
+        self.orders += int(day.get("orders") or 0)
+        self.units += int(day.get("units") or 0)
 
     def figures(self) -> dict[str, int]:
         return {"gross": self.gross, "refunded": self.refunded, "net": self.gross - self.refunded,
@@ -139,10 +139,15 @@ class ReportService:
         return docs
 
     async def _paid_orders(self, start: date, end: date, *fields: str) -> list[dict[str, Any]]:
-        """Paid orders (in the shop's currency) placed on the shop days ``start..end``."""
+        """Paid orders (in the shop's currency) placed on the shop days ``start..end`` (customers report)."""
         query = {"payment_status": {"$in": SETTLED_VALUES}, "created_at": self._utc_range(start, end),
                  "amounts.currency": self.settings.currency}
-        return await self._read(Order, query, ("created_at", "amount_paid", "amount_refunded", *fields))
+        return await self._read(Order, query, fields)
+
+    async def _days(self, start: date, end: date, *fields: str) -> list[dict[str, Any]]:
+        """The rollups of the shop days ``start..end`` in the shop's currency (days without sales may be missing)."""
+        query = {"currency": self.settings.currency, "day": {"$gte": start.isoformat(), "$lte": end.isoformat()}}
+        return await SalesDay.get_pymongo_collection().find(query, {f: 1 for f in ("day", *fields)}).to_list(None)
 
     async def _new_customers(self, start: date, end: date) -> list[date]:
         """The shop day of each customer account created on ``start..end``."""
@@ -155,8 +160,8 @@ class ReportService:
         plan = buckets(q.from_, q.to, q.interval)
         tallies = {b.key: Tally() for b in plan}
         total = Tally()
-        for doc in await self._paid_orders(q.from_, q.to, "lines"):
-            tallies[bucket_key(self._shop_day(doc["created_at"]), q.interval)].add(doc)
+        for doc in await self._days(q.from_, q.to, "gross", "refunded", "orders", "units"):
+            tallies[bucket_key(date.fromisoformat(doc["day"]), q.interval)].add(doc)
             total.add(doc)
         return SalesReport(
             from_=q.from_, to=q.to, interval=q.interval, time_zone=self.settings.shop_timezone,
@@ -167,22 +172,21 @@ class ReportService:
         units: Counter[str] = Counter()
         revenue: Counter[str] = Counter()
         orders: Counter[str] = Counter()
-        names: dict[str, tuple[datetime, str]] = {}
-        for doc in await self._paid_orders(q.from_, q.to, "lines"):
-            placed = ensure_utc(doc["created_at"])
-            for product_id in {line["product_id"] for line in doc.get("lines") or []}:
-                orders[product_id] += 1
-            for line in doc.get("lines") or []:
-                pid = line["product_id"]
-                units[pid] += int(line.get("quantity") or 0)
-                revenue[pid] += int(line.get("line_total") or 0)
-                if pid not in names or placed >= names[pid][0]:
-                    names[pid] = (placed, line.get("product_name") or pid)
+        latest: dict[str, str] = {}  # product id -> "<placed at>|<name>" of its most recent order line
+        for day in await self._days(q.from_, q.to, "products", "names"):
+            for pid, item in (day.get("products") or {}).items():
+                units[pid] += int(item.get("units") or 0)
+                revenue[pid] += int(item.get("revenue") or 0)
+                orders[pid] += int(item.get("orders") or 0)
+            for pid, value in (day.get("names") or {}).items():
+                latest[pid] = max(latest.get(pid, ""), value)
+        sold = [pid for pid in units if orders[pid] > 0]  # a product whose orders all stopped counting is gone
+        names = {pid: (latest.get(pid) or f"|{pid}").split("|", 1)[1] for pid in sold}
         first, second = (revenue, units) if q.by == TopBy.revenue else (units, revenue)
-        ranked = sorted(units, key=lambda pid: (-first[pid], -second[pid], names[pid][1], pid))[:q.limit]
+        ranked = sorted(sold, key=lambda pid: (-first[pid], -second[pid], names[pid], pid))[:q.limit]
         return TopProductsReport(
             from_=q.from_, to=q.to, by=q.by, currency=self.settings.currency,
-            items=[TopProduct(product_id=pid, name=names[pid][1], units=units[pid], revenue=revenue[pid],
+            items=[TopProduct(product_id=pid, name=names[pid], units=units[pid], revenue=revenue[pid],
                               orders=orders[pid]) for pid in ranked])
 
     async def customers(self, q: BucketedRange) -> CustomersReport:
@@ -203,25 +207,23 @@ class ReportService:
         today = self._shop_day(now)
         starts = {"today": today, "last_7_days": today - timedelta(days=6), "last_30_days": today - timedelta(days=29)}
         oldest = starts["last_30_days"]
-        placed = await self._read(Order, {"created_at": self._utc_range(oldest, today)},
-                                  ("created_at", "status", "payment_status", "amount_paid", "amount_refunded",
-                                   "amounts"))
-        registrations = await self._new_customers(oldest, today)
+        days = await self._days(oldest, today, "gross", "refunded", "orders")
+        users = User.get_pymongo_collection()
+        orders = Order.get_pymongo_collection()
         windows = {}
         for name, start in starts.items():
             tally = Tally()
-            for doc in placed:
-                if (doc.get("payment_status") in SETTLED_VALUES
-                        and (doc.get("amounts") or {}).get("currency") == self.settings.currency
-                        and self._shop_day(doc["created_at"]) >= start):
+            for doc in days:
+                if date.fromisoformat(doc["day"]) >= start:
                     tally.add(doc)
             figures = tally.figures()
             figures.pop("units")
-            windows[name] = OverviewWindow(from_=start, to=today, new_customers=sum(d >= start for d in registrations),
-                                           **figures)
-        by_status = Counter(doc.get("status") for doc in placed)
-        pending = await count_matching(Order.get_pymongo_collection(), {"status": OrderStatus.pending_payment.value})
+            new = await count_matching(users, {"role": Role.customer.value,
+                                               "created_at": self._utc_range(start, today)})
+            windows[name] = OverviewWindow(from_=start, to=today, new_customers=new, **figures)
+        placed = self._utc_range(oldest, today)
+        by_status = {s: await count_matching(orders, {"status": s.value, "created_at": placed}) for s in OrderStatus}
+        pending = await count_matching(orders, {"status": OrderStatus.pending_payment.value})
         return Overview(
             as_of=now, time_zone=self.settings.shop_timezone, currency=self.settings.currency, **windows,
-            orders_by_status={s: by_status.get(s.value, 0) for s in OrderStatus},
-            pending_payment=pending, low_stock_sizes=len(await low_stock_report()))
+            orders_by_status=by_status, pending_payment=pending, low_stock_sizes=len(await low_stock_report()))

@@ -1,0 +1,61 @@
+"""The app under bench/checkout.py: ``app.main:app_factory`` (of whichever tree is first on ``sys.path``)
+wrapped so that every response says how many MongoDB commands its request sent.
+
+A PyMongo command listener (registered before the app connects) counts the commands started inside each
+request's context and the wrapper adds ``X-Bench-Db-Commands: <n>``. Work outside a request (background
+jobs, the event bus) is not counted. Used only by the benchmark, never by the app.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from pymongo import monitoring
+
+_count: ContextVar[list[int] | None] = ContextVar("bench_db_commands", default=None)
+HEADER = b"x-bench-db-commands"
+
+
+class _Listener(monitoring.CommandListener):
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        box = _count.get()
+        if box is not None:
+            box[0] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+monitoring.register(_Listener())
+
+
+def create() -> Any:
+    from app.main import app_factory
+
+    inner = app_factory()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await inner(scope, receive, send)
+            return
+        box = [0]
+        token = _count.set(box)
+        body_started = False
+
+        async def counted_send(message: dict[str, Any]) -> None:
+            nonlocal body_started
+            if message["type"] == "http.response.start" and not body_started:
+                body_started = True
+                message = {**message, "headers": [*message.get("headers", []), (HEADER, str(box[0]).encode())]}
+            await send(message)
+
+        try:
+            await inner(scope, receive, counted_send)
+        finally:
+            _count.reset(token)
+
+    return app
