@@ -86,4 +86,5 @@ async def seed_analytics_history() -> list[str]:
     buckets = [b for group in hours.values() for b in bucket_documents(group, retention, 500)]
     for i in range(0, len(buckets), 200):
         await AnalyticsBucket.get_pymongo_collection().insert_many(buckets[i:i + 200], ordered=False)
-    return [f"Analytics history: {len(events)} events over the last {DAYS} days (GET /api/v1/admin/reports/funnel?from=…&to=…, dates, at most 366 days)."]
+    return [f"Analytics history: {len(events)} events over the last {DAYS} days "
+            "(GET /api/v1/admin/reports/funnel?from=…&to=…, dates, at most 366 days)."]
