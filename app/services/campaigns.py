@@ -125,7 +125,7 @@ class CampaignService:
             await _check_products(changes["blocks"])
 
         def mutate(doc: Campaign) -> dict[str, Any]:
-            _require(doc, EDITABLE, "campaign-not-draft", "Only a draft can be edited; cancel it and start again.")
+            _require(doc, EDITABLE, CampaignNotDraft, "Only a draft can be edited; cancel it and start again.")
             return {**changes, "updated_at": NOW} if changes else {}
 
         return await self._write(campaign_id, mutate)
@@ -140,7 +140,7 @@ class CampaignService:
             raise Unprocessable("send_at is in the past.", code="send-at-in-past")
 
         def mutate(doc: Campaign) -> dict[str, Any]:
-            _require(doc, (CampaignStatus.draft, CampaignStatus.scheduled), "campaign-not-draft",
+            _require(doc, (CampaignStatus.draft, CampaignStatus.scheduled), CampaignNotDraft,
                      "This campaign is already sending, sent or cancelled.")
             return {"status": CampaignStatus.scheduled, "schedule": CampaignSchedule(send_at=when).model_dump(),
                     "updated_at": NOW}
@@ -154,7 +154,7 @@ class CampaignService:
         """Stop a campaign that has not finished; its unsent emails are cancelled. Conflict
         ``campaign-not-cancellable`` once it is sent or cancelled."""
         def mutate(doc: Campaign) -> dict[str, Any]:
-            _require(doc, CANCELLABLE, "campaign-not-cancellable", "This campaign is already sent or cancelled.")
+            _require(doc, CANCELLABLE, CampaignNotCancellable, "This campaign is already sent or cancelled.")
             return {"status": CampaignStatus.cancelled, "cancelled_at": NOW, "updated_at": NOW}
 
         campaign = await self._write(campaign_id, mutate)
@@ -208,9 +208,22 @@ class CampaignService:
             raise NotFound("No such campaign.", code="campaign-not-found") from None
 
 
-def _require(doc: Campaign, allowed: tuple[CampaignStatus, ...], code: str, detail: str) -> None:
+class CampaignNotDraft(Conflict):
+    """409: the campaign is past the stage the change needs (scheduled or later)."""
+
+    code = "campaign-not-draft"
+
+
+class CampaignNotCancellable(Conflict):
+    """409: the campaign was already sent or cancelled."""
+
+    code = "campaign-not-cancellable"
+
+
+def _require(doc: Campaign, allowed: tuple[CampaignStatus, ...], error: type[Conflict], detail: str) -> None:
+    """Raise ``error`` (with the campaign's ``current_status``) unless the campaign's status is ``allowed``."""
     if doc.status not in allowed:
-        raise Conflict(detail, code=code, current_status=doc.status.value)
+        raise error(detail, current_status=doc.status.value)
 
 
 async def _check_products(blocks: list[dict[str, Any]]) -> None:
