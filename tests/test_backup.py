@@ -53,7 +53,8 @@ def snapshot(client: MongoClient, db_name: str) -> dict[str, tuple[list[bytes], 
 async def test_backup_wipe_restore_gives_back_every_document_and_index(make_settings, app_factory, cli_env,
                                                                       tmp_path):
     invoke, client = cli_env
-    settings = make_settings(workers_enabled=False)  # nothing may write between the dump and the comparison
+    # Nothing may write between the dump and the comparison (the analytics writer flushes on its own).
+    settings = make_settings(workers_enabled=False, analytics_enabled=False)
     async with app_factory(settings):
         await seed_all()
         db_name = settings.mongodb_db
@@ -91,7 +92,7 @@ async def test_backup_wipe_restore_gives_back_every_document_and_index(make_sett
 
 async def test_dump_files_are_bson_and_mongodump_metadata(make_settings, app_factory, cli_env, tmp_path):
     invoke, client = cli_env
-    settings = make_settings(workers_enabled=False)
+    settings = make_settings(workers_enabled=False, analytics_enabled=False)  # nothing writes during the dump
     async with app_factory(settings):
         await seed_all()
         r = invoke(settings.mongodb_db, "backup", str(tmp_path))
