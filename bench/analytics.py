@@ -5,7 +5,7 @@
 Two uvicorn processes of this app on one embedded database, identical but for ANALYTICS_ENABLED (true: every
 GET /products/{slug} queues a product_view event, written in batches by the background writer; false: no
 recording at all). Both receive the same X-Visitor-Id. Rounds alternate with/without so machine noise hits
-both alike; the load comes from wrk (apt-get install wrk) or, without it, from httpx. Prints req/s, p50 and
+both alike; the load comes from wrk (installed with apt-get when missing, as bench/run.py does). Prints req/s, p50 and
 p99 of each side, the ratio with/without (req/s) and the events the recording side stored and dropped.
 Target: ratio >= 0.90 (recording costs at most 10 %). The embedded server is not a database benchmark.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.embedded_mongo import EmbeddedMongo  # noqa: E402
-from bench.catalog import load, serve  # noqa: E402
+from bench.run import Server, ensure_wrk  # noqa: E402
 
 DB = "bench_analytics"
 SLUG = "peche-peonies"
@@ -44,9 +43,9 @@ async def prepare(url: str) -> None:
     await client.close()
 
 
-def wrk(base: str, path: str, seconds: int, concurrency: int) -> tuple[int, float, float, float]:
+def wrk(binary: str, base: str, path: str, seconds: int, concurrency: int) -> tuple[int, float, float, float]:
     """(requests, seconds, p50 ms, p99 ms) of one wrk run."""
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-H",
+    out = subprocess.run([binary, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-H",
                           f"X-Visitor-Id: {VISITOR}", base + path], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(out)
@@ -58,12 +57,6 @@ def wrk(base: str, path: str, seconds: int, concurrency: int) -> tuple[int, floa
         return float(value) * UNITS[unit]
 
     return requests, duration, pct("50"), pct("99")
-
-
-async def httpx_load(base: str, path: str, seconds: int, concurrency: int) -> tuple[int, float, float, float]:
-    n, secs, lat = await load(base, path, max(200, seconds * 300), concurrency)
-    lat.sort()
-    return n, secs, lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
 
 
 async def stored_events(url: str) -> int:
@@ -84,20 +77,20 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="Alternating with/without rounds")
     parser.add_argument("--concurrency", type=int, default=8)
     opts = parser.parse_args()
-    use_wrk = shutil.which("wrk") is not None
+    binary = ensure_wrk()
 
     mongo = EmbeddedMongo(None)
     url = mongo.start()
-    procs: list[subprocess.Popen] = []
+    servers: list[Server] = []
     try:
         await prepare(url)
         env = {"MONGODB_URL": url, "MONGODB_DB": DB, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING",
                "RATE_LIMIT_DEFAULT": "100000000/minute", "REDIS_URL": "", "ANALYTICS_FLUSH_SECONDS": "1"}
         sides = {}
         for name, enabled in (("with", "true"), ("without", "false")):
-            proc, base = serve(["app.main:app_factory", "--factory"], {**env, "ANALYTICS_ENABLED": enabled})
-            procs.append(proc)
-            sides[name] = base
+            server = Server("app.main:app_factory", {**env, "ANALYTICS_ENABLED": enabled}, "/api/v1/health")
+            servers.append(server)
+            sides[name] = server.base
         path = f"/api/v1/products/{SLUG}"
         async with httpx.AsyncClient() as c:
             for base in sides.values():  # warm both (caches, connections)
@@ -107,10 +100,7 @@ async def main() -> None:
         totals = {name: [0, 0.0, [], []] for name in sides}
         for _ in range(opts.rounds):
             for name, base in sides.items():
-                if use_wrk:
-                    n, secs, p50, p99 = wrk(base, path, opts.seconds, opts.concurrency)
-                else:
-                    n, secs, p50, p99 = await httpx_load(base, path, opts.seconds, opts.concurrency)
+                n, secs, p50, p99 = wrk(binary, base, path, opts.seconds, opts.concurrency)
                 totals[name][0] += n
                 totals[name][1] += secs
                 totals[name][2].append(p50)
@@ -124,7 +114,7 @@ async def main() -> None:
             return sorted(xs)[len(xs) // 2]
 
         print(f"GET {path}, {opts.rounds} alternating rounds of {opts.seconds} s per side, {opts.concurrency} "
-              f"connections, load from {'wrk' if use_wrk else 'httpx'}")
+              f"connections, load from wrk")
         print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         rate = {}
         for name, (n, secs, p50s, p99s) in totals.items():
@@ -138,9 +128,8 @@ async def main() -> None:
               f"flight when a round ended); dropped: "
               f"{dropped:.0f}")
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
+        for server in servers:
+            server.stop()
         mongo.stop()
 
 
