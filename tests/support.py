@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -105,3 +107,15 @@ async def rewrite(document: Any, doc_id: str, **fields: Any) -> None:
     raw.update(fields)
     res = await coll.replace_one({"_id": doc_id}, raw)
     assert res.matched_count == 1
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``check()`` (async; a truthy result means done) every 50 ms and return that result; fail the test
+    with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
+        await asyncio.sleep(0.05)

@@ -4,9 +4,7 @@ deactivated addresses, one-click unsubscribe (RFC 8058)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from datetime import timedelta
 from email.header import decode_header, make_header
 from typing import Any
@@ -24,7 +22,7 @@ from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
 from tests.interleave import interleave
 from tests.services import body_text
-from tests.support import API, assert_problem, new_client
+from tests.support import API, assert_problem, eventually, new_client
 
 CAMPAIGNS = f"{API}/admin/campaigns"
 # Small batches; the campaign job is woken when a campaign is scheduled, and polls twice a second (to resume
@@ -57,16 +55,6 @@ async def subscribers(*emails: str) -> list[NewsletterSubscription]:
     return docs
 
 
-async def until(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
-        await asyncio.sleep(0.05)
-
-
 async def send(client, headers, body: dict[str, Any]) -> dict[str, Any]:
     """Create and schedule a campaign now; wait until it is sent and every email left the outbox."""
     r = await client.post(CAMPAIGNS, headers=headers, json=body)
@@ -78,7 +66,7 @@ async def send(client, headers, body: dict[str, Any]) -> dict[str, Any]:
         got = (await client.get(f"{CAMPAIGNS}/{cid}", headers=headers)).json()
         return got if got["status"] == "sent" and got["stats"]["queued"] == 0 else None
 
-    return await until(done, what=f"campaign {cid} sent")
+    return await eventually(done, 30.0, what=f"campaign {cid} sent")
 
 
 def unsubscribe_url(msg) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from email.header import decode_header, make_header
 
@@ -13,18 +12,7 @@ from app.core.jobs import claim, release
 from app.models.outbox import EmailStatus, OutboxEmail
 from app.services.email import EmailService
 from tests.services import SmtpSink, body_text
-from tests.support import API, STRONG, new_client, register, rewrite
-
-
-async def eventually(check, timeout: float = 10.0):
-    """Poll ``check()`` (async, returns a truthy value when done) until it succeeds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from tests.support import API, STRONG, eventually, new_client, register, rewrite
 
 
 def html_part(msg) -> str:

@@ -3,8 +3,6 @@ then spent) and the abandoned-cart reminder (once per cart version, subscribers 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import timedelta
 from email.header import decode_header, make_header
 
@@ -16,17 +14,7 @@ from tests.checkout_helpers import add_to_cart
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
 from tests.services import body_text
-from tests.support import API, assert_problem, new_client, random_ip, rewrite
-
-
-async def until(check, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
-        await asyncio.sleep(0.05)
+from tests.support import API, assert_problem, eventually, new_client, random_ip, rewrite
 
 
 def subject(msg) -> str:
@@ -67,7 +55,7 @@ async def test_back_in_stock_once_per_request(client, mailbox, customer, staff, 
 
     async def spent():
         return await StockAlert.find({"product_id": product.id, "status": "sent"}).count() == 2
-    await until(spent, what="both requests spent")
+    await eventually(spent, 15.0, what="both requests spent")
 
     # Sold out and back again: the requests were spent, nobody is emailed twice.
     await restock(client, staff[1], product.id, "standard", -3, reason="damaged")
@@ -110,7 +98,7 @@ async def test_abandoned_cart_reminder_once_per_cart_version(make_settings, app_
                 cursor = await JobCursor.get("cart-reminders")
                 return cursor is not None and cursor.lease is None and cursor.mark is not None \
                     and cursor.mark.at > started - timedelta(minutes=60)
-            await until(done, what="a scan of the carts")
+            await eventually(done, 15.0, what="a scan of the carts")
 
         async def abandon(name: str) -> None:
             """61 minutes pass: the cart was last changed then, and the scan has not reached it yet."""
