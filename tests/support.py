@@ -119,3 +119,14 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str 
             return result
         assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def db(mongo_url: str) -> AsyncIterator[Any]:
+    """A fresh database of the session's server, reached with plain PyMongo (the storage contract tests: what
+    a query form does, without the app). Test files whose forms need the app's indexes define their own."""
+    client: AsyncMongoClient = AsyncMongoClient(mongo_url, tz_aware=True)
+    name = f"contract_{uuid.uuid4().hex[:10]}"
+    yield client[name]
+    await client.drop_database(name)
+    await client.close()

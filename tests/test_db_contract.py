@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from datetime import timedelta
 
 import pytest
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
 from app.core.ids import new_id
 from app.core.jobs import claim, release
 from app.core.pagination import decode_cursor, encode_cursor, keyset_filter
-
-
-@pytest.fixture
-async def db(mongo_url):
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"contract_{uuid.uuid4().hex[:10]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 async def test_unique_index_violation_raises_duplicate_key(db):

@@ -14,25 +14,14 @@ the embedded server (0.8.1) behind the forms chosen:
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from app.core.filters import all_of, capped_count, count_matching
 from app.core.pagination import keyset_filter
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(mongo_url):
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"contract_{uuid.uuid4().hex[:10]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 @pytest.fixture
