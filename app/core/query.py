@@ -64,18 +64,16 @@ class QueryModel:
             ) from None
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
-
-
 def declared_query_names(route: APIRoute) -> frozenset[str]:
     """The query parameter names ``route`` declares: its (flattened) dependency tree's query parameters and
-    the ``openapi_extra`` parameters of a :class:`QueryModel`. Computed once per route."""
-    names = _DECLARED.get(id(route))
+    the ``openapi_extra`` parameters of a :class:`QueryModel`. Computed once per route and kept on it (not in
+    a table keyed by ``id(route)``, which a later route of another app could reuse)."""
+    names: frozenset[str] | None = getattr(route, "_declared_query_names", None)
     if names is None:
         extra = (route.openapi_extra or {}).get("parameters", [])
         names = frozenset({f.alias for f in get_flat_params(route.dependant)}
                           | {p["name"] for p in extra if p.get("in") == "query"})
-        _DECLARED[id(route)] = names
+        route._declared_query_names = names  # type: ignore[attr-defined]
     return names
 
 
