@@ -138,13 +138,14 @@ class ResponseCacheMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route"], scope["endpoint"] = stored.route, stored.endpoint
+        request = Request(scope, receive)  # one for the guard and the hook (its headers are parsed once)
         try:
-            await self.guard(Request(scope, receive))
+            await self.guard(request)
         except Exception:
             await self.app(scope, receive, send)
             return
         if stored.on_serve is not None:
-            stored.on_serve(Request(scope, receive))
+            stored.on_serve(request)
         if inm is not None and _matches(inm.decode("latin-1"), stored.etag):
             await send({"type": "http.response.start", "status": 304, "headers": list(stored.nm_headers)})
             await send({"type": "http.response.body", "body": b""})
