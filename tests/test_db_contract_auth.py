@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from app.core.clock import utcnow
-from tests.test_db_contract import db  # noqa: F401  (fixture)
 
 
 async def test_ending_a_family_marks_sessions_with_and_without_the_field(db):  # noqa: F811
