@@ -62,8 +62,9 @@ class OrderRefunds:
 
     async def sync(self, order: Order, charge: Any, *, ours: int = 0) -> Order:
         """Write Stripe's ``amount_refunded`` of ``charge`` (and the payment status it implies) on the order.
-        An increase beyond ``ours`` (the refund we just made) was made elsewhere, e.g. in the dashboard: the
-        customer is told, unless a refund of ours is still pending (its amount cannot be told apart yet)."""
+        An increase beyond ``ours`` (the refund we just made, whose record is still pending while this runs) was
+        made elsewhere, e.g. in the dashboard: the customer is told, unless another refund of ours is still
+        pending (its amount cannot be told apart yet)."""
         if charge is None or charge.payment_intent != order.payment_intent_id:
             return order
         seen = int(charge.amount_refunded or 0)
@@ -77,7 +78,7 @@ class OrderRefunds:
         before = order.amount_refunded
         order = await update_versioned(Order, order.id, mutate, rollups=self.orders.rollups, current=order)
         elsewhere = order.amount_refunded - before - ours
-        if elsewhere > 0 and not order.refunds_pending:
+        if elsewhere > 0 and order.refunds_pending <= (1 if ours else 0):
             await self.notify.send(order, "order_refunded", key=f"refunded:total:{order.amount_refunded}",
                                    amount=money(elsewhere, order.amounts.currency), reason="Refund issued by the shop")
         return order
@@ -142,13 +143,15 @@ class OrderRefunds:
             await self.orders.flag(order.id, "refund-failed", f"Refund {record_id} was refused by Stripe: {message}")
             raise Conflict("The payment provider refused the refund; staff have been alerted.",
                            code="refund-refused", provider_code=exc.code) from exc
-        order = await self._settle(order.id, record_id, RefundStatus.succeeded, stripe_id=refund.id)
+        # Stripe's figure first, then the record: the record stays pending until the amount counts it, so a
+        # concurrent refund never sees neither (it would pass our limit and be refused by Stripe).
         try:
             charge = await self.gateway.retrieve_charge(refund.charge)
         except (ServiceUnavailable, stripe.StripeError) as exc:
             log.warning("charge of refund %s not re-read: %s", refund.id, exc)  # the charge.refunded event will
         else:
             order = await self.sync(order, charge, ours=record.amount)
+        order = await self._settle(order.id, record_id, RefundStatus.succeeded, stripe_id=refund.id)
         if notify:
             await self.notify.send(order, "order_refunded", key=f"refunded:{record_id}",
                                    amount=money(record.amount, order.amounts.currency), reason=record.reason)
