@@ -4,10 +4,18 @@ wrapped so that every response says how many MongoDB commands its request sent.
 A PyMongo command listener (registered before the app connects) counts the commands started inside each
 request's context and the wrapper adds ``X-Bench-Db-Commands: <n>``. Work outside a request (background
 jobs, the event bus) is not counted. Used only by the benchmark, never by the app.
+
+``BENCH_PROFILE=/path/file.prof`` also profiles the process with cProfile (CPU time, not wall time: a send on a
+loopback socket to a busy database otherwise looks like our cost) and writes the stats at lifespan shutdown
+(uvicorn re-raises SIGTERM after shutdown, so ``atexit`` never runs). Read them with ``python -m pstats``.
+Note that cProfile counts each resumption of a coroutine as a call.
 """
 
 from __future__ import annotations
 
+import cProfile
+import os
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -36,9 +44,23 @@ monitoring.register(_Listener())
 def create() -> Any:
     from app.main import app_factory
 
+    profile_path = os.environ.get("BENCH_PROFILE")  # a cProfile of the process, written at lifespan shutdown
+    profile = cProfile.Profile(time.process_time) if profile_path else None  # CPU, not wall time
+    if profile is not None:
+        profile.enable()
+
     inner = app_factory()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" and profile is not None:
+            async def dumping_send(message: dict[str, Any]) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    profile.disable()
+                    profile.dump_stats(profile_path)
+                await send(message)
+
+            await inner(scope, receive, dumping_send)
+            return
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
