@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
+from bench.summary import result  # noqa: E402
 
 HEADER = "x-bench-db-commands"
 WEBHOOK_SECRET = "whsec_bench_amour_florals"
@@ -103,12 +104,14 @@ async def prepare(url: str, db: str, products: int) -> list[str]:
     return ids
 
 
-def serve(tree: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """uvicorn on ``bench/counted_app.py:create`` with ``tree`` first on the path (so its ``app`` is served)."""
+def serve(tree: Path, env: dict[str, str], extra_path: str | None = None) -> tuple[subprocess.Popen, str]:
+    """uvicorn on ``bench/counted_app.py:create`` with ``tree`` first on the path (so its ``app`` is served),
+    then ``extra_path`` (a baseline's own dependencies, e.g. slowapi for commits that still used it)."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "counted_app:create", "--factory", "--app-dir", str(ROOT / "bench"),
            *UVICORN, "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), **env},
+    path = ":".join(p for p in (str(tree), extra_path) if p)
+    proc = subprocess.Popen(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": path, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -220,6 +223,7 @@ async def main() -> None:
     parser.add_argument("--payments", type=int, default=20, help="Orders paid by webhook to count its round trips")
     parser.add_argument("--base-ref", default=None,
                         help="Git ref of the baseline (default: where this branch left main; '' to bench ours alone)")
+    parser.add_argument("--base-path", default=None, help="Extra PYTHONPATH for the baseline (its own dependencies)")
     parser.add_argument("--redis", default=None, help="REDIS_URL for both servers")
     opts = parser.parse_args()
 
@@ -242,7 +246,7 @@ async def main() -> None:
                    "WORKERS_ENABLED": "false", "DELIVERY_SLOT_CAPACITY": "10000",
                    "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                    "STRIPE_API_BASE": stripe_base, "STRIPE_MAX_NETWORK_RETRIES": "0"}
-            proc, base = serve(tree, env)
+            proc, base = serve(tree, env, opts.base_path if i else None)
             procs.append(proc)
             sides.append(Side(name, base, products, pid=proc.pid))
         days = delivery_days(10)
@@ -280,6 +284,12 @@ async def main() -> None:
             ours, base = sides
             ratio = (ours.orders / ours.seconds) / (base.orders / base.seconds)
             print(f"orders/s ours/base: {ratio:.2f} (target >= 2.0){'' if ratio >= 2 else '  BELOW'}")
+            mode = "REDIS_URL set" if opts.redis else "no REDIS_URL"
+            result(f"checkout orders/s vs {base.name} ({mode})", ratio, 2.0)
+        for side in sides:
+            result(f"checkout round trips, add-to-cart + checkout ({side.name})",
+                   statistics.median(side.commands["add-to-cart"]) + statistics.median(side.commands["checkout"]),
+                   None, " trips")
     finally:
         for p in procs:
             p.terminate()

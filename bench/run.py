@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.core.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from bench.cases import Case, Ctx, Req, modules  # noqa: E402
+from bench.summary import result  # noqa: E402
 
 UVICORN = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"]
 
@@ -333,6 +334,8 @@ def main() -> int:
                 for case in cases:
                     o, b = measure(wrk, case, ours.base, bare.base, opts.rounds, opts.duration)
                     line, ok = row(case.name, o, b, case.target)
+                    result(f"{case.name} vs bare ({'REDIS_URL set' if redis_url else 'no REDIS_URL'})",
+                           o.rps / b.rps, case.target)
                     print(line, flush=True)
                     for side, label in ((o, "ours"), (b, "bare")):
                         if side.errors:
