@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # --- rate limits (limits' notation) ------------------------------------------------------------
     rate_limit_enabled: bool = True
     rate_limit_default: str = "300/minute"
+    rate_limit_default_scope: Literal["process", "shared"] = Field(
+        "process", description="Where RATE_LIMIT_DEFAULT is counted: `process` (in each API process's memory, so "
+        "N processes allow up to N times the limit per IP; no Redis round trip per request) or `shared` (in "
+        "Redis when REDIS_URL is set). The limits on abusable flows (login, register, promo codes, ...) are "
+        "always shared through Redis when it is set.")
     rate_limit_login_ip: str = "20/minute"
     rate_limit_login_email: str = "5/minute"
     rate_limit_register: str = "10/hour"

@@ -108,7 +108,8 @@ async def test_default_limit_per_ip_and_exempt_probes(make_settings, app_factory
 
 
 async def test_two_app_instances_share_counters_in_redis(make_settings, app_factory, redis_url):
-    settings = make_settings(redis_url=redis_url, rate_limit_login_email="2/minute", rate_limit_default="4/minute")
+    settings = make_settings(redis_url=redis_url, rate_limit_login_email="2/minute", rate_limit_default="4/minute",
+                             rate_limit_default_scope="shared")
     ip = random_ip()
     email = unique_email("shared")
     async with app_factory(settings) as one, app_factory(settings) as two:
@@ -122,6 +123,22 @@ async def test_two_app_instances_share_counters_in_redis(make_settings, app_fact
                     assert_problem(await c.get(f"{API}/users/me"), 401)
             assert_429(await a.get(f"{API}/users/me"))
             assert_429(await b.get(f"{API}/users/me"))
+
+
+async def test_by_default_each_process_counts_the_default_limit_but_shares_the_named_ones(
+        make_settings, app_factory, redis_url):
+    settings = make_settings(redis_url=redis_url, rate_limit_login_email="2/minute", rate_limit_default="3/minute")
+    ip = random_ip()
+    email = unique_email("per-process")
+    async with app_factory(settings) as one, app_factory(settings) as two:
+        async with new_client(one, ip) as a, new_client(two, ip) as b:
+            assert_problem(await _wrong_login(a, email), 401)
+            assert_problem(await _wrong_login(b, email), 401)
+            assert_429(await _wrong_login(b, email))  # the login limit is shared: the third attempt is refused
+            for c in (a, b):  # the default limit (per IP and endpoint) is counted by each process on its own
+                for _ in range(3):
+                    assert_problem(await c.get(f"{API}/users/me"), 401)
+                assert_429(await c.get(f"{API}/users/me"))
 
 
 async def test_limits_can_be_switched_off(make_settings, app_factory):

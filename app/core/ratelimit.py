@@ -8,7 +8,13 @@ storage call is awaited. With the storage down, requests go through (fail open) 
 offline; a warning is logged.
 
 The default limit is an app-level dependency (``default_limit``); routes passed to ``RateLimiter.exempt``
-(health probes, Stripe's webhook) skip it. Over a limit the answer is a 429 ``rate-limited`` problem with
+(health probes, Stripe's webhook) skip it. It is a coarse flood guard on every request, so by default
+(``RATE_LIMIT_DEFAULT_SCOPE=process``) each API process counts it in its own memory: no Redis round trip per
+request (with Redis it cost the cached catalog page more than half its throughput in ``bench/run.py``), at the
+price of N processes allowing up to N times the limit per IP. ``shared`` counts it in Redis too. The named limits
+on abusable flows (login, register, password reset, promo codes, newsletter, stock alerts) are always shared.
+
+Over a limit the answer is a 429 ``rate-limited`` problem with
 ``Retry-After`` (whole seconds until the oldest counted hit leaves the window).
 """
 
@@ -54,8 +60,12 @@ class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limit_enabled
         self.exempt_names: set[str] = set()
+        self.default_shared = settings.rate_limit_default_scope == "shared"
         self.storage: Storage | None = None
         self.strategy: MovingWindowRateLimiter | None = None
+        # The default limit's counters when they stay in this process (RATE_LIMIT_DEFAULT_SCOPE=process).
+        self.local_storage: MemoryStorage | None = None
+        self.local_strategy: MovingWindowRateLimiter | None = None
 
     def exempt(self, endpoint: Callable[..., Any]) -> None:
         """Never apply the default limit to ``endpoint`` (its own explicit limits still apply)."""
@@ -73,22 +83,30 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self.strategy = MovingWindowRateLimiter(self.storage)
+        if isinstance(self.storage, MemoryStorage) or self.default_shared:
+            self.local_storage, self.local_strategy = None, self.strategy
+        else:
+            self.local_storage = MemoryStorage()
+            self.local_strategy = MovingWindowRateLimiter(self.local_storage)
 
     async def stop(self) -> None:
         """Forget the storage; the memory storage's expiry task is cancelled (the Redis pool belongs to the
         client passed to ``start``, which its owner closes)."""
-        timer = getattr(self.storage, "timer", None)
-        if timer is not None and not timer.done():
-            timer.cancel()
-        self.storage = self.strategy = None
+        for storage in (self.storage, self.local_storage):
+            timer = getattr(storage, "timer", None)
+            if timer is not None and not timer.done():
+                timer.cancel()
+        self.storage = self.local_storage = None
+        self.strategy = self.local_strategy = None
 
-    async def hit(self, item: RateLimitItem, keys: Sequence[str]) -> bool:
+    async def hit(self, item: RateLimitItem, keys: Sequence[str], *, local: bool = False) -> bool:
         """Count one hit; False when ``item`` is used up for ``keys``. True (fail open) when the storage is
-        down or not started."""
-        if self.strategy is None:
+        down or not started. ``local``: count it where the default limit is counted (see the module doc)."""
+        strategy = self.local_strategy if local else self.strategy
+        if strategy is None:
             return True
         try:
-            return await self.strategy.hit(item, *keys)
+            return await strategy.hit(item, *keys)
         except Exception:  # storage down: fail open
             log.warning("rate-limit storage unavailable; %s not counted", keys[0])
             return True
@@ -103,12 +121,13 @@ class RateLimiter:
             log.warning("rate-limit storage unavailable; %s not checked", keys[0])
             return True
 
-    async def refuse(self, item: RateLimitItem, keys: Sequence[str]) -> TooManyRequests:
+    async def refuse(self, item: RateLimitItem, keys: Sequence[str], *, local: bool = False) -> TooManyRequests:
         """The 429 to raise for a used-up limit, with ``Retry-After`` in whole seconds (at least 1)."""
         retry = 1
-        if self.strategy is not None:
+        strategy = self.local_strategy if local else self.strategy
+        if strategy is not None:
             try:
-                reset_at = (await self.strategy.get_window_stats(item, *keys)).reset_time
+                reset_at = (await strategy.get_window_stats(item, *keys)).reset_time
                 retry = max(1, math.ceil(reset_at - time.time()))
             except Exception:  # storage gone between the hit and now: a short wait is still right
                 log.warning("rate-limit storage unavailable; Retry-After of %s defaulted", keys[0])
@@ -129,16 +148,17 @@ def _limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 
-async def hit(request: Request, limit: str, *keys: str) -> None:
-    """Count one hit against ``limit`` (e.g. ``"5/minute"``) for ``keys``.
+async def hit(request: Request, limit: str, *keys: str, local: bool = False) -> None:
+    """Count one hit against ``limit`` (e.g. ``"5/minute"``) for ``keys`` (``local``: where the default limit
+    is counted, see the module doc).
 
     Raises TooManyRequests (429, ``Retry-After``) when over the limit. A no-op when limits are disabled."""
     limiter = _limiter(request)
     if not limiter.enabled:
         return
     item = _item(limit)
-    if not await limiter.hit(item, keys):
-        raise await limiter.refuse(item, keys)
+    if not await limiter.hit(item, keys, local=local):
+        raise await limiter.refuse(item, keys, local=local)
 
 
 @asynccontextmanager
@@ -173,4 +193,5 @@ async def default_limit(request: Request) -> None:
     if endpoint is not None and limiter.is_exempt(endpoint):
         return
     name = endpoint_name(endpoint) if endpoint else request.url.path
-    await hit(request, request.app.state.settings.rate_limit_default, "default", client_ip(request), name)
+    await hit(request, request.app.state.settings.rate_limit_default, "default", client_ip(request), name,
+              local=True)
