@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.models.common import StrictModel
 
-AltText = free_text(200)
+AltText = Annotated[str, FreeText(200)]
 ImageId = Annotated[str, StringConstraints(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]
 
 

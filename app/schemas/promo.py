@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.common import StrictModel
 from app.models.promo import PromoKind
@@ -28,7 +28,7 @@ CategoryIds = Annotated[list[CategoryId], Field(max_length=50), AfterValidator(_
 
 
 class _PromoFields(StrictModel):
-    description: free_text(200) | None = None
+    description: Annotated[str, FreeText(200)] | None = None
     percent: Int | None = Field(None, ge=1, le=100, description="Percentage kind: whole percent (10 = 10 %).")
     percent_bps: Int | None = Field(None, ge=1, le=10_000, description="Percentage kind: basis points (1250 = 12.5 %).")
     amount: Cents | None = Field(None, description="Fixed kind: cents off.")

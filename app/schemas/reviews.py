@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime
 from app.models.common import StrictModel
 
 Rating = Annotated[Int, Field(ge=1, le=5)]
-Title = free_text(120, min_length=1)
-Body = free_text(4000, multiline=True)
+Title = Annotated[str, FreeText(120, min_length=1)]
+Body = Annotated[str, FreeText(4000, multiline=True)]
 
 
 class ReviewIn(StrictModel):
