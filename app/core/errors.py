@@ -155,7 +155,7 @@ def allowed_methods(request: Request) -> list[str]:
     by_path: dict[str, set[str]] = {}
     for ctx in iter_route_contexts(request.app.routes):
         route_methods = getattr(ctx, "methods", None)
-        if route_methods and ctx.matches(request.scope)[0] != Match.NONE:
+        if route_methods and ctx.path_format is not None and ctx.matches(request.scope)[0] != Match.NONE:
             by_path.setdefault(ctx.path_format, set()).update(route_methods)
     if not by_path:
         return []

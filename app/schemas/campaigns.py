@@ -11,7 +11,7 @@ from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
 from app.models.common import StrictModel
-from app.models.marketing import CampaignStatus
+from app.models.marketing import Campaign, CampaignStatus
 from app.schemas.auth import Email
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
@@ -167,7 +167,7 @@ class PreviewOut(BaseModel):
 
 
 
-def campaign_out(c, stats: CampaignStats) -> CampaignOut:
+def campaign_out(c: Campaign, stats: CampaignStats) -> CampaignOut:
     """The admin view of a ``Campaign`` document with its ``stats`` (app.services.campaigns.CampaignService.stats)."""
     return CampaignOut.model_validate({
         **c.model_dump(exclude={"schedule", "cursor", "lease", "version", "unsubscribed"}),

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from app.core.text import FreeText
+from app.models.catalog import ProductImage
 from app.models.common import StrictModel
 
 AltText = Annotated[str, FreeText(200)]
@@ -38,6 +39,6 @@ class ImageOrderIn(StrictModel):
         return v
 
 
-def image_out(image) -> ImageOut:
+def image_out(image: ProductImage) -> ImageOut:
     return ImageOut(id=image.id, url=image.url, alt=image.alt, width=image.width, height=image.height,
                     variants=image.variants)

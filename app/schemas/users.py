@@ -10,7 +10,7 @@ from app.core.pagination import PageParams
 from app.core.text import FreeText
 from app.core.types import UtcDateTime
 from app.models.common import StrictModel
-from app.models.user import Role
+from app.models.user import Role, User
 
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
@@ -165,7 +165,7 @@ class AdminUserPatch(StrictModel):
     is_active: bool | None = None
 
 
-def user_out(user, newsletter_status: str | None) -> UserOut:
+def user_out(user: User, newsletter_status: str | None) -> UserOut:
     """The API view of ``user``; ``newsletter_status`` is the status of the address's newsletter subscription
     (None: there is none), read by the caller (app/services/accounts.profiles)."""
     prefs = {**user.preferences.model_dump(), "newsletter": newsletter_status == "confirmed",
