@@ -80,7 +80,8 @@ class NewsletterService:
         payload = read_link(self.settings, UNSUBSCRIBE, token)
         if payload is None or not isinstance(payload.get("i"), str):
             raise InvalidToken(INVALID_LINK)
-        via = payload.get("c") if isinstance(payload.get("c"), str) else "link"
+        campaign_id = payload.get("c")
+        via = campaign_id if isinstance(campaign_id, str) else "link"
         sub = await NewsletterSubscription.get(payload["i"])
         if sub is None:
             return
