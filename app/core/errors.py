@@ -175,8 +175,9 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    # Starlette types every handler as taking Exception; each of these takes the class it is registered for.
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]  # see above
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]  # see above
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # see above
     app.add_exception_handler(Exception, _unhandled)
 

@@ -28,7 +28,7 @@ log = logging.getLogger("app.routing")
 try:
     from fastapi.routing import _IncludedRouter
 except ImportError:  # pragma: no cover - another FastAPI version: no guards
-    _IncludedRouter = None  # type: ignore[assignment,misc]
+    _IncludedRouter = None  # type: ignore[assignment,misc]  # the class is absent there
 
 try:
     from starlette._utils import get_route_path

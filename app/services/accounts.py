@@ -51,7 +51,7 @@ class AccountService:
         if changes:
             changes["updated_at"] = utcnow()
             await User.find_one(User.id == user.id).update({"$set": changes})
-        return await User.get(user.id)  # type: ignore[return-value]
+        return await User.get(user.id)  # type: ignore[return-value]  # just updated: it exists
 
     async def delete_account(self, user: User, password: str) -> None:
         """Anonymize personal data, keep order records (they reference the id), end every session."""

@@ -191,7 +191,7 @@ class AuthService:
         await self._spend(record)
         if user.email_verified_at is None:
             await User.find_one(User.id == user.id).update({"$set": {"email_verified_at": utcnow()}})
-        return await User.get(user.id)  # type: ignore[return-value]
+        return await User.get(user.id)  # type: ignore[return-value]  # the token's user: it exists
 
     async def resend_verification(self, email: str) -> None:
         user = await User.find_one(User.email == email)
