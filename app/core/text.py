@@ -1,12 +1,11 @@
 """Text: the one free-text input type, and folded keys for slugs and accent/case-insensitive search.
 
 ``Annotated[str, FreeText(max_length, ...)]`` is the type of every human-written field of a request body
-(names, address lines, gift and card messages, delivery instructions, review text, staff notes, descriptions);
-``free_text(...)`` builds the same type at run time (a value, so type checkers cannot read it as a type). The
-value is put in
-Unicode NFC, trimmed, and refused (422) if it holds a control character (C0, DEL, C1; newline and tab are
-allowed only where the field is multi-line, and CRLF becomes LF there) or a bidirectional override or
-isolate (U+202A-U+202E, U+2066-U+2069), which can make text display differently from what it says.
+(names, address lines, gift and card messages, delivery instructions, review text, staff notes, descriptions):
+the value is put in Unicode NFC, trimmed, and refused (422) if it holds a control character (C0, DEL, C1;
+newline and tab are allowed only where the field is multi-line, and CRLF becomes LF there) or a bidirectional
+override or isolate (U+202A-U+202E, U+2066-U+2069), which can make text display differently from what it says.
+``free_text(...)`` builds the same type at run time (a value, which type checkers cannot read as a type).
 """
 
 from __future__ import annotations
