@@ -8,20 +8,25 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.config import get_settings
 
+if TYPE_CHECKING:  # imported where used, so that a command loads only what it needs
+    from pymongo import MongoClient
+
+    from app.core.backup import Report
+
 cli = typer.Typer(help="Amour Florals API", no_args_is_help=True, add_completion=False)
 
 
 @contextmanager
-def database_url():
+def database_url() -> Iterator[str]:
     """MONGODB_URL when set; otherwise the embedded server on the local var/ folder for this command.
 
     Exits with status 1 and a message when another process already serves that folder.
@@ -251,13 +256,13 @@ def rollups_rebuild(
     typer.echo(asyncio.run(run()))
 
 
-def _mongo_client(url: str):
+def _mongo_client(url: str) -> MongoClient[dict[str, Any]]:
     from pymongo import MongoClient
 
     return MongoClient(url, serverSelectionTimeoutMS=10_000, appname="amour-florals-backup")
 
 
-def _print_report(verb: str, report) -> None:
+def _print_report(verb: str, report: Report) -> None:
     for name, count in report.counts.items():
         typer.echo(f"  {name}: {count} documents")
     for note in report.notes:

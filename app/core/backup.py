@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from uuid import UUID
 
 import bson
@@ -35,6 +35,7 @@ from bson.codec_options import CodecOptions
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, MongoClient
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -57,7 +58,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _snapshot_session(client: MongoClient, report: Report) -> Any:
+def _snapshot_session(client: MongoClient[dict[str, Any]], report: Report) -> ClientSession | None:
     kind = client.topology_description.topology_type_name
     if kind in SNAPSHOT_TOPOLOGIES:
         report.notes.append(f"consistent: every collection read in one snapshot ({kind})")
@@ -67,11 +68,17 @@ def _snapshot_session(client: MongoClient, report: Report) -> Any:
     return None
 
 
-def _index_specs(db: Database, name: str) -> list[dict[str, Any]]:
+def _raw_database(client: MongoClient[dict[str, Any]], name: str) -> Database[RawBSONDocument]:
+    """Database ``name`` reading and writing documents as undecoded BSON (``RAW`` codec options)."""
+    # pymongo's stubs type a database by its client's document class, not by the codec options it is opened with.
+    return cast("Database[RawBSONDocument]", client.get_database(name, codec_options=RAW))
+
+
+def _index_specs(db: Database[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [dict(spec) for spec in db[name].list_indexes()]
 
 
-def _metadata(info: dict[str, Any], indexes: list[dict[str, Any]]) -> dict[str, Any]:
+def _metadata(info: Mapping[str, Any], indexes: list[dict[str, Any]]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if info.get("options"):
         meta["options"] = info["options"]
@@ -90,7 +97,7 @@ def _metadata(info: dict[str, Any], indexes: list[dict[str, Any]]) -> dict[str, 
     return meta
 
 
-def dump_database(client: MongoClient, db_name: str, out_dir: Path) -> Report:
+def dump_database(client: MongoClient[dict[str, Any]], db_name: str, out_dir: Path) -> Report:
     """Write every collection of ``db_name`` under ``out_dir/<db_name>/``; returns what was written.
 
     Raises `BackupError` when ``out_dir/<db_name>`` already holds files (an older backup is never
@@ -103,7 +110,7 @@ def dump_database(client: MongoClient, db_name: str, out_dir: Path) -> Report:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # a dump holds password hashes and addresses
     folder.chmod(0o700)
     report = Report(db_name, folder)
-    db = client.get_database(db_name, codec_options=RAW)
+    db = _raw_database(client, db_name)
     session = _snapshot_session(client, report)
     try:
         for info in sorted(db.with_options(codec_options=CodecOptions()).list_collections(),
@@ -151,7 +158,10 @@ class _atomic:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    if path.suffix == ".gz":
+        # A GzipFile reads like any binary file; typeshed just does not derive it from IO[bytes].
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")  # noqa: SIM115
 
 
 def _strip(name: str, *suffixes: str) -> str | None:
@@ -231,7 +241,7 @@ def _batches(path: Path) -> Iterator[list[RawBSONDocument]]:
         yield batch
 
 
-def restore_database(client: MongoClient, db_name: str, src: Path, *, drop: bool = False,
+def restore_database(client: MongoClient[dict[str, Any]], db_name: str, src: Path, *, drop: bool = False,
                      indexes: bool = True, source_db: str | None = None) -> Report:
     """Load a dump directory into ``db_name``; returns the documents restored per collection.
 
@@ -242,7 +252,7 @@ def restore_database(client: MongoClient, db_name: str, src: Path, *, drop: bool
     """
     folder = find_dump_folder(src, db_name, source_db)
     report = Report(db_name, folder)
-    db = client.get_database(db_name, codec_options=RAW)
+    db = _raw_database(client, db_name)
     plan: list[tuple[str, dict[str, Any], Path | None]] = []
     for file_name, files in _collections(folder).items():
         meta = read_metadata(files.get("metadata"))

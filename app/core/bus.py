@@ -250,7 +250,7 @@ class EventBus:
             finally:
                 with contextlib.suppress(Exception):
                     if pubsub is not None:
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                     await client.aclose()
 
     async def _writer(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 
 def utcnow() -> datetime:
@@ -17,5 +17,5 @@ def ensure_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def shop_today(tz) -> date:
+def shop_today(tz: tzinfo) -> date:
     return datetime.now(tz).date()

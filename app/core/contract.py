@@ -41,7 +41,7 @@ def declares(**fields: Any) -> Callable[[F], F]:
     contract = Contract(**fields)
 
     def mark(fn: F) -> F:
-        fn.__contract__ = contract  # type: ignore[attr-defined]
+        fn.__contract__ = contract  # type: ignore[attr-defined]  # a marker attribute on the endpoint function
         return fn
 
     return mark

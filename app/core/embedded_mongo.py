@@ -36,7 +36,8 @@ class DataDirBusy(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class DataDirLock:
@@ -131,7 +132,8 @@ class EmbeddedMongo:
         if self.lock is not None:
             self.lock.acquire()
             self._clean_stale_files()
-            pass_fds = (self.lock.fd,)  # type: ignore[assignment]
+            if self.lock.fd is not None:  # always, once acquired
+                pass_fds = (self.lock.fd,)
         data = str(self.data_dir.resolve()) if self.data_dir else "memory"
         cmd = [sys.executable, "-m", "app.core.nx_child", str(os.getpid()),
                "--data-dir", data, "--host", "127.0.0.1", "-p", str(self.port),

@@ -155,7 +155,7 @@ def allowed_methods(request: Request) -> list[str]:
     by_path: dict[str, set[str]] = {}
     for ctx in iter_route_contexts(request.app.routes):
         route_methods = getattr(ctx, "methods", None)
-        if route_methods and ctx.matches(request.scope)[0] != Match.NONE:
+        if route_methods and ctx.path_format is not None and ctx.matches(request.scope)[0] != Match.NONE:
             by_path.setdefault(ctx.path_format, set()).update(route_methods)
     if not by_path:
         return []
@@ -175,8 +175,9 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    # Starlette types every handler as taking Exception; each of these takes the class it is registered for.
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]  # see above
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]  # see above
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # see above
     app.add_exception_handler(Exception, _unhandled)
 

@@ -97,8 +97,9 @@ def if_none_match(value: Annotated[str | None, Header(
 
 def response_key(scope: Scope) -> str:
     """What identifies a GET in a response store: the path and the raw query string."""
-    query = scope.get("query_string", b"")
-    return scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
+    path: str = scope["path"]
+    query: bytes = scope.get("query_string", b"")
+    return path + "?" + query.decode("latin-1") if query else path
 
 
 class ResponseStore(Protocol):

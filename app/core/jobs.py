@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 
 from app.core.clock import utcnow
 from app.core.ids import new_id
@@ -31,7 +32,7 @@ STOP_TIMEOUT_SECONDS = 5.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{new_id('wrk')[-8:]}"
 
 
-async def claim(collection: Any, due: dict[str, Any], *, lease_seconds: float,
+async def claim(collection: AsyncCollection[dict[str, Any]], due: dict[str, Any], *, lease_seconds: float,
                 sort_key: str = "next_attempt_at") -> dict[str, Any] | None:
     """Atomically lease the first due item (in ``sort_key`` order) that nobody holds; None when none is."""
     now = utcnow()
@@ -42,8 +43,8 @@ async def claim(collection: Any, due: dict[str, Any], *, lease_seconds: float,
     )
 
 
-async def release(collection: Any, item: dict[str, Any], *, changes: dict[str, Any] | None = None,
-                  retry_at: datetime | None = None) -> bool:
+async def release(collection: AsyncCollection[dict[str, Any]], item: dict[str, Any], *,
+                  changes: dict[str, Any] | None = None, retry_at: datetime | None = None) -> bool:
     """Apply ``changes`` to a claimed ``item`` and end its lease; with ``retry_at`` nobody may claim it
     before then. False when the lease was lost (it expired and another worker claimed the item)."""
     lease = None if retry_at is None else {"owner": None, "token": None, "until": retry_at}

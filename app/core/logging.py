@@ -54,7 +54,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     logging._srcfile = None  # no caller lookup (no formatter here prints file, line or function)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False  # Python 3.12+
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s"))

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any, TypeVar, get_origin
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -44,7 +44,7 @@ SECURITY_SCHEMES = {
                "description": "`Authorization: Bearer <access_token>` with the access token from `/auth/login`, "
                               "`/auth/register`, `/auth/token` or `/auth/refresh`."},
 }
-REQUIRED = [{"bearer": []}, {"oauth2": []}]
+REQUIRED: list[dict[str, list[str]]] = [{"bearer": []}, {"oauth2": []}]
 OPTIONAL = [*REQUIRED, {}]
 
 _STATUS_TEXT = {
@@ -95,6 +95,7 @@ def response_headers(status: int, *names: str, description: str | None = None) -
 
 # --- problem codes ----------------------------------------------------------------------------------
 _registered_codes: set[str] = set()
+_T = TypeVar("_T")
 
 
 def register_problem_codes(*codes: str) -> None:
@@ -102,7 +103,7 @@ def register_problem_codes(*codes: str) -> None:
     _registered_codes.update(codes)
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+def _subclasses(cls: type[_T]) -> Iterator[type[_T]]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
@@ -261,7 +262,7 @@ def complete(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     routes = {}
     for ctx in iter_route_contexts(app.routes):
         if isinstance(ctx.original_route, APIRoute) and ctx.include_in_schema:
-            for method in ctx.methods:
+            for method in ctx.methods or ():
                 routes[(ctx.path_format, method.lower())] = ctx
 
     for path, item in doc.get("paths", {}).items():
@@ -402,5 +403,5 @@ def install(app: FastAPI, **info: Any) -> None:
             app.openapi_schema = complete(copy.deepcopy(doc), app)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 

@@ -91,7 +91,7 @@ def cursor_kinds(document: Any, sort: Sequence[tuple[str, int]], **computed: Cur
     return kinds
 
 
-def keyset_filter(sort: list[tuple[str, int]], values: list[Any]) -> dict[str, Any]:
+def keyset_filter(sort: Sequence[tuple[str, int]], values: list[Any]) -> dict[str, Any]:
     """Filter selecting documents strictly after ``values`` in the order ``sort`` (last key is unique)."""
     ors: list[dict[str, Any]] = []
     for i, (field, direction) in enumerate(sort):

@@ -73,7 +73,7 @@ def declared_query_names(route: APIRoute) -> frozenset[str]:
         extra = (route.openapi_extra or {}).get("parameters", [])
         names = frozenset({f.alias for f in get_flat_params(route.dependant)}
                           | {p["name"] for p in extra if p.get("in") == "query"})
-        route._declared_query_names = names  # type: ignore[attr-defined]
+        route._declared_query_names = names  # type: ignore[attr-defined]  # memoised on the route object
     return names
 
 

@@ -145,7 +145,8 @@ def build_limiter(settings: Settings) -> RateLimiter:
 
 
 def _limiter(request: Request) -> RateLimiter:
-    return request.app.state.limiter
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
 
 
 async def hit(request: Request, limit: str, *keys: str, local: bool = False) -> None:

@@ -28,13 +28,14 @@ log = logging.getLogger("app.routing")
 try:
     from fastapi.routing import _IncludedRouter
 except ImportError:  # pragma: no cover - another FastAPI version: no guards
-    _IncludedRouter = None  # type: ignore[assignment,misc]
+    _IncludedRouter = None  # type: ignore[assignment,misc]  # the class is absent there
 
 try:
     from starlette._utils import get_route_path
 except ImportError:  # pragma: no cover - an older Starlette: the path as it came
     def get_route_path(scope: Scope) -> str:
-        return scope["path"]
+        path: str = scope["path"]
+        return path
 
 
 class PrefixGuard:
@@ -80,6 +81,7 @@ def guard_included_routers(app: FastAPI) -> int:
             log.warning("routing: router %r left unguarded", route, exc_info=True)
             continue
         if prefixes:
-            route.matches = PrefixGuard(route.matches, prefixes)  # an instance attribute: shadows the method
+            # An instance attribute on purpose: it shadows the method.
+            route.matches = PrefixGuard(route.matches, prefixes)  # type: ignore[method-assign]  # see above
             guarded += 1
     return guarded

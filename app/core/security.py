@@ -142,7 +142,7 @@ def read_link(settings: Settings, purpose: str, token: str) -> dict[str, Any] | 
     if not any(tokens_equal(_link_mac(secret, body), mac) for secret in settings.jwt_verify_secrets):
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (ValueError, binascii.Error):  # pragma: no cover - only we sign bodies, and ours always decode
         return None
     if payload.get("p") != purpose:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -77,7 +77,8 @@ def scrub_event(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     request_id = request_id_var.get()
     if request_id:
         event.setdefault("tags", {})["request_id"] = request_id
-    return redact(event, _secrets(settings))
+    scrubbed: dict[str, Any] = redact(event, _secrets(settings))
+    return scrubbed
 
 
 def setup_sentry(settings: Settings) -> bool:
@@ -86,9 +87,11 @@ def setup_sentry(settings: Settings) -> bool:
         return False
     import sentry_sdk
     from sentry_sdk.scrubber import EventScrubber
+    from sentry_sdk.types import Event, Hint
 
-    def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-        return scrub_event(event, settings)
+    def before_send(event: Event, hint: Hint) -> Event:
+        # Sentry's Event is a TypedDict over the same JSON object that scrub_event edits as a plain dict.
+        return cast("Event", scrub_event(cast(dict[str, Any], event), settings))
 
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(), environment=settings.environment, release="amour-florals@1.0.0",

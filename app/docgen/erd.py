@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from beanie import Document
 from pydantic import BaseModel
+from pymongo import IndexModel
 
 from app.docgen.errors import DocGenError
 
@@ -66,8 +69,16 @@ class Ref:
     unique: bool
 
 
-def collection(model: type) -> str:
-    return model.Settings.name
+def collection(model: type[Document]) -> str:
+    """The collection a document model declares (``Settings.name``)."""
+    name: str = model.Settings.name  # each model's own inner class (typed Any: pydantic's metaclass __getattr__)
+    return name
+
+
+def declared_index_models(model: type[Document]) -> list[IndexModel]:
+    """The indexes a document model declares (``Settings.indexes``; [] when it declares none)."""
+    indexes: list[IndexModel] = getattr(model.Settings, "indexes", None) or []
+    return indexes
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool, bool]:
@@ -104,7 +115,8 @@ def type_name(annotation: Any) -> str:
     return name + ("[]" if many else "")
 
 
-def fields(model: type[BaseModel], prefix: str = "", many: bool = False, optional: bool = False):
+def fields(model: type[BaseModel], prefix: str = "", many: bool = False, optional: bool = False
+           ) -> Iterator[tuple[str, Any, bool, bool]]:
     """Yield (dotted path, annotation, inside-or-is a list, may be None) for every stored field, recursing
     into sub-documents. Excluded fields (Beanie's ``revision_id``) are skipped."""
     for name, info in model.model_fields.items():
@@ -118,16 +130,16 @@ def fields(model: type[BaseModel], prefix: str = "", many: bool = False, optiona
             yield from fields(inner, path + ".", many or is_list, optional or is_opt)
 
 
-def _unique_single_keys(model: type) -> set[str]:
+def _unique_single_keys(model: type[Document]) -> set[str]:
     out = set()
-    for ix in getattr(model.Settings, "indexes", None) or []:
+    for ix in declared_index_models(model):
         keys = list(ix.document["key"])
         if ix.document.get("unique") and len(keys) == 1:
             out.add(keys[0])
     return out
 
 
-def references(models: list[type], explicit: dict[tuple[str, str], str] | None = None) -> list[Ref]:
+def references(models: list[type[Document]], explicit: dict[tuple[str, str], str] | None = None) -> list[Ref]:
     """Every reference of ``models``; raises DocGenError for an unresolved ``*_id`` field or a stale entry."""
     explicit = REFERENCES if explicit is None else explicit
     by_class = {m.__name__.lower(): collection(m) for m in models}
@@ -174,7 +186,7 @@ def _cardinality(ref: Ref) -> str:
     return left + ("--o|" if ref.unique else "--o{")
 
 
-def erd_mermaid(models: list[type], explicit: dict[tuple[str, str], str] | None = None) -> str:
+def erd_mermaid(models: list[type[Document]], explicit: dict[tuple[str, str], str] | None = None) -> str:
     refs = references(models, explicit)
     drawn = [r for r in refs if not r.target.startswith("-")]
     lines = ["```mermaid", "erDiagram"]
@@ -203,7 +215,7 @@ def erd_mermaid(models: list[type], explicit: dict[tuple[str, str], str] | None 
     return "\n".join(lines)
 
 
-def erd_section(models: list[type], explicit: dict[tuple[str, str], str] | None = None) -> str:
+def erd_section(models: list[type[Document]], explicit: dict[tuple[str, str], str] | None = None) -> str:
     """The ERD plus a table of id-holding fields that are not drawn (external ids, groupings)."""
     refs = references(models, explicit)
     out = [erd_mermaid(models, explicit), "",

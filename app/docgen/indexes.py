@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from beanie import Document
 from pymongo import IndexModel
 
+from app.docgen.erd import collection, declared_index_models
 from app.docgen.errors import DocGenError
 
 # (collection, index name) -> the queries it serves (service and endpoint).
@@ -158,19 +160,19 @@ def _options(doc: dict[str, Any]) -> str:
     return ", ".join(opts)
 
 
-def declared_indexes(models: list[type], extra: dict[str, list[IndexModel]] | None = None
+def declared_indexes(models: list[type[Document]], extra: dict[str, list[IndexModel]] | None = None
                      ) -> list[tuple[str, dict[str, Any]]]:
     """(collection, IndexModel.document) of every declared index, in model order."""
     extra = extra or {}
     out = []
     for model in models:
-        coll = model.Settings.name
-        for ix in [*(getattr(model.Settings, "indexes", None) or []), *extra.get(coll, [])]:
+        coll = collection(model)
+        for ix in [*declared_index_models(model), *extra.get(coll, [])]:
             out.append((coll, ix.document))
     return out
 
 
-def index_section(models: list[type], queries: dict[tuple[str, str], str] | None = None,
+def index_section(models: list[type[Document]], queries: dict[tuple[str, str], str] | None = None,
                   extra: dict[str, list[IndexModel]] | None = None) -> str:
     """The Markdown index table; raises DocGenError for an index without queries or a stale entry."""
     queries = INDEX_QUERIES if queries is None else queries
@@ -185,8 +187,7 @@ def index_section(models: list[type], queries: dict[tuple[str, str], str] | None
     for coll, doc in rows:
         text = queries[(coll, doc["name"])].replace("|", "\\|")
         out.append(f"| `{coll}` | `{doc['name']}` | {_keys(doc)} | {_options(doc)} | {text} |")
-    without = [m.Settings.name for m in models if not getattr(m.Settings, "indexes", None)
-               and m.Settings.name not in (extra or {})]
+    without = [collection(m) for m in models if not declared_index_models(m) and collection(m) not in (extra or {})]
     out += ["", f"{len(rows)} declared indexes. Every collection also has its `_id` index (look-ups by id, "
             "cursor pagination, newest-first lists). Collections read only by `_id`: "
             + ", ".join(f"`{c}`" for c in without) + "."]

@@ -9,7 +9,8 @@ header parameters a route declares (``X-Order-Token``, ``Idempotency-Key``, ``St
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 AUTH_NOTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "`METRICS_TOKEN` bearer when set",
@@ -20,9 +21,9 @@ _ROLES = [("admin_user", "admin"), ("staff_user", "staff"), ("current_user", "be
 _HEADERS = {"x-order-token": "`X-Order-Token`", "idempotency-key": "`Idempotency-Key`"}
 
 
-def _walk(dependant) -> tuple[set[str], list[str]]:
+def _walk(dependant: Dependant) -> tuple[set[str], list[str]]:
     calls: set[str] = set()
-    headers = [p.alias for p in dependant.header_params]
+    headers: list[str] = [p.alias for p in dependant.header_params]
     for sub in dependant.dependencies:
         calls.add(getattr(sub.call, "__name__", type(sub.call).__name__))
         c, h = _walk(sub)
@@ -31,7 +32,7 @@ def _walk(dependant) -> tuple[set[str], list[str]]:
     return calls, headers
 
 
-def auth_of(route, method: str, path: str) -> str:
+def auth_of(route: RouteContext, method: str, path: str) -> str:
     """The auth column of one route, e.g. ``staff`` or ``optional bearer + `X-Cart-Token```."""
     if (method, path) in AUTH_NOTES:
         return AUTH_NOTES[(method, path)]
@@ -47,14 +48,18 @@ def auth_of(route, method: str, path: str) -> str:
 
 def routes(app: FastAPI) -> list[tuple[str, str, str, str, bool]]:
     """(method, path, auth, summary, in OpenAPI) of every API route, in the app's order."""
-    out = []
+    out: list[tuple[str, str, str, str, bool]] = []
     for ctx in iter_route_contexts(app.routes):
-        if not isinstance(ctx.original_route, APIRoute):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute):
             continue
+        # The context of an APIRoute always has these (they are None only for mounts); the route's own values
+        # are there for the type checker.
+        path, name, methods = ctx.path or route.path, ctx.name or route.name, ctx.methods or route.methods or set()
         doc = (ctx.endpoint.__doc__ or "").strip().splitlines()
-        summary = ctx.summary or (doc[0] if doc else ctx.name.replace("_", " "))
-        for method in sorted(ctx.methods - {"HEAD"}):
-            out.append((method, ctx.path, auth_of(ctx, method, ctx.path), summary, bool(ctx.include_in_schema)))
+        summary: str = ctx.summary or (doc[0] if doc else name.replace("_", " "))
+        for method in sorted(methods - {"HEAD"}):
+            out.append((method, path, auth_of(ctx, method, path), summary, bool(ctx.include_in_schema)))
     return out
 
 

@@ -1,5 +1,7 @@
 """Every Beanie document the app stores. `init_beanie` receives DOCUMENT_MODELS."""
 
+from beanie import Document
+
 from app.models.analytics import AnalyticsBucket
 from app.models.audit import AuditEntry
 from app.models.auth import OneTimeToken, RefreshSession
@@ -17,7 +19,7 @@ from app.models.review import Review
 from app.models.sales import SalesDay
 from app.models.user import User
 
-DOCUMENT_MODELS: list[type] = [
+DOCUMENT_MODELS: list[type[Document]] = [
     User, RefreshSession, OneTimeToken, OutboxEmail, Counter, Event,
     Category, Product, StockMovement, Review,
     DeliveryZone, DeliveryConfig, SlotUsage,

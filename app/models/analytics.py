@@ -43,7 +43,8 @@ class BucketEvent(BaseModel):
 
 
 class AnalyticsBucket(Document):
-    id: str = id_field("anb")  # written with new_id_at("anb", start)
+    # written with new_id_at("anb", start)
+    id: str = id_field("anb")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     kind: EventKind
     start: UtcDateTime  # the first event's instant
     end: UtcDateTime  # the last event's instant

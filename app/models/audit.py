@@ -42,7 +42,8 @@ class AuditChange(BaseModel):
 
 
 class AuditEntry(Document):
-    id: str = id_field("aud")  # written with new_id_at("aud", at)
+    # written with new_id_at("aud", at)
+    id: str = id_field("aud")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     state: AuditState = AuditState.pending
     outcome: AuditOutcome = AuditOutcome.pending
     action: str  # "<target>.<verb>", e.g. "product.update"

@@ -13,7 +13,7 @@ from app.models.base import UtcDateTime, id_field, now_field
 class RefreshSession(Document):
     """One refresh token. Rotation revokes it and creates its successor in the same family."""
 
-    id: str = id_field("ses")
+    id: str = id_field("ses")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     user_id: str
     family_id: str
     token_hash: str
@@ -47,7 +47,7 @@ class OneTimeToken(Document):
     """A reset or verification link. ``stamp`` is the user's ``security_stamp`` when it was issued: a security
     event raises the user's stamp, which voids every link issued before it."""
 
-    id: str = id_field("tok")
+    id: str = id_field("tok")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     purpose: TokenPurpose
     user_id: str
     token_hash: str

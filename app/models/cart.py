@@ -33,7 +33,7 @@ class CartLine(BaseModel):
 
 
 class Cart(Document):
-    id: str = id_field("crt")
+    id: str = id_field("crt")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     user_id: str | None = None
     token_hash: str | None = None
     lines: list[CartLine] = Field(default_factory=list)

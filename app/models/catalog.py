@@ -8,6 +8,7 @@ taken out of ``stock``, so public availability excludes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -72,7 +73,7 @@ class AddOnKind(StrEnum):
 
 
 class Category(Document):
-    id: str = id_field("cat")
+    id: str = id_field("cat")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     name: str
     slug: str
     description: str | None = None
@@ -126,7 +127,7 @@ class ProductImage(BaseModel):
 
 
 class Product(Document):
-    id: str = id_field("prd")
+    id: str = id_field("prd")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     name: str
     slug: str
     description: str = ""
@@ -197,6 +198,8 @@ class Product(Document):
         return self
 
 
-def product_search_words(name: str, tags: list[str], flower_types: list[str], description: str | None) -> list[str]:
+def product_search_words(
+    name: str, tags: list[str], flower_types: Sequence[str], description: str | None
+) -> list[str]:
     """What ``q`` searches in: the folded words of the name, tags, flower types and description."""
     return search_words(name, tags, [str(t) for t in flower_types], description)

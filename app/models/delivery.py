@@ -33,7 +33,7 @@ class SlotConfig(BaseModel):
 
 
 class DeliveryZone(Document):
-    id: str = id_field("dzn")
+    id: str = id_field("dzn")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     name: str
     zip_codes: list[str] = Field(default_factory=list)  # exact 5-digit ZIPs
     zip_prefixes: list[str] = Field(default_factory=list)  # 1-4 leading digits, e.g. "100"
@@ -55,7 +55,7 @@ class DeliveryZone(Document):
 class DeliveryConfig(Document):
     """The single delivery configuration (``_id`` = "delivery"), created from settings on first read."""
 
-    id: str = CONFIG_ID
+    id: str = CONFIG_ID  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     slots: dict[str, SlotConfig]  # keyed by SlotCode
     pickup_enabled: bool = True
     pickup_slots: dict[str, SlotConfig]
@@ -73,7 +73,7 @@ class DeliveryConfig(Document):
 class SlotUsage(Document):
     """Capacity taken in one slot: ``_id`` = "<zone id | pickup>:<YYYY-MM-DD>:<slot>"."""
 
-    id: str
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     scope: str
     date: str
     slot: str

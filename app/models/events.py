@@ -17,7 +17,7 @@ from app.models.base import UtcDateTime, now_field
 
 
 class StreamTicket(Document):
-    id: str  # sha256 of the ticket
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId; sha256 of the ticket
     scope: Literal["order", "staff"]
     order_id: str = ""  # the order of an ``order`` ticket; "" for the staff board (no null-equality filters)
     user_id: str | None = None  # None: a guest holding the order's access token

@@ -28,7 +28,7 @@ MANUAL_REASONS = (StockReason.restock, StockReason.damaged, StockReason.correcti
 
 
 class StockMovement(Document):
-    id: str = id_field("stm")
+    id: str = id_field("stm")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     product_id: str
     size: str
     delta: int

@@ -35,7 +35,7 @@ class SubscriptionStatus(StrEnum):
 
 
 class NewsletterSubscription(Document):
-    id: str = id_field("nls")
+    id: str = id_field("nls")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     email: str  # lower-case
     status: SubscriptionStatus = SubscriptionStatus.pending
     # How consent was last given: "form" (double opt-in), "account" (the verified owner signed in), "seed",
@@ -57,7 +57,7 @@ class NewsletterSubscription(Document):
 
 
 class EmailSuppression(Document):
-    id: str = id_field("sup")
+    id: str = id_field("sup")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     email: str
     reason: str  # "hard-bounce"
     detail: str | None = None  # e.g. the SMTP reply
@@ -110,7 +110,7 @@ class CampaignSchedule(BaseModel):
 
 
 class Campaign(Document):
-    id: str = id_field("cmp")
+    id: str = id_field("cmp")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     name: str  # internal
     subject: str
     preheader: str | None = None
@@ -144,7 +144,7 @@ class StockAlertStatus(StrEnum):
 
 
 class StockAlert(Document):
-    id: str = id_field("sta")
+    id: str = id_field("sta")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     product_id: str
     size: str
     email: str
@@ -174,7 +174,7 @@ class CursorMark(BaseModel):
 class JobCursor(Document):
     """A scanning job's position (``_id`` is the job's name)."""
 
-    id: str
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     mark: CursorMark | None = None
     lease: Lease | None = None
 

@@ -21,7 +21,7 @@ class EmailStatus(StrEnum):
 
 
 class OutboxEmail(Document):
-    id: str = id_field("eml")
+    id: str = id_field("eml")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     # Unique: the same logical email (e.g. "order ord_x confirmed") is queued at most once.
     dedupe_key: str
     to: str

@@ -20,7 +20,7 @@ class PromoKind(StrEnum):
 
 
 class PromoCode(Document):
-    id: str = id_field("prm")
+    id: str = id_field("prm")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     code: str  # stored upper-case; unique
     description: str | None = None
     kind: PromoKind
@@ -50,7 +50,7 @@ class PromoCode(Document):
 class PromoCustomerUses(Document):
     """Uses of one code by one customer: ``_id`` = "<promo id>:<customer key>"."""
 
-    id: str
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     promo_id: str
     used: int = 0
 
@@ -66,7 +66,7 @@ class RedemptionStatus(StrEnum):
 class PromoRedemption(Document):
     """One order's use of a code; ``_id`` is the order id, so an order takes at most one use."""
 
-    id: str
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     promo_id: str
     code: str
     customer_key: str | None = None

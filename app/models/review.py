@@ -11,7 +11,7 @@ from app.models.base import id_field, now_field
 
 
 class Review(Document):
-    id: str = id_field("rev")
+    id: str = id_field("rev")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     product_id: str
     user_id: str
     rating: int  # 1..5

@@ -34,7 +34,8 @@ def parse_sales_day_id(day_id: str) -> tuple[str, str]:
 
 
 class SalesDay(Document):
-    id: str  # sales_day_id(day, currency), e.g. sd_2030-04-08_USD
+    # sales_day_id(day, currency), e.g. sd_2030-04-08_USD
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     day: str  # ISO date of the shop day
     currency: str
     time_zone: str  # the SHOP_TIMEZONE the day was cut in

@@ -41,7 +41,7 @@ class Preferences(BaseModel):
 
 
 class User(Document):
-    id: str = id_field("usr")
+    id: str = id_field("usr")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     email: str
     password_hash: str | None = None
     first_name: str

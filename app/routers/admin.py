@@ -33,7 +33,8 @@ def full_path(request: Request) -> str:
         table = {id(ctx.original_route): ctx.path for ctx in iter_route_contexts(request.app.routes)}
         request.app.state.route_paths = table
     route = request.scope["route"]
-    return table.get(id(route), route.path)
+    path: str = table.get(id(route), route.path)
+    return path
 
 
 def route_action(method: str, path: str) -> AuditAction:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Form, Header, Request, Response, status
 
+from app.config import Settings
 from app.core.errors import Unauthorized
 from app.core.openapi import response_headers
 from app.core.ratelimit import client_ip, hit
@@ -47,7 +48,7 @@ Mode = Annotated[SessionMode, Header(
 SETS_COOKIE = "Also sets the refresh cookie (`Set-Cookie: af_refresh=…`)."
 
 
-def _issue(response: Response, settings, tokens: TokenPair, mode: SessionMode) -> TokenPair:
+def _issue(response: Response, settings: Settings, tokens: TokenPair, mode: SessionMode) -> TokenPair:
     """Set the refresh cookie; in cookie mode the body carries no refresh token."""
     response.set_cookie(REFRESH_COOKIE, tokens.refresh_token or "", max_age=tokens.refresh_expires_in,
                         httponly=True, secure=settings.refresh_cookie_secure, samesite="strict",
@@ -55,7 +56,7 @@ def _issue(response: Response, settings, tokens: TokenPair, mode: SessionMode) -
     return tokens.model_copy(update={"refresh_token": None}) if mode == "cookie" else tokens
 
 
-def _clear_refresh_cookie(response: Response, settings) -> None:
+def _clear_refresh_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(REFRESH_COOKIE, path="/api/v1/auth", httponly=True,
                            secure=settings.refresh_cookie_secure, samesite="strict")
 

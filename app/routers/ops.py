@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -51,7 +52,7 @@ async def ready(request: Request) -> JSONResponse:
     rt = request.app.state.runtime
     checks: dict[str, str] = {}
 
-    async def probe(name: str, coro) -> None:
+    async def probe(name: str, coro: Awaitable[object]) -> None:
         try:
             await asyncio.wait_for(coro, timeout=2)
             checks[name] = "ok"

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
 from app.models.common import StrictModel
-from app.models.marketing import CampaignStatus
+from app.models.marketing import Campaign, CampaignStatus
 from app.schemas.auth import Email
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
@@ -31,18 +31,18 @@ def _unique(values: list[str]) -> list[str]:
 
 class HeadingBlock(StrictModel):
     type: Literal["heading"]
-    text: free_text(150, min_length=1) = Field(description=PERSONALISE)
+    text: Annotated[str, FreeText(150, min_length=1)] = Field(description=PERSONALISE)
 
 
 class ParagraphBlock(StrictModel):
     type: Literal["paragraph"]
-    text: free_text(5000, min_length=1, multiline=True) = Field(
+    text: Annotated[str, FreeText(5000, min_length=1, multiline=True)] = Field(
         description="Plain text (no markup: it is escaped); a blank line starts a new paragraph. " + PERSONALISE)
 
 
 class ProductsBlock(StrictModel):
     type: Literal["products"]
-    title: free_text(150) | None = None
+    title: Annotated[str, FreeText(150)] | None = None
     product_ids: Annotated[list[ProductRef], Field(min_length=1, max_length=6), AfterValidator(_unique)] = Field(
         description="Shown as cards (image, name, price from, link) from the catalog at sending time; products "
                     "not active then are left out.")
@@ -50,7 +50,7 @@ class ProductsBlock(StrictModel):
 
 class ButtonBlock(StrictModel):
     type: Literal["button"]
-    text: free_text(60, min_length=1) = Field(description="The label. " + PERSONALISE)
+    text: Annotated[str, FreeText(60, min_length=1)] = Field(description="The label. " + PERSONALISE)
     url: LinkUrl = Field(description="`https://…`, or a storefront path such as `/collections/spring`.")
 
 
@@ -76,9 +76,9 @@ Audience = Annotated[SubscribersAudience | OccasionAudience | LapsedAudience, Fi
 AUDIENCE_NOTE = ("Every audience is limited to confirmed newsletter subscribers whose address is not suppressed "
                  "(hard bounce) and whose account, if any, is active.")
 
-Name = free_text(120, min_length=1)
-Subject = free_text(150, min_length=1)
-Preheader = free_text(150)
+Name = Annotated[str, FreeText(120, min_length=1)]
+Subject = Annotated[str, FreeText(150, min_length=1)]
+Preheader = Annotated[str, FreeText(150)]
 
 
 class CampaignIn(StrictModel):
@@ -167,7 +167,7 @@ class PreviewOut(BaseModel):
 
 
 
-def campaign_out(c, stats: CampaignStats) -> CampaignOut:
+def campaign_out(c: Campaign, stats: CampaignStats) -> CampaignOut:
     """The admin view of a ``Campaign`` document with its ``stats`` (app.services.campaigns.CampaignService.stats)."""
     return CampaignOut.model_validate({
         **c.model_dump(exclude={"schedule", "cursor", "lease", "version", "unsubscribed"}),

@@ -143,4 +143,4 @@ def document_streams(app: FastAPI) -> None:
                                                    "x-itemSchema": _item_schema(events)}}
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.models.catalog import Product
+
 
 class ImageRef(BaseModel):
     url: str
@@ -29,7 +31,7 @@ class FavoriteList(BaseModel):
     max: int = Field(description="How many favorites an account can keep.")
 
 
-def favorite_out(product, currency: str, available: bool) -> FavoriteOut:
+def favorite_out(product: Product, currency: str, available: bool) -> FavoriteOut:
     first = product.images[0] if product.images else None
     return FavoriteOut(
         product_id=product.id, name=product.name, slug=product.slug, price_min=product.price_min, currency=currency,

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from app.core.text import free_text
+from app.core.text import FreeText
+from app.models.catalog import ProductImage
 from app.models.common import StrictModel
 
-AltText = free_text(200)
+AltText = Annotated[str, FreeText(200)]
 ImageId = Annotated[str, StringConstraints(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]
 
 
@@ -38,6 +39,6 @@ class ImageOrderIn(StrictModel):
         return v
 
 
-def image_out(image) -> ImageOut:
+def image_out(image: ProductImage) -> ImageOut:
     return ImageOut(id=image.id, url=image.url, alt=image.alt, width=image.width, height=image.height,
                     variants=image.variants)

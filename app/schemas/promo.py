@@ -7,10 +7,10 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.common import StrictModel
-from app.models.promo import PromoKind
+from app.models.promo import PromoCode, PromoKind
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=32,
                                         pattern=r"^[A-Za-z0-9_-]+$")]
@@ -28,7 +28,7 @@ CategoryIds = Annotated[list[CategoryId], Field(max_length=50), AfterValidator(_
 
 
 class _PromoFields(StrictModel):
-    description: free_text(200) | None = None
+    description: Annotated[str, FreeText(200)] | None = None
     percent: Int | None = Field(None, ge=1, le=100, description="Percentage kind: whole percent (10 = 10 %).")
     percent_bps: Int | None = Field(None, ge=1, le=10_000, description="Percentage kind: basis points (1250 = 12.5 %).")
     amount: Cents | None = Field(None, description="Fixed kind: cents off.")
@@ -43,7 +43,7 @@ class _PromoFields(StrictModel):
     active: bool | None = None
 
     @model_validator(mode="after")
-    def _one_percent_form(self):
+    def _one_percent_form(self) -> _PromoFields:
         if self.percent is not None and self.percent_bps is not None:
             raise ValueError("give percent or percent_bps, not both")
         return self
@@ -101,7 +101,7 @@ class PromoResult(BaseModel):
     description: str | None = None
 
 
-def promo_out(p) -> PromoOut:
+def promo_out(p: PromoCode) -> PromoOut:
     """The admin view of a ``PromoCode`` document (``remaining_uses`` None when unlimited)."""
     remaining = None if p.usage_limit is None else max(0, p.usage_limit - p.uses)
     return PromoOut.model_validate({**p.model_dump(), "remaining_uses": remaining})

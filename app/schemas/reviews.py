@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime
 from app.models.common import StrictModel
+from app.models.review import Review
 
 Rating = Annotated[Int, Field(ge=1, le=5)]
-Title = free_text(120, min_length=1)
-Body = free_text(4000, multiline=True)
+Title = Annotated[str, FreeText(120, min_length=1)]
+Body = Annotated[str, FreeText(4000, multiline=True)]
 
 
 class ReviewIn(StrictModel):
@@ -73,16 +74,16 @@ class ReviewSummary(BaseModel):
     histogram: dict[str, int] = Field(description='Number of visible reviews per star, keys "1".."5".')
 
 
-def review_out(review, names: dict[str, str]) -> ReviewOut:
+def review_out(review: Review, names: dict[str, str]) -> ReviewOut:
     return ReviewOut(**_public_fields(review, names))
 
 
-def review_admin_out(review, names: dict[str, str]) -> ReviewAdminOut:
+def review_admin_out(review: Review, names: dict[str, str]) -> ReviewAdminOut:
     return ReviewAdminOut(**_public_fields(review, names), user_id=review.user_id, hidden=review.hidden,
                           hidden_at=review.hidden_at, hidden_by=review.hidden_by)
 
 
-def _public_fields(review, names: dict[str, str]) -> dict:
+def _public_fields(review: Review, names: dict[str, str]) -> dict[str, Any]:
     return dict(id=review.id, product_id=review.product_id, rating=review.rating, title=review.title,
                 body=review.body, author_name=names.get(review.user_id, "Customer"),
                 verified_purchase=review.verified_purchase, created_at=review.created_at,

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import UtcDateTime
 from app.models.common import StrictModel
-from app.models.user import Role
+from app.models.user import Role, User
 
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
@@ -21,7 +21,7 @@ Occasion = Literal[
     "birthday", "anniversary", "love_romance", "wedding", "sympathy", "get_well", "congratulations",
     "thank_you", "new_baby", "just_because", "mothers_day", "valentines_day",
 ]
-Name = free_text(80, min_length=1)
+Name = Annotated[str, FreeText(80, min_length=1)]
 
 
 def normalize_us_phone(value: str) -> str:
@@ -44,10 +44,10 @@ UsPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=25,
 StateCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=2,
                                              pattern=r"^[A-Za-z]{2}$"), AfterValidator(check_state)]
 Zip = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}(-\d{4})?$")]
-Line = free_text(120, min_length=3)
-OptLine = free_text(120)
-City = free_text(80, min_length=2)
-Label = free_text(40)
+Line = Annotated[str, FreeText(120, min_length=3)]
+OptLine = Annotated[str, FreeText(120)]
+City = Annotated[str, FreeText(80, min_length=2)]
+Label = Annotated[str, FreeText(40)]
 
 
 def _not_null(value: object) -> object:
@@ -165,7 +165,7 @@ class AdminUserPatch(StrictModel):
     is_active: bool | None = None
 
 
-def user_out(user, newsletter_status: str | None) -> UserOut:
+def user_out(user: User, newsletter_status: str | None) -> UserOut:
     """The API view of ``user``; ``newsletter_status`` is the status of the address's newsletter subscription
     (None: there is none), read by the caller (app/services/accounts.profiles)."""
     prefs = {**user.preferences.model_dump(), "newsletter": newsletter_status == "confirmed",

@@ -51,7 +51,7 @@ class AccountService:
         if changes:
             changes["updated_at"] = utcnow()
             await User.find_one(User.id == user.id).update({"$set": changes})
-        return await User.get(user.id)  # type: ignore[return-value]
+        return await User.get(user.id)  # type: ignore[return-value]  # just updated: it exists
 
     async def delete_account(self, user: User, password: str) -> None:
         """Anonymize personal data, keep order records (they reference the id), end every session."""
@@ -136,7 +136,7 @@ async def set_keeping_an_admin(user: User, changes: dict[str, Any]) -> None:
     await User.find_one(User.id == user.id).update({"$set": changes})
     if await count_matching(User.get_pymongo_collection(), {"role": Role.admin.value, "is_active": True},
                             limit=1) == 0:
-        guarded = {k: changes[k] for k in ("role", "is_active") if k in changes}
+        guarded: dict[str, Any] = {k: changes[k] for k in ("role", "is_active") if k in changes}
         undo = {"role": user.role.value, "is_active": user.is_active}
         await User.get_pymongo_collection().update_one({"_id": user.id, **guarded},
                                                        {"$set": {k: undo[k] for k in guarded}})
@@ -147,7 +147,8 @@ class UserAdminService:
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
 
-    async def list(self, params: PageParams, *, q: str | None, role: Role | None, active: bool | None):
+    async def list(self, params: PageParams, *, q: str | None, role: Role | None, active: bool | None
+                   ) -> tuple[list[User], str | None, int | None]:
         query: dict[str, Any] = {}
         if role is not None:
             query["role"] = role.value

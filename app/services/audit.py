@@ -67,7 +67,8 @@ def _expires(settings: Settings, at: Any) -> Any:
 
 
 def _entry_doc(entry: AuditEntry) -> dict[str, Any]:
-    return entry.model_dump(by_alias=True)
+    doc: dict[str, Any] = entry.model_dump(by_alias=True)
+    return doc
 
 
 class AuditScope:

@@ -92,7 +92,7 @@ class AuthService:
             raise Unauthorized(INVALID_LOGIN, code="invalid-credentials")
         if not user.is_active:
             raise Forbidden("This account is deactivated. Contact the shop.", code="account-deactivated")
-        updates: dict = {"last_login_at": utcnow()}
+        updates: dict[str, object] = {"last_login_at": utcnow()}
         if new_hash:  # legacy bcrypt (or outdated argon2 parameters): upgrade transparently
             updates["password_hash"] = new_hash
         await User.find_one(User.id == user.id).update({"$set": updates})
@@ -191,7 +191,7 @@ class AuthService:
         await self._spend(record)
         if user.email_verified_at is None:
             await User.find_one(User.id == user.id).update({"$set": {"email_verified_at": utcnow()}})
-        return await User.get(user.id)  # type: ignore[return-value]
+        return await User.get(user.id)  # type: ignore[return-value]  # the token's user: it exists
 
     async def resend_verification(self, email: str) -> None:
         user = await User.find_one(User.email == email)
@@ -252,7 +252,7 @@ class AuthService:
         return TokenPair(access_token=access, expires_in=expires_in, refresh_token=refresh,
                          refresh_expires_in=int(ttl.total_seconds()))
 
-    async def _revoke(self, query: dict, reason: str) -> None:
+    async def _revoke(self, query: dict[str, str], reason: str) -> None:
         """End the sessions matching ``query`` (a family or a user): refresh tokens not yet rotated are revoked,
         and every session, rotated ones included, is marked ended so its access tokens stop at once."""
         coll = RefreshSession.get_pymongo_collection()

@@ -18,6 +18,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from beanie import SortDirection
+
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.jobs import claim, release
@@ -63,7 +65,7 @@ class CampaignSender:
         campaign = Campaign.model_validate(raw)
         subscribers = await NewsletterSubscription.find(
             {"status": SubscriptionStatus.confirmed.value, "_id": {"$gt": campaign.cursor}},
-        ).sort([("_id", 1)]).limit(self.settings.marketing_batch_size).to_list()
+        ).sort([("_id", SortDirection.ASCENDING)]).limit(self.settings.marketing_batch_size).to_list()
         if not subscribers:
             await self._finish(coll, raw)
             return 1

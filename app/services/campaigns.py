@@ -13,6 +13,7 @@ for a whole page, plus the ``unsubscribed`` counter kept by the unsubscribe link
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in the service class the method ``list`` shadows the type
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -183,14 +184,14 @@ class CampaignService:
 
     # --- statistics -------------------------------------------------------------------------------------
     @staticmethod
-    async def stats(campaigns: list[Campaign]) -> dict[str, CampaignStats]:
+    async def stats(campaigns: builtins.list[Campaign]) -> dict[str, CampaignStats]:
         """Per campaign: its outbox emails counted by status (one aggregation), and its unsubscribe count."""
         counts: dict[str, dict[str, int]] = {}
         if campaigns:
             def count(*statuses: EmailStatus) -> dict[str, Any]:
                 return {"$sum": {"$cond": [{"$in": ["$status", [s.value for s in statuses]]}, 1, 0]}}
 
-            pipeline = [{"$match": {"campaign_id": {"$in": [c.id for c in campaigns]}}},
+            pipeline: builtins.list[dict[str, Any]] = [{"$match": {"campaign_id": {"$in": [c.id for c in campaigns]}}},
                         {"$group": {"_id": "$campaign_id", "recipients": {"$sum": 1},
                                     "queued": count(EmailStatus.pending), "sent": count(EmailStatus.sent),
                                     "failed": count(EmailStatus.failed, EmailStatus.bounced),
@@ -203,7 +204,8 @@ class CampaignService:
 
     async def _write(self, campaign_id: str, mutate: Any) -> Campaign:
         try:
-            return await update_versioned(Campaign, campaign_id, mutate)
+            campaign: Campaign = await update_versioned(Campaign, campaign_id, mutate)
+            return campaign
         except NotFound:
             raise NotFound("No such campaign.", code="campaign-not-found") from None
 

@@ -19,6 +19,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from beanie import SortDirection
+
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.jobs import claim, release
@@ -34,7 +36,7 @@ from app.services.newsletter import NewsletterService
 log = logging.getLogger("app.cart_reminders")
 
 JOB = "cart-reminders"
-ORDER = [("updated_at", 1), ("_id", 1)]
+ORDER = [("updated_at", SortDirection.ASCENDING), ("_id", SortDirection.ASCENDING)]
 
 
 class CartReminders:
@@ -62,10 +64,10 @@ class CartReminders:
             except Exception:  # one cart must not stop the scan; the others still get theirs
                 log.exception("cart reminder of %s failed; skipped", cart.id)
         if len(carts) == self.settings.marketing_batch_size:  # more may follow: go on after the last one read
-            mark = {"at": carts[-1].updated_at, "id": carts[-1].id}
+            next_mark = {"at": carts[-1].updated_at, "id": carts[-1].id}
         else:  # everything up to `end` was read
-            mark = {"at": end, "id": ""}
-        await release(coll, raw, changes={"mark": mark})
+            next_mark = {"at": end, "id": ""}
+        await release(coll, raw, changes={"mark": next_mark})
         return len(carts)
 
     async def _remind(self, cart: Cart) -> bool:

@@ -197,7 +197,7 @@ class EmailService:
             if not reused:
                 smtp = await self._connect()
             try:
-                await smtp.sendmail(sender, [recipient], data)  # type: ignore[union-attr]
+                await smtp.sendmail(sender, [recipient], data)  # type: ignore[union-attr]  # connected just above
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 if not reused:
                     raise

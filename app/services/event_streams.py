@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from beanie import SortDirection
 from pydantic_core import to_json
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -70,7 +71,9 @@ async def stock_snapshot(product_ids: list[str]) -> list[Out]:
     out = []
     for pid in product_ids:
         doc = docs.get(pid)
-        for size in (doc or {}).get("sizes", []):
+        if doc is None:
+            continue
+        for size in doc.get("sizes", []):
             view = stock_view(pid, size["code"], doc.get("stock"), doc.get("status", ""))
             out.append(Out("stock", view, f"{pid}:{size['code']}", int(doc.get("stock_seq") or 0)))
     return out
@@ -87,7 +90,7 @@ def order_snapshot(order: Order) -> Snapshot:
 async def board_snapshot() -> list[Out]:
     """Orders waiting to be prepared and low stock; the orders' versions seed the ordering of later events."""
     orders = await Order.find({"status": {"$in": [OrderStatus.paid.value, OrderStatus.confirmed.value]}}) \
-        .sort([("created_at", -1)]).limit(BOARD_ROWS).to_list()
+        .sort([("created_at", SortDirection.DESCENDING)]).limit(BOARD_ROWS).to_list()
     low = [{k: r[k] for k in ("product_id", "name", "size", "available", "threshold")}
            for r in (await low_stock_report())[:BOARD_ROWS]]
     board = Out("board", {"orders": [order_view(o) for o in orders], "low_stock": low})
@@ -194,7 +197,7 @@ class StreamService:
 
         body = self._run(sub, snapshot, still_allowed, stream_id, keys)
         return EventSourceResponse(body, ping=s.events_ping_seconds, send_timeout=s.events_send_timeout_seconds,
-                                   shutdown_event=shutdown,  # type: ignore[arg-type]  (only .set() is called)
+                                   shutdown_event=shutdown,  # type: ignore[arg-type]  # only its .set() is called
                                    shutdown_grace_period=1.0,
                                    background=BackgroundTask(cleanup), headers={"Cache-Control": "no-store"})
 

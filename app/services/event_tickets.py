@@ -67,7 +67,7 @@ class TicketService:
         out, deactivated or (staff board) demoted — the same check an open stream repeats periodically."""
         raw = await StreamTicket.get_pymongo_collection().find_one_and_delete(
             {"_id": hash_token(secret), "scope": scope, "order_id": order_id})
-        ticket = StreamTicket.model_validate(raw) if raw is not None else None
+        ticket: StreamTicket | None = StreamTicket.model_validate(raw) if raw is not None else None
         if ticket is None or ticket.expires_at <= utcnow():
             raise InvalidTicket("The stream ticket is invalid, expired or already used; ask for a new one.")
         check = self.still_allowed(ticket)

@@ -19,7 +19,7 @@ older than what they already sent (app/services/event_streams.py).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from pymongo import ReturnDocument, UpdateOne
 
@@ -108,7 +108,8 @@ async def publish_product_stock(product_id: str) -> None:
         publish_stock(doc, [s["code"] for s in doc.get("sizes", [])])
 
 
-async def _refusal(product_id: str, size: str, delta: int) -> None:
+async def _refusal(product_id: str, size: str, delta: int) -> NoReturn:
+    """Why a conditional stock update matched nothing: NotFound, Unprocessable (unknown size) or Conflict."""
     raw = await Product.get_pymongo_collection().find_one({"_id": product_id}, {"stock": 1})
     if raw is None:
         raise NotFound("No such product.")

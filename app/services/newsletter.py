@@ -71,7 +71,7 @@ class NewsletterService:
             raise InvalidToken(INVALID_LINK)
         if sub.status != SubscriptionStatus.confirmed:
             await self._set_confirmed(sub.id, source="form")
-        return await NewsletterSubscription.get(sub.id)  # type: ignore[return-value]
+        return await NewsletterSubscription.get(sub.id)  # type: ignore[return-value]  # read just above: it exists
 
     # --- unsubscribe ------------------------------------------------------------------------------------
     async def unsubscribe(self, token: str) -> None:
@@ -80,7 +80,8 @@ class NewsletterService:
         payload = read_link(self.settings, UNSUBSCRIBE, token)
         if payload is None or not isinstance(payload.get("i"), str):
             raise InvalidToken(INVALID_LINK)
-        via = payload.get("c") if isinstance(payload.get("c"), str) else "link"
+        campaign_id = payload.get("c")
+        via = campaign_id if isinstance(campaign_id, str) else "link"
         sub = await NewsletterSubscription.get(payload["i"])
         if sub is None:
             return
@@ -171,7 +172,8 @@ class NewsletterService:
             await sub.insert()
             return sub
         except DuplicateKeyError:  # a concurrent request created it
-            return await NewsletterSubscription.find_one({"email": address})  # type: ignore[return-value]
+            # The duplicate key says it exists.
+            return await NewsletterSubscription.find_one({"email": address})  # type: ignore[return-value]  # see above
 
     @staticmethod
     async def _set_confirmed(subscription_id: str, *, source: str) -> None:

@@ -10,7 +10,7 @@ from app.models.catalog import Product, ProductStatus
 
 async def load_product(product_id: str, *, active_only: bool = True) -> Product:
     """The product with this id; drafts and archived products count as missing when ``active_only``."""
-    query: dict = {"_id": product_id}
+    query: dict[str, str] = {"_id": product_id}
     if active_only:
         query["status"] = ProductStatus.active.value
     product = await Product.find_one(query)

@@ -7,6 +7,7 @@ keyed by the order id makes taking idempotent and giving back exactly-once.
 
 from __future__ import annotations
 
+import builtins  # builtins.list: in the service class the method ``list`` shadows the type
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -57,7 +58,8 @@ class PromoService:
         self.clock = clock
 
     # --- admin ----------------------------------------------------------------------------------
-    async def list(self, params: PageParams, *, active: bool | None, q: str | None):
+    async def list(self, params: PageParams, *, active: bool | None, q: str | None
+                   ) -> tuple[builtins.list[PromoCode], str | None, int | None]:
         query: dict[str, Any] = {}
         if active is not None:
             query["active"] = active
@@ -135,7 +137,7 @@ class PromoService:
             raise Unprocessable("valid_from must be before valid_until.", code="promo-invalid")
 
     @staticmethod
-    async def _check_categories(ids: list[str]) -> None:
+    async def _check_categories(ids: builtins.list[str]) -> None:
         if not ids:
             return
         found = {c.id for c in await Category.find({"_id": {"$in": ids}}).to_list()}
@@ -159,7 +161,7 @@ class PromoService:
         if promo.valid_until and now >= promo.valid_until:
             raise Unprocessable("This code has expired.", code="promo-expired")
 
-    async def evaluate(self, code: str, *, subtotal: int, lines: list[PromoLine], user_id: str | None,
+    async def evaluate(self, code: str, *, subtotal: int, lines: builtins.list[PromoLine], user_id: str | None,
                        email: str | None) -> PromoResult:
         """The discount ``code`` gives on these lines now, or Unprocessable with the reason code."""
         promo = await self._find(code)

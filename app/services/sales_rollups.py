@@ -244,7 +244,8 @@ class SalesRollups:
         last = await coll.find_one({}, {"created_at": 1}, sort=[("created_at", -1)])
         if first is None or last is None:
             return None
-        return tuple(ensure_utc(d["created_at"]).astimezone(self.tz).date() for d in (first, last))  # type: ignore
+        first_day, last_day = (ensure_utc(d["created_at"]).astimezone(self.tz).date() for d in (first, last))
+        return first_day, last_day
 
     async def rebuild(self, start: date, end: date) -> int:
         """Recompute the shop days ``start..end`` (inclusive) from their orders; returns the orders counted.

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import cloudinary.exceptions
 import cloudinary.uploader
 import cloudinary.utils
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from app.config import Settings
 from app.core.errors import ServiceUnavailable
@@ -122,6 +124,7 @@ class CloudinaryStorage:
         opts: dict[str, object] = {"fetch_format": "auto", "quality": "auto"}
         if width:
             opts.update(width=width, crop="limit")
+        url: str
         url, _ = cloudinary.utils.cloudinary_url(public_id, cloud_name=self.cloud_name, secure=True,
                                                  version=version, **opts)
         return url
@@ -148,8 +151,9 @@ def make_storage(settings: Settings) -> Storage:
 class ImmutableStaticFiles(StaticFiles):
     """StaticFiles whose files are cached for a year: their names change whenever their content does."""
 
-    def file_response(self, *args, **kwargs):
-        response = super().file_response(*args, **kwargs)
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = IMMUTABLE
         return response
 
