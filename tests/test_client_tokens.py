@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -93,12 +94,26 @@ async def test_a_cursor_from_one_sort_order_is_refused_by_another(client):
         await make_product(name=f"Blush {i}", prices={"standard": 4000 + i})
     r = await client.get(f"{API}/products", params={"sort": "price_asc", "limit": 1})
     cursor = r.json()["next_cursor"]
-    assert json.loads(base64.urlsafe_b64decode(cursor + "==="))[0] == 4000
+    assert json.loads(base64.urlsafe_b64decode(cursor + "==="))[1] == 4000  # after the list's scope tag
     assert (await client.get(f"{API}/products", params={"sort": "price_asc", "cursor": cursor})).status_code == 200
     assert_problem(await client.get(f"{API}/products", params={"cursor": cursor}), 422, "invalid-cursor")
     newest = (await client.get(f"{API}/products", params={"limit": 1})).json()["next_cursor"]
     assert_problem(await client.get(f"{API}/products", params={"sort": "price_asc", "cursor": newest}), 422,
                    "invalid-cursor")
+
+
+async def test_a_cursor_of_one_list_is_refused_by_another(client, lists):
+    headers, _, _ = lists
+    await create_user(Role.customer)
+    for _ in range(2):
+        await client.post(f"{API}/admin/promo-codes", headers=headers, json={
+            "code": f"CURSOR{uuid.uuid4().hex[:6].upper()}", "kind": "percentage", "percent": 10})
+    users = (await client.get(f"{API}/admin/users", params={"limit": 1}, headers=headers)).json()["next_cursor"]
+    promos = (await client.get(f"{API}/admin/promo-codes", params={"limit": 1}, headers=headers)).json()
+    assert users and promos["next_cursor"]  # both newest first by id: the same shape of cursor
+    assert (await client.get(f"{API}/admin/users", params={"cursor": users}, headers=headers)).status_code == 200
+    r = await client.get(f"{API}/admin/promo-codes", params={"cursor": users}, headers=headers)
+    assert_problem(r, 422, "invalid-cursor")
 
 
 async def test_every_list_rejects_unknown_query_parameters(client, lists):

@@ -208,12 +208,12 @@ async def test_cursor_pagination_on_string_ids(db, sort):
     cursor = None
     while True:
         kinds = [str if f == "_id" else int for f, _ in sort]
-        query = keyset_filter(sort, decode_cursor(cursor, kinds)) if cursor else {}
+        query = keyset_filter(sort, decode_cursor(cursor, kinds, "p")) if cursor else {}
         page = await db.p.find(query).sort(sort).limit(5).to_list()
         seen += [d["_id"] for d in page]
         if len(page) < 5:
             break
-        cursor = encode_cursor([page[-1][f] for f, _ in sort])
+        cursor = encode_cursor([page[-1][f] for f, _ in sort], "p")
     assert seen == expected
 
 

@@ -1,8 +1,12 @@
 """Cursor pagination: opaque cursors over a whitelisted sort key + the string ``_id`` tie-breaker.
 
-A cursor is the base64url JSON list of the last item's sort-key values. It comes back from the client, so
-``decode_cursor`` checks every value against its sort key's type and range (a string id, a 64-bit integer,
-a finite number) before it reaches a query: anything else is a 422 ``invalid-cursor``, never a 500.
+A cursor is the base64url JSON list of a *scope tag* then the last item's sort-key values. The tag is a short
+digest of the list's identity (its collection and sort order, see ``list_scope``), so a cursor of one list or
+sort order given to another is refused rather than silently answering a page of the wrong order. A cursor
+comes back from the client, so ``decode_cursor`` checks the tag and every value against its sort key's type and
+range (a string id, a 64-bit integer, a finite number) before it reaches a query: anything else is a 422
+``invalid-cursor``, never a 500. (The tag is not a signature: a client can still forge a cursor of the right
+shape, which only moves where its page starts.)
 Every list's query model derives from ``PageParams``, which refuses unknown query parameters (422).
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -43,8 +48,17 @@ class PageParams(BaseModel):
     cursor: str | None = Field(None, max_length=512, description="`next_cursor` of the previous page.")
 
 
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+def list_scope(collection: str, sort: Sequence[tuple[str, int]]) -> str:
+    """The scope tag of a list: 8 base64url characters of a SHA-256 over its collection and sort order
+    (e.g. ``list_scope("products", [("price_min", 1), ("_id", 1)])``)."""
+    identity = collection + "|" + ",".join(f"{field}:{direction}" for field, direction in sort)
+    return base64.urlsafe_b64encode(hashlib.sha256(identity.encode()).digest()[:6]).decode()
+
+
+def encode_cursor(values: list[Any], scope: str) -> str:
+    """The opaque cursor after an item whose sort-key values are ``values``, in the list ``scope``
+    (``list_scope``)."""
+    raw = json.dumps([scope, *values], separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -56,17 +70,21 @@ def _fits(value: Any, kind: CursorKind) -> bool:
     return kind is float and type(value) is float and math.isfinite(value)
 
 
-def decode_cursor(cursor: str, kinds: Sequence[CursorKind]) -> list[Any]:
-    """The sort-key values in ``cursor``, one per entry of ``kinds`` (see ``cursor_kinds``).
+def decode_cursor(cursor: str, kinds: Sequence[CursorKind], scope: str) -> list[Any]:
+    """The sort-key values in ``cursor``, one per entry of ``kinds`` (see ``cursor_kinds``), for the list
+    ``scope`` (``list_scope``).
 
-    Raises InvalidCursor (422) unless the cursor is base64url JSON holding a list of exactly that many
+    Raises InvalidCursor (422) unless the cursor is base64url JSON holding ``scope`` then exactly that many
     values, each of its key's type and within its range."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidCursor("The cursor is not one this API issued.") from exc
-    if not isinstance(values, list) or len(values) != len(kinds):
+    if not isinstance(decoded, list) or not decoded or decoded[0] != scope:
+        raise InvalidCursor("The cursor does not fit this list or sort order.")
+    values = decoded[1:]
+    if len(values) != len(kinds):
         raise InvalidCursor("The cursor does not fit this list or sort order.")
     if not all(_fits(v, k) for v, k in zip(values, kinds, strict=True)):
         raise InvalidCursor("The cursor does not fit this list or sort order.")
@@ -110,14 +128,16 @@ async def paginate(document: Any, query: dict[str, Any], sort: list[tuple[str, i
     """
     assert sort[-1][0] == "_id", "the last sort key must be the unique _id"
     full = dict(query)
+    scope = list_scope(document.get_pymongo_collection().name, sort)
     if params.cursor:
-        full = all_of(query, keyset_filter(sort, decode_cursor(params.cursor, cursor_kinds(document, sort))))
+        values = decode_cursor(params.cursor, cursor_kinds(document, sort), scope)
+        full = all_of(query, keyset_filter(sort, values))
     docs = await document.find(full).sort(sort).limit(params.limit + 1).to_list()
     next_cursor = None
     if len(docs) > params.limit:
         docs = docs[: params.limit]
         last = docs[-1].model_dump(by_alias=True)
-        next_cursor = encode_cursor([_dig(last, f) for f, _ in sort])
+        next_cursor = encode_cursor([_dig(last, f) for f, _ in sort], scope)
     count = None
     if total:
         if params.cursor is None and next_cursor is None:

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 from app.core.errors import NotFound
 from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
-from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter
+from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter, list_scope
 from app.core.text import normalize
 from app.models.catalog import Category, Color, FlowerType, Occasion, Product
 from app.schemas.catalog import OCCASION_LABELS, PRICE_BUCKETS, ProductFilters, ProductListParams, ProductSort
@@ -210,12 +210,13 @@ class CatalogReader:
         query = product_query(p, category_id)
         full = query
         if p.cursor:
-            full = all_of(query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec))))
+            full = all_of(query, keyset_filter(spec, decode_cursor(p.cursor, cursor_kinds(Product, spec),
+                                                                   list_scope("products", spec))))
         docs = await self.products.find(full, PAGE_PROJECTION).sort(spec).limit(p.limit + 1).to_list(None)
         next_cursor = None
         if len(docs) > p.limit:
             docs = docs[: p.limit]
-            next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec])
+            next_cursor = encode_cursor([docs[-1].get(f) for f, _ in spec], list_scope("products", spec))
         stock.update((d["_id"], d.get("stock") or {}) for d in docs)
         if p.cursor is None and next_cursor is None:
             total, capped = len(docs), False  # the first page is every match
@@ -243,10 +244,11 @@ class CatalogReader:
         ranked = await self.cache.get_or_load("rank", fkey, rank)
         rows = order_rows(ranked["rows"], spec)
         if p.cursor:
-            after = decode_cursor(p.cursor, cursor_kinds(Product, spec, score=int))
+            after = decode_cursor(p.cursor, cursor_kinds(Product, spec, score=int), list_scope("products-search", spec))
             rows = [r for r in rows if is_after(r, after, spec)]
         chosen = rows[: p.limit]
-        next_cursor = encode_cursor([chosen[-1].get(f) for f, _ in spec]) if len(rows) > p.limit else None
+        next_cursor = (encode_cursor([chosen[-1].get(f) for f, _ in spec], list_scope("products-search", spec))
+                       if len(rows) > p.limit else None)
         docs = await self.products.find({"_id": {"$in": [r["_id"] for r in chosen]}, **ACTIVE},
                                         PAGE_PROJECTION).to_list(None)
         stock.update((d["_id"], d.get("stock") or {}) for d in docs)
