@@ -12,7 +12,7 @@ API = "/api/v1"
 
 
 async def seed(app: Any) -> None:
-    from app.seed_catalog import seed_catalog
+    from app.demo.catalog import seed_catalog
     from app.services.catalog_cache import notify_catalog_changed
 
     await seed_catalog()
