@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.core.problems import problem_responses
 from app.deps import admin_user, get_delivery_service
-from app.models.common import Page, problem_responses
 from app.models.delivery import SlotUsage
 from app.routers.params import CREATED, ZoneId, created
+from app.schemas.common import Page
 from app.schemas.delivery import (
     DeliveryConfigOut,
     DeliveryConfigPatch,

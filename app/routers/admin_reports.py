@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import get_report_service, get_shopper_report_service
-from app.models.common import problem_responses
 from app.schemas.reports import (
     SALES_BASIS,
     BucketedRange,

@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.openapi import response_headers
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, count_failures
 from app.core.security import hash_token
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service, get_tracker
-from app.models.common import problem_responses
 from app.routers.params import LineId, ProductId
 from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn
 from app.services.analytics import Tracker

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.core.http_cache import OnServe, if_none_match
+from app.core.problems import problem_responses
 from app.core.query import QueryModel
 from app.deps import get_tracker
-from app.models.common import problem_responses
 from app.schemas.catalog import (
     CategoryDetail,
     CategoryTree,

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.core.types import RequestDate
 from app.deps import get_delivery_service
-from app.models.common import problem_responses
 from app.schemas.delivery import DeliveryOptionsOut, Method
 from app.services.delivery import DeliveryService
 

@@ -10,9 +10,9 @@ from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
-from app.models.common import StrictModel
 from app.models.marketing import CampaignStatus
 from app.schemas.auth import Email
+from app.schemas.common import StrictModel
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
 # An https URL, or a storefront path ("/…" but not "//host", which browsers read as another site). Written

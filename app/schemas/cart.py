@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from app.core.text import free_text
 from app.core.types import Int
-from app.models.common import StrictModel
+from app.schemas.common import StrictModel
 from app.schemas.promo import PromoResult
 
 MAX_LINE_QUANTITY = 20

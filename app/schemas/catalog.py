@@ -11,8 +11,8 @@ from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, UtcDateTime
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
-from app.models.common import StrictModel
 from app.models.inventory import StockMovement, StockReason
+from app.schemas.common import StrictModel
 from app.schemas.images import ImageOut
 
 OCCASION_LABELS: dict[Occasion, str] = {

@@ -10,8 +10,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, RequestDate, UtcDateTime
-from app.models.common import StrictModel
 from app.models.delivery import SlotCode
+from app.schemas.common import StrictModel
 
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 ZipCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}$")]

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from app.core.text import free_text
-from app.models.common import StrictModel
+from app.schemas.common import StrictModel
 
 AltText = free_text(200)
 ImageId = Annotated[str, StringConstraints(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]

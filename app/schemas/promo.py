@@ -9,8 +9,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, UtcDateTime, UtcInstant
-from app.models.common import StrictModel
 from app.models.promo import PromoKind
+from app.schemas.common import StrictModel
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=32,
                                         pattern=r"^[A-Za-z0-9_-]+$")]

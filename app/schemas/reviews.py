@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, UtcDateTime
-from app.models.common import StrictModel
+from app.schemas.common import StrictModel
 
 Rating = Annotated[Int, Field(ge=1, le=5)]
 Title = free_text(120, min_length=1)
