@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from app.schemas.catalog import ProductDetail, ProductPage
+from app.schemas.catalog.public import ProductDetail, ProductPage
 
 API = "/api/v1"
 

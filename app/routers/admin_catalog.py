@@ -10,7 +10,7 @@ from app.core.pagination import PageParams
 from app.core.problems import problem_responses
 from app.deps import StaffUser
 from app.routers.params import CREATED, CategoryId, ProductId, created
-from app.schemas.catalog import (
+from app.schemas.catalog.admin import (
     AdminCategory,
     AdminProduct,
     AdminProductParams,

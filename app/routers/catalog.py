@@ -18,14 +18,13 @@ from app.core.http_cache import OnServe, if_none_match
 from app.core.problems import problem_responses
 from app.core.query import QueryModel
 from app.deps import get_tracker
-from app.schemas.catalog import (
+from app.schemas.catalog.params import ProductFilters, ProductListParams
+from app.schemas.catalog.public import (
     CategoryDetail,
     CategoryTree,
     Facets,
     ProductDetail,
-    ProductFilters,
     ProductList,
-    ProductListParams,
     ProductPage,
     Suggestions,
 )

@@ -16,7 +16,8 @@ from typing import Any
 from app.core.filters import all_of
 from app.core.text import normalize
 from app.models.catalog import ProductStatus
-from app.schemas.catalog import PRICE_BUCKETS, ProductFilters, ProductSort
+from app.models.catalog_facets import PRICE_BUCKETS
+from app.schemas.catalog.params import ProductFilters, ProductSort
 
 ACTIVE = {"status": ProductStatus.active.value}
 

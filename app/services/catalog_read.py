@@ -21,7 +21,8 @@ from app.core.ids import looks_like_id
 from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter
 from app.core.text import normalize
 from app.models.catalog import Category, Color, FlowerType, Occasion, Product
-from app.schemas.catalog import OCCASION_LABELS, PRICE_BUCKETS, ProductFilters, ProductListParams, ProductSort
+from app.models.catalog_facets import OCCASION_LABELS, PRICE_BUCKETS
+from app.schemas.catalog.params import ProductFilters, ProductListParams, ProductSort
 from app.services.catalog_cache import get_catalog_cache
 from app.services.catalog_query import (
     ACTIVE,
