@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.text import free_text
 from app.core.types import Int
-from app.schemas.common import StrictModel
+from app.schemas.common import StrictModel, unique_items
 from app.schemas.promo import PromoResult
 
 MAX_LINE_QUANTITY = 20
@@ -21,13 +21,7 @@ OptionCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 Quantity = Annotated[Int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 
-def _unique_sorted(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("add-ons must not repeat")
-    return sorted(values)
-
-
-AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), AfterValidator(_unique_sorted)]
+AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), unique_items("add-ons", sort=True)]
 GiftMessage = free_text(250, multiline=True)
 
 

@@ -28,14 +28,8 @@ from app.models.delivery import (
     SlotUsage,
     slot_key,
 )
-from app.schemas.delivery import (
-    DateOption,
-    DeliveryConfigPatch,
-    DeliveryOptionsOut,
-    SlotOption,
-    ZoneIn,
-    ZonePatch,
-)
+from app.models.delivery_options import DayAvailability, DeliveryOptions, SlotAvailability
+from app.schemas.delivery import DeliveryConfigPatch, ZoneIn, ZonePatch
 
 Clock = Callable[[], dt.datetime]
 
@@ -230,10 +224,13 @@ class DeliveryService:
             raise Unprocessable(REASONS["zip-not-served"], code="zip-not-served", zip=zip_code[:5])
         return cfg, zone
 
-    async def options(self, *, method: str, zip: str | None, date: dt.date | None) -> DeliveryOptionsOut:
-        out = DeliveryOptionsOut(method=method, zip=zip[:5] if zip else None, zone_id=None, zone_name=None,
-                                 fee=None, currency=self.settings.currency, timezone=self.settings.shop_timezone,
-                                 available=False, dates=[])
+    async def options(self, *, method: Literal["delivery", "pickup"], zip: str | None,
+                      date: dt.date | None) -> DeliveryOptions:
+        """Every date (``date`` alone, or the next ``DELIVERY_OPTIONS_DAYS``) with each slot's remaining
+        capacity and why it cannot be chosen. A ZIP no zone serves (or pickup switched off) is an answer with
+        a ``reason`` and no dates; Unprocessable(code="zip-required") for delivery without a ZIP."""
+        out = DeliveryOptions(method=method, zip=zip[:5] if zip else None, currency=self.settings.currency,
+                              timezone=self.settings.shop_timezone)
         try:
             cfg, zone = await self._resolve(method, zip)
         except Unprocessable as exc:
@@ -255,25 +252,23 @@ class DeliveryService:
                  async for raw in SlotUsage.get_pymongo_collection().find({"_id": {"$in": keys}})}
         for day in days:
             day_reason = self._day_reason(cfg, zone, day, now_local)
-            slots: list[SlotOption] = []
+            slots: list[SlotAvailability] = []
             for code in SlotCode:
                 slot = slots_cfg.get(code.value)
                 if slot is None:
                     continue
                 start, end = self._window(day, slot)
                 remaining = max(0, slot.capacity - taken.get(slot_key(scope, day.isoformat(), code.value), 0))
-                reason = day_reason or self._slot_reason(slot, start, now, remaining)
-                slots.append(SlotOption(code=code, start=slot.start, end=slot.end, window_start=start,
-                                        window_end=end, capacity=slot.capacity, remaining=remaining,
-                                        available=reason is None, reason=reason))
+                slots.append(SlotAvailability(code=code, start=slot.start, end=slot.end, window_start=start,
+                                              window_end=end, capacity=slot.capacity, remaining=remaining,
+                                              reason=day_reason or self._slot_reason(slot, start, now, remaining)))
             if day_reason is None and not any(s.available for s in slots):
                 reasons = {s.reason for s in slots}
                 day_reason = "slot-full" if reasons == {"slot-full"} else "no-slot-available"
-            out.dates.append(DateOption(date=day, available=day_reason is None, reason=day_reason,
-                                        detail=self._detail(day_reason, cfg), slots=slots))
+            out.dates.append(DayAvailability(date=day, reason=day_reason, detail=self._detail(day_reason, cfg),
+                                             slots=slots))
         out.zone_id, out.zone_name = (zone.id, zone.name) if zone else (None, None)
         out.fee = zone.fee if zone else 0
-        out.available = any(d.available for d in out.dates)
         return out
 
     @staticmethod

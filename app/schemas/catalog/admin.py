@@ -3,7 +3,7 @@ movements, and the mappers from the stored documents to the admin views."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -26,7 +26,7 @@ from app.schemas.catalog.fields import (
     Url,
 )
 from app.schemas.catalog.public import AddOnOut, Rating
-from app.schemas.common import StrictModel
+from app.schemas.common import StrictModel, unique_items
 from app.schemas.images import ImageOut
 
 
@@ -93,27 +93,19 @@ class AddOnIn(StrictModel):
     price: Cents
 
 
-def _unique_codes(items: list, what: str) -> list:
-    codes = [i.code for i in items]
-    if len(codes) != len(set(codes)):
-        raise ValueError(f"{what} codes must be unique")
-    return items
+def _code(item: SizeIn | AddOnIn) -> str:
+    return item.code
+
+
+UniqueSizes = unique_items("size codes", key=_code)
+UniqueAddOns = unique_items("add-on codes", key=_code)
 
 
 class _ProductFields(StrictModel):
-    @field_validator("sizes", check_fields=False)
-    @classmethod
-    def _sizes(cls, v):
-        return v if v is None else _unique_codes(v, "size")
-
-    @field_validator("add_ons", check_fields=False)
-    @classmethod
-    def _add_ons(cls, v):
-        return v if v is None else _unique_codes(v, "add-on")
-
     @field_validator("occasions", "flower_types", "colors", "tags", check_fields=False)
     @classmethod
-    def _dedupe(cls, v):
+    def _dedupe(cls, v: list[str] | None) -> list[str] | None:
+        """Repeated occasions, flower types, colours or tags are dropped (first kept), not refused."""
         return v if v is None else list(dict.fromkeys(v))
 
 
@@ -126,8 +118,8 @@ class ProductCreate(_ProductFields):
     occasions: list[Occasion] = Field(default_factory=list, max_length=12)
     flower_types: list[FlowerType] = Field(default_factory=list, max_length=12)
     colors: list[Color] = Field(default_factory=list, max_length=8)
-    sizes: list[SizeCreate] = Field(..., min_length=1, max_length=6)
-    add_ons: list[AddOnIn] = Field(default_factory=list, max_length=20)
+    sizes: Annotated[list[SizeCreate], UniqueSizes] = Field(..., min_length=1, max_length=6)
+    add_ons: Annotated[list[AddOnIn], UniqueAddOns] = Field(default_factory=list, max_length=20)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
@@ -147,9 +139,9 @@ class ProductUpdate(_ProductFields):
     occasions: list[Occasion] | None = Field(None, max_length=12)
     flower_types: list[FlowerType] | None = Field(None, max_length=12)
     colors: list[Color] | None = Field(None, max_length=8)
-    sizes: list[SizeIn] | None = Field(None, min_length=1, max_length=6,
+    sizes: Annotated[list[SizeIn], UniqueSizes] | None = Field(None, min_length=1, max_length=6,
                                        description="The whole list; a removed size must have no stock left")
-    add_ons: list[AddOnIn] | None = Field(None, max_length=20)
+    add_ons: Annotated[list[AddOnIn], UniqueAddOns] | None = Field(None, max_length=20)
     tags: list[Tag] | None = Field(None, max_length=20)
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
