@@ -57,19 +57,19 @@ async def _json(request: Request, reader: CatalogReader, produce: Callable[[], A
     return stored.response(request)
 
 
-def _viewed(product: Any) -> OnServe:
+def _viewed(product: ProductDetail) -> OnServe:
     """Shop analytics: every answer of a product page (also 304 and from the response store) is a view."""
-    product_id = product["id"]
+    product_id = product.id
     return lambda request: tracker_of(request).product_viewed(product_id)
 
 
-def _searched(q: str | None, cursor: str | None) -> Callable[[Any], OnServe | None]:
+def _searched(q: str | None, cursor: str | None) -> Callable[[ProductPage], OnServe | None]:
     """Shop analytics: the first page of a search (later pages are the same search) with its result count."""
     if not q or cursor:
         return lambda page: None
 
-    def hook(page: Any) -> OnServe:
-        total = page["total"] or 0
+    def hook(page: ProductPage) -> OnServe:
+        total = page.total or 0
         return lambda request: tracker_of(request).searched(q, total)
 
     return hook

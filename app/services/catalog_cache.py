@@ -50,7 +50,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json, to_json
 from redis.exceptions import RedisError
@@ -59,6 +59,8 @@ from starlette.requests import Request
 from app.config import Settings
 from app.core.bus import RESYNC, EventBus, Message
 from app.core.http_cache import OnServe, StoredResponse, response_key
+
+J = TypeVar("J")  # a cached value: JSON-compatible (see CatalogCache.get_or_load)
 
 log = logging.getLogger("app.catalog_cache")
 
@@ -198,19 +200,21 @@ class CatalogCache:
                 log.error("catalog cache: could not bump %s; entries may be stale for up to %s s", key, ttl)
 
     # --- entries ----------------------------------------------------------------------------------
-    async def get_or_load(self, namespace: str, params: Any, loader: Callable[[], Awaitable[Any]], *,
-                          stock: bool = False) -> Any:
+    async def get_or_load(self, namespace: str, params: Any, loader: Callable[[], Awaitable[J]], *,
+                          stock: bool = False) -> J:
         """Return the cached value for (namespace, params) or compute it with ``loader`` (once, see above).
 
         ``stock=True``: the value depends on stock, so it is also keyed by the stock version and lives at
         most CATALOG_STOCK_TTL_SECONDS. Values must be JSON-compatible and are shared: do not mutate them.
+        A value read from Redis comes back JSON-decoded (a datetime as its ISO string, a tuple as a list), so
+        ``J`` should be a JSON shape (``dict[str, Any]``, ``list[...]``, ``str``) whose readers accept that.
         Errors of ``loader`` reach every caller waiting for that load; nothing is cached then.
         """
         versions = _pinned.get() or await self.versions()
         if versions is None:  # Redis unreachable: nothing is kept, but concurrent equal loads still share one
             key = f"{self.prefix}uncached:{namespace}:{digest(params)}"
             task = self._flights.get(key) or self._start(key, loader, 0, keep=False)
-            return (await asyncio.shield(task))[1]
+            return cast(J, (await asyncio.shield(task))[1])
         version = f"{versions[0]}.{versions[1]}" if stock else str(versions[0])
         ttl = self.stock_ttl if stock else self.ttl
         key = f"{self.prefix}{version}:{namespace}:{digest(params)}"
@@ -223,13 +227,11 @@ class CatalogCache:
                     self._refresh_later(key, loader, ttl)
                 self._local.move_to_end(key)
                 self._note(fresh_until, stock)
-                return value
-        task = self._flights.get(key)
-        if task is None:
-            task = self._start(key, loader, ttl)
+                return cast(J, value)
+        task = self._flights.get(key) or self._start(key, loader, ttl)
         fresh_until, value = await asyncio.shield(task)
         self._note(fresh_until, stock)
-        return value
+        return cast(J, value)
 
     @staticmethod
     def _note(fresh_until: float, stock: bool) -> None:
