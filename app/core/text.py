@@ -1,7 +1,9 @@
 """Text: the one free-text input type, and folded keys for slugs and accent/case-insensitive search.
 
-``free_text(...)`` is the type of every human-written field of a request body (names, address lines, gift
-and card messages, delivery instructions, review text, staff notes, descriptions): the value is put in
+``Annotated[str, FreeText(max_length, ...)]`` is the type of every human-written field of a request body
+(names, address lines, gift and card messages, delivery instructions, review text, staff notes, descriptions);
+``free_text(...)`` builds the same type at run time (a value, so type checkers cannot read it as a type). The
+value is put in
 Unicode NFC, trimmed, and refused (422) if it holds a control character (C0, DEL, C1; newline and tab are
 allowed only where the field is multi-line, and CRLF becomes LF there) or a bidirectional override or
 isolate (U+202A-U+202E, U+2066-U+2069), which can make text display differently from what it says.
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from pydantic import BeforeValidator, StringConstraints
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -21,10 +25,21 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 
 @dataclass(frozen=True)
-class FreeText:
-    """Marker carried by every free-text type (the input-rule sweep in the tests looks for it)."""
+class FreeText(GroupedMetadata):
+    """The rules of a free-text ``str``: ``Annotated[str, FreeText(80, min_length=1)]`` is NFC, trimmed,
+    ``min_length``..``max_length`` characters (counted after normalisation), without control characters (but
+    newline/tab when ``multiline``) or bidi overrides. Pydantic expands it (a ``GroupedMetadata``) into a
+    ``StringConstraints`` and a ``BeforeValidator``; the instance stays in the field's metadata, as the marker
+    the input-rule sweep in the tests looks for."""
 
-    multiline: bool
+    max_length: int
+    min_length: int = 0
+    multiline: bool = False
+
+    def __iter__(self) -> Iterator[object]:
+        yield StringConstraints(strip_whitespace=True, min_length=self.min_length or None, max_length=self.max_length)
+        multiline = self.multiline
+        yield BeforeValidator(lambda v: clean_text(v, multiline=multiline))
 
 
 def _is_control(ch: str) -> bool:
@@ -50,12 +65,10 @@ def clean_text(value: Any, *, multiline: bool) -> Any:
 
 
 def free_text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:
-    """The annotated ``str`` type of a free-text field: NFC, trimmed, ``min_length``..``max_length`` characters
-    (counted after normalisation), no control characters (but newline/tab when ``multiline``), no bidi
-    overrides."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length or None,
-                                            max_length=max_length),
-                     BeforeValidator(lambda v: clean_text(v, multiline=multiline)), FreeText(multiline)]
+    """``Annotated[str, FreeText(max_length, min_length=min_length, multiline=multiline)]``, built at run time.
+    Typed ``Any`` because a type checker cannot use a call's result as a type: new code writes the
+    ``Annotated`` form (see ``FreeText``)."""
+    return Annotated[str, FreeText(max_length, min_length=min_length, multiline=multiline)]
 
 
 def normalize(text: str) -> str:

@@ -49,7 +49,8 @@ Products = Annotated[ProductAdminService, Depends(product_service)]
 
 
 def _currency(request: Request) -> str:
-    return request.app.state.settings.currency
+    currency: str = request.app.state.settings.currency
+    return currency
 
 
 # --- categories ------------------------------------------------------------------------------------

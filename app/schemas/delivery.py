@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, RequestDate, UtcDateTime
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotCode, SlotUsage
 from app.models.delivery_options import DeliveryOptions
@@ -68,7 +68,7 @@ class DeliveryConfigOut(BaseModel):
 
 ZipCodes = Annotated[list[ZipCode], Field(max_length=500), unique_items("ZIP codes", sort=True)]
 ZipPrefixes = Annotated[list[ZipPrefix], Field(max_length=50), unique_items("ZIP prefixes", sort=True)]
-ZoneName = free_text(80, min_length=1)
+ZoneName = Annotated[str, FreeText(80, min_length=1)]
 
 
 class ZoneIn(StrictModel):

@@ -437,7 +437,7 @@ def digest(params: Any) -> str:
 
 
 def get_catalog_cache(runtime: Any) -> CatalogCache:
-    cache = runtime.extras.get("catalog_cache")
+    cache: CatalogCache | None = runtime.extras.get("catalog_cache")
     if cache is None:
         cache = runtime.extras["catalog_cache"] = CatalogCache(runtime.settings, runtime.redis,
                                                                getattr(runtime, "bus", None))

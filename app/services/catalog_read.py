@@ -122,7 +122,7 @@ class CatalogReader:
     async def resolve_category(self, ref: str) -> dict[str, Any]:
         index = await self.category_index()
         cid = ref if ref in index["categories"] else index["slugs"].get(ref.lower())
-        cat = index["categories"].get(cid) if cid else None
+        cat: dict[str, Any] | None = index["categories"].get(cid) if cid else None
         if cat is None or not cat["visible"]:
             raise NotFound("No such category.")
         return cat
@@ -243,7 +243,9 @@ class CatalogReader:
         category_id = await self._category_id(f)
 
         async def load() -> dict[str, Any]:
-            return (await (await self.products.aggregate(facets_pipeline(f, category_id))).to_list(None))[0]
+            rows: list[dict[str, Any]] = await (await self.products.aggregate(facets_pipeline(f, category_id))) \
+                .to_list(None)
+            return rows[0]
 
         res = await self.cache.get_or_load("facets", self._filters_key(f, category_id), load)
         cats = (await self.category_index())["categories"]
@@ -257,7 +259,9 @@ class CatalogReader:
     async def _simple_list(self, name: str, params: Any, query: dict[str, Any], sort: list[tuple[str, int]],
                            limit: int) -> list[dict[str, Any]]:
         async def load() -> list[dict[str, Any]]:
-            return await self.products.find(query, SUMMARY_PROJECTION).sort(sort).limit(limit).to_list(None)
+            rows: list[dict[str, Any]] = await self.products.find(query, SUMMARY_PROJECTION).sort(sort) \
+                .limit(limit).to_list(None)
+            return rows
 
         return await self.cache.get_or_load(name, params, load)
 
@@ -285,7 +289,8 @@ class CatalogReader:
 
         async def load() -> dict[str, Any] | None:
             by = {"_id": ref} if looks_like_id(ref, "prd") else {"slug": ref.lower()}
-            return await self.products.find_one({**by, **ACTIVE}, DETAIL_PROJECTION)
+            row: dict[str, Any] | None = await self.products.find_one({**by, **ACTIVE}, DETAIL_PROJECTION)
+            return row
 
         row = await self.cache.get_or_load("product", ref, load)
         if row is None:
@@ -314,8 +319,9 @@ class CatalogReader:
 
         async def load() -> list[dict[str, Any]]:
             query = all_of(ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}})
-            return await self.products.find(query, {"name": 1, "slug": 1}).sort(SORTS[ProductSort.popular]) \
-                .limit(MAX_SUGGESTIONS).to_list(None)
+            rows: list[dict[str, Any]] = await self.products.find(query, {"name": 1, "slug": 1}) \
+                .sort(SORTS[ProductSort.popular]).limit(MAX_SUGGESTIONS).to_list(None)
+            return rows
 
         cats = (await self.category_index())["categories"].values()
         out = [category_suggestion(c) for c in cats
@@ -363,7 +369,7 @@ def _word_starts(label: str) -> list[str]:
 
 
 def get_catalog_reader(runtime: Any) -> CatalogReader:
-    reader = runtime.extras.get("catalog_reader")
+    reader: CatalogReader | None = runtime.extras.get("catalog_reader")
     if reader is None:
         reader = runtime.extras["catalog_reader"] = CatalogReader(runtime)
     return reader

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal
 
+from beanie import SortDirection
 from pydantic import BaseModel
 
 from app.config import Settings
@@ -92,7 +93,8 @@ class DeliveryService:
             defaults = self._default_config().model_dump(by_alias=True, exclude={"id"})
             await ensure_document(DeliveryConfig.get_pymongo_collection(), CONFIG_ID, defaults)
             raw = await DeliveryConfig.get_pymongo_collection().find_one({"_id": CONFIG_ID})
-        return DeliveryConfig.model_validate(raw)
+        config: DeliveryConfig = DeliveryConfig.model_validate(raw)
+        return config
 
     async def update_config(self, patch: DeliveryConfigPatch) -> DeliveryConfig:
         await self.config()  # make sure the document exists
@@ -114,10 +116,12 @@ class DeliveryService:
                 changes["updated_at"] = utcnow()
             return changes
 
-        return await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
+        config: DeliveryConfig = await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
+        return config
 
     # --- zones ----------------------------------------------------------------------------------
-    async def list_zones(self, params: PageParams, *, active: bool | None = None):
+    async def list_zones(self, params: PageParams, *, active: bool | None = None
+                         ) -> tuple[list[DeliveryZone], str | None, int | None]:
         query = {} if active is None else {"active": active}
         return await paginate(DeliveryZone, query, [("_id", 1)], params, total=True)
 
@@ -144,7 +148,8 @@ class DeliveryService:
         if not changes:
             return zone
         changes["updated_at"] = utcnow()
-        return await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
+        updated: DeliveryZone = await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
+        return updated
 
     async def delete_zone(self, zone_id: str) -> None:
         await self.get_zone(zone_id)
@@ -306,7 +311,8 @@ class DeliveryService:
             raise Conflict(REASONS[reason], code=reason)
         if reason is not None:
             raise Unprocessable(self._detail(reason, cfg), code=reason)
-        return DeliveryQuote(method=method, zone_id=zone.id if zone else None, zip=zip[:5] if zone and zip else None,
+        kind: Literal["delivery", "pickup"] = "pickup" if method == "pickup" else "delivery"  # checked above
+        return DeliveryQuote(method=kind, zone_id=zone.id if zone else None, zip=zip[:5] if zone and zip else None,
                              date=date, slot=slot, fee=zone.fee if zone else 0, window_start=start, window_end=end,
                              zone_name=zone.name if zone else None, capacity=slot_cfg.capacity)
 
@@ -357,4 +363,4 @@ class DeliveryService:
             pass
 
     async def usage(self, day: dt.date) -> list[SlotUsage]:
-        return await SlotUsage.find({"date": day.isoformat()}).sort([("_id", 1)]).to_list()
+        return await SlotUsage.find({"date": day.isoformat()}).sort([("_id", SortDirection.ASCENDING)]).to_list()

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
 from app.models.inventory import StockMovement, StockReason
@@ -77,9 +77,9 @@ class AdminCategory(BaseModel):
 
 class SizeIn(StrictModel):
     code: Code
-    name: free_text(40, min_length=1)
+    name: Annotated[str, FreeText(40, min_length=1)]
     price: Cents
-    description: free_text(300) | None = None
+    description: Annotated[str, FreeText(300)] | None = None
 
 
 class SizeCreate(SizeIn):
@@ -88,7 +88,7 @@ class SizeCreate(SizeIn):
 
 class AddOnIn(StrictModel):
     code: Code
-    name: free_text(60, min_length=1)
+    name: Annotated[str, FreeText(60, min_length=1)]
     kind: AddOnKind
     price: Cents
 
@@ -210,7 +210,7 @@ class StockAdjust(StrictModel):
     size: Code
     delta: Int = Field(..., ge=-100_000, le=100_000, description="Units to add (positive) or remove (negative)")
     reason: Literal["restock", "damaged", "correction", "returned", "other"]
-    note: free_text(300, multiline=True) | None = None
+    note: Annotated[str, FreeText(300, multiline=True)] | None = None
 
     @field_validator("delta")
     @classmethod

@@ -6,18 +6,18 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int
 
-Text = free_text(5000, multiline=True)
-Name = free_text(120, min_length=2)
+Text = Annotated[str, FreeText(5000, multiline=True)]
+Name = Annotated[str, FreeText(120, min_length=2)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=2, max_length=80,
                                         pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=30,
                                         pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-SeoTitle = free_text(70)
-SeoDescription = free_text(170)
-Tag = Annotated[free_text(40, min_length=1), StringConstraints(to_lower=True)]
+SeoTitle = Annotated[str, FreeText(70)]
+SeoDescription = Annotated[str, FreeText(170)]
+Tag = Annotated[str, FreeText(40, min_length=1), StringConstraints(to_lower=True)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^(https?://|/)\S+$")]
 Cents = Annotated[Int, Field(ge=1, le=10_000_000)]
 CategoryRefId = Annotated[str, StringConstraints(max_length=40, pattern=r"^cat_[0-9A-Z]{26}$")]

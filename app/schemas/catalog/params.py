@@ -35,7 +35,7 @@ class ProductFilters(BaseModel):
 
     @field_validator("occasion", "flower_type", "color")
     @classmethod
-    def _dedupe(cls, v: list) -> list:
+    def _dedupe(cls, v: list[StrEnum]) -> list[StrEnum]:
         return sorted(set(v))
 
     @field_validator("q")
