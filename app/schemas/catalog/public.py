@@ -159,18 +159,21 @@ class Suggestions(BaseModel):
 
 # --- mappers (stored catalog rows -> views; pure) -------------------------------------------------
 # The catalog reads raw projected rows (``dict``s straight from the driver, cached as JSON) for speed; these
-# functions are the one place their shape becomes a view. ``stock`` is a product's units by size code.
+# functions are the one place their shape becomes a view. ``stock`` is a product's units by size code. The
+# rows are the catalog's own stored documents, so list views are built with ``model_construct`` (no
+# re-validation: a page builds dozens of them per uncached request); enum values are converted explicitly.
 Row = Mapping[str, Any]
 
 
 def _image(img: Row) -> ImageOut:
-    return ImageOut(id=img["id"], url=img["url"], alt=img.get("alt", ""), width=img["width"], height=img["height"],
-                    variants=img.get("variants", {}))
+    return ImageOut.model_construct(id=img["id"], url=img["url"], alt=img.get("alt", ""), width=img["width"],
+                                    height=img["height"], variants=img.get("variants", {}))
 
 
 def _sizes(row: Row, stock: Mapping[str, int]) -> list[SizeOut]:
-    return [SizeOut(code=s["code"], name=s["name"], price=s["price"], description=s.get("description"),
-                    available=max(0, stock.get(s["code"], 0)), in_stock=stock.get(s["code"], 0) > 0)
+    return [SizeOut.model_construct(code=s["code"], name=s["name"], price=s["price"],
+                                    description=s.get("description"), available=max(0, stock.get(s["code"], 0)),
+                                    in_stock=stock.get(s["code"], 0) > 0)
             for s in row.get("sizes", [])]
 
 
@@ -182,16 +185,18 @@ def _summary_fields(row: Row, currency: str, stock: Mapping[str, int]) -> dict[s
         "category_id": row["category_id"], "price_min": row.get("price_min", 0), "currency": currency,
         "sizes": sizes, "in_stock": any(s.in_stock for s in sizes),
         "image": _image(images[0]) if images else None,
-        "rating": Rating(average=round(row.get("rating_avg", 0.0), 2), count=row.get("rating_count", 0)),
-        "featured": row.get("featured", False), "occasions": row.get("occasions", []),
-        "flower_types": row.get("flower_types", []), "colors": row.get("colors", []),
+        "rating": Rating.model_construct(average=round(row.get("rating_avg", 0.0), 2),
+                                         count=row.get("rating_count", 0)),
+        "featured": row.get("featured", False), "occasions": [Occasion(o) for o in row.get("occasions", [])],
+        "flower_types": [FlowerType(t) for t in row.get("flower_types", [])],
+        "colors": [Color(c) for c in row.get("colors", [])],
     }
 
 
 def product_summary(row: Row, currency: str, stock: Mapping[str, int]) -> ProductSummary:
     """A product card from a stored product row (``_id`` and the summary fields; prices in cents of
     ``currency``) with the current ``stock``."""
-    return ProductSummary(**_summary_fields(row, currency, stock))
+    return ProductSummary.model_construct(**_summary_fields(row, currency, stock))
 
 
 def product_detail(row: Row, currency: str, stock: Mapping[str, int], breadcrumbs: list[CategoryRef]) -> ProductDetail:
