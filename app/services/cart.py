@@ -2,7 +2,8 @@
 priced by the server from the current catalog.
 
 Stock is checked per product and size across lines (lines that differ only in add-ons or gift message draw
-on the same units), as checkout will reserve it.
+on the same units), as checkout will reserve it. Every change answers the cart priced now, a
+``PricedCart`` value (``app.models.cart_pricing``); the router maps it to the response.
 """
 
 from __future__ import annotations
@@ -21,25 +22,13 @@ from app.core.errors import AppError, Conflict, NotFound, Unprocessable
 from app.core.security import hash_token, new_token
 from app.core.versioned import update_versioned
 from app.models.cart import Cart, CartLine
+from app.models.cart_pricing import AppliedPromo, LineAddOn, LineFlags, PricedCart, PricedLine, PromoError
 from app.models.catalog import Product, ProductStatus, Size
 from app.models.user import User
-from app.schemas.cart import (
-    MAX_LINE_QUANTITY,
-    MAX_LINES,
-    CartItemIn,
-    CartItemPatch,
-    LineAddOnOut,
-    LineFlags,
-    MoveToCartIn,
-    PricedCart,
-    PricedLine,
-    PromoError,
-)
+from app.schemas.cart import MAX_LINE_QUANTITY, MAX_LINES, CartItemIn, CartItemPatch, MoveToCartIn
 from app.schemas.promo import PromoLine, PromoResult
 from app.services.delivery import DeliveryService
 from app.services.promo import PromoService, percent_of
-
-__all__ = ["CartService", "PricedCart", "PricedLine"]
 
 log = logging.getLogger("app.cart")
 Clock = Callable[[], datetime]
@@ -81,11 +70,13 @@ def _dump(lines: list[CartLine]) -> list[dict[str, Any]]:
     return [x.model_dump() for x in lines]
 
 
-async def _write(cart_id: str, mutate, current: dict[str, Any] | None = None) -> Cart:
+async def _write(cart_id: str, mutate: Callable[[Cart], dict[str, Any]], current: dict[str, Any] | None = None
+                 ) -> Cart:
     # Every cart writer bumps `version`, so the whole document may be replaced under the guard (which also
     # keeps `expires_at`/`updated_at` real dates on the embedded server; see app/core/versioned.py).
     # ``current``: the stored cart as just read, so the first attempt does not read it again.
-    return await update_versioned(Cart, cart_id, mutate, replace=True, current=current)
+    written: Cart = await update_versioned(Cart, cart_id, mutate, replace=True, current=current)
+    return written
 
 
 def _line_products(raw: dict[str, Any] | None) -> set[str]:
@@ -105,10 +96,11 @@ class CartService:
         """The stored cart (as a dict) of the customer, else of the guest token; None if none or expired."""
         coll = Cart.get_pymongo_collection()
         if user is not None:
-            return await coll.find_one({"user_id": user.id})
+            mine: dict[str, Any] | None = await coll.find_one({"user_id": user.id})
+            return mine
         if not cart_token:
             return None
-        raw = await coll.find_one({"token_hash": hash_token(cart_token)})
+        raw: dict[str, Any] | None = await coll.find_one({"token_hash": hash_token(cart_token)})
         if raw is None or (raw.get("expires_at") is not None and ensure_utc(raw["expires_at"]) <= self.clock()):
             return None  # the TTL monitor may not have removed it yet
         return raw
@@ -394,9 +386,7 @@ class CartService:
                                 email=user.email if user else None)
 
     def empty_priced(self) -> PricedCart:
-        return PricedCart(id=None, lines=[], item_count=0, subtotal=0, discount=0, delivery_fee=None,
-                          tax_rate_bps=self.settings.tax_rate_bps, tax=0, total=0, currency=self.settings.currency,
-                          cart_version=0, can_checkout=False)
+        return PricedCart(id=None, currency=self.settings.currency, tax_rate_bps=self.settings.tax_rate_bps)
 
     async def price(self, cart: Cart, *, delivery_fee: int | None = None, free_delivery: bool = False,
                     user_id: str | None = None, email: str | None = None,
@@ -414,7 +404,7 @@ class CartService:
         out.id, out.lines, out.subtotal, out.cart_version = cart.id, lines, subtotal, cart.version
         out.item_count = sum(x.quantity for x in lines)
         out.promo_code = cart.promo_code
-        promo: PromoResult | None = None
+        promo: PromoResult | None = None  # the promo service answers with its API schema (see AppliedPromo)
         if cart.promo_code:
             try:
                 promo = await self.promos.evaluate(cart.promo_code, subtotal=subtotal,
@@ -427,7 +417,8 @@ class CartService:
                 f"{promo.code} gives free delivery, and this order has no delivery fee (store pickup); "
                 "remove the code to continue."))
             promo = None
-        out.promo = promo
+        out.promo = AppliedPromo(code=promo.code, discount=promo.discount, free_delivery=promo.free_delivery,
+                                 kind=promo.kind, description=promo.description) if promo else None
         out.discount = promo.discount if promo else 0
         if delivery_fee is not None and (free_delivery or (promo is not None and promo.free_delivery)):
             delivery_fee = 0
@@ -443,14 +434,14 @@ class CartService:
     def _price_line(line: CartLine, product: Product | None, wanted: int) -> PricedLine:
         flags = LineFlags()
         size: Size | None = None
-        add_ons: list[LineAddOnOut] = []
+        add_ons: list[LineAddOn] = []
         unit_price = line.unit_price_at_add
         if product is None:
             flags.unavailable, flags.unavailable_reason = True, "product-deleted"
         else:
             size = next((s for s in product.sizes if s.code == line.size), None)
             offered = {a.code: a for a in product.add_ons}
-            add_ons = [LineAddOnOut(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
+            add_ons = [LineAddOn(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
                        if c in offered]
             if product.status != ProductStatus.active:
                 flags.unavailable, flags.unavailable_reason = True, f"product-{product.status.value}"
