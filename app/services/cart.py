@@ -22,11 +22,12 @@ from app.core.errors import AppError, Conflict, NotFound, Unprocessable
 from app.core.security import hash_token, new_token
 from app.core.versioned import update_versioned
 from app.models.cart import Cart, CartLine
-from app.models.cart_pricing import AppliedPromo, LineAddOn, LineFlags, PricedCart, PricedLine, PromoError
-from app.models.catalog import Product, ProductStatus, Size
+from app.models.cart_pricing import AppliedPromo, PricedCart, PromoError
+from app.models.catalog import Product, ProductStatus
 from app.models.user import User
 from app.schemas.cart import MAX_LINE_QUANTITY, MAX_LINES, CartItemIn, CartItemPatch, MoveToCartIn
-from app.schemas.promo import PromoLine, PromoResult
+from app.schemas.promo import PromoResult
+from app.services.cart_lines import price_line, promo_lines
 from app.services.delivery import DeliveryService
 from app.services.promo import PromoService, percent_of
 
@@ -281,7 +282,7 @@ class CartService:
         priced = await self.price(cart.model_copy(update={"promo_code": None}), known=products)
         if not priced.lines:
             raise Unprocessable("Add something to your cart before entering a code.", code="cart-empty")
-        result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=self._promo_lines(priced),
+        result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=promo_lines(priced),
                                             user_id=user.id if user else None, email=user.email if user else None)
         written = await _write(cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)}, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None,
@@ -291,11 +292,6 @@ class CartService:
         raw = await self._load_existing(user, cart_token)
         written = await _write(raw["_id"], lambda doc: {"promo_code": None, **self._touch(doc)}, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
-
-    @staticmethod
-    def _promo_lines(priced: PricedCart) -> list[PromoLine]:
-        return [PromoLine(product_id=x.product_id, category_path=x.category_path, line_total=x.line_total)
-                for x in priced.lines if not x.flags.unavailable]
 
     # --- guest merge and favorites --------------------------------------------------------------------
     async def merge_guest(self, cart_token: str | None, user: User) -> int:
@@ -398,7 +394,7 @@ class CartService:
         wanted = Counter[tuple[str, str]]()
         for x in cart.lines:
             wanted[(x.product_id, x.size)] += x.quantity
-        lines = [self._price_line(x, products.get(x.product_id), wanted[(x.product_id, x.size)]) for x in cart.lines]
+        lines = [price_line(x, products.get(x.product_id), wanted[(x.product_id, x.size)]) for x in cart.lines]
         subtotal = sum(x.line_total for x in lines if not x.flags.unavailable)
         out = self.empty_priced()
         out.id, out.lines, out.subtotal, out.cart_version = cart.id, lines, subtotal, cart.version
@@ -408,7 +404,7 @@ class CartService:
         if cart.promo_code:
             try:
                 promo = await self.promos.evaluate(cart.promo_code, subtotal=subtotal,
-                                                   lines=self._promo_lines(out), user_id=user_id, email=email)
+                                                   lines=promo_lines(out), user_id=user_id, email=email)
             except Unprocessable as exc:
                 out.promo_error = PromoError(code=exc.code, detail=exc.detail)
         if promo is not None and promo.free_delivery and delivery_fee == 0:
@@ -429,37 +425,3 @@ class CartService:
         out.can_checkout = bool(lines) and out.promo_error is None and not any(
             x.flags.unavailable or x.flags.insufficient_stock for x in lines)
         return out
-
-    @staticmethod
-    def _price_line(line: CartLine, product: Product | None, wanted: int) -> PricedLine:
-        flags = LineFlags()
-        size: Size | None = None
-        add_ons: list[LineAddOn] = []
-        unit_price = line.unit_price_at_add
-        if product is None:
-            flags.unavailable, flags.unavailable_reason = True, "product-deleted"
-        else:
-            size = next((s for s in product.sizes if s.code == line.size), None)
-            offered = {a.code: a for a in product.add_ons}
-            add_ons = [LineAddOn(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
-                       if c in offered]
-            if product.status != ProductStatus.active:
-                flags.unavailable, flags.unavailable_reason = True, f"product-{product.status.value}"
-            elif size is None:
-                flags.unavailable, flags.unavailable_reason = True, "size-removed"
-            elif len(add_ons) != len(line.add_ons):
-                flags.unavailable, flags.unavailable_reason = True, "add-on-removed"
-            if size is not None:
-                unit_price = size.price + sum(a.price for a in add_ons)
-                flags.available = product.stock.get(line.size, 0)
-                flags.insufficient_stock = not flags.unavailable and wanted > flags.available
-        flags.price_changed = not flags.unavailable and unit_price != line.unit_price_at_add
-        return PricedLine(
-            id=line.id, product_id=line.product_id, product_name=product.name if product else line.product_name,
-            product_slug=product.slug if product else None,
-            image_url=product.images[0].url if product and product.images else None,
-            category_path=product.category_path if product else [], size=line.size,
-            size_name=size.name if size else line.size_name, add_ons=add_ons, unit_price=unit_price,
-            unit_price_at_add=line.unit_price_at_add, quantity=line.quantity, line_total=unit_price * line.quantity,
-            gift_message=line.gift_message, flags=flags,
-        )
