@@ -1,10 +1,10 @@
 """Public catalog: categories, products (lists, facets, detail, related), suggestions, sitemap.
 
-Responses are built from cached views plus live stock and sent with ETag + Cache-Control
-(``If-None-Match`` gets 304). They are returned as ready JSON, so the declared response models
-document the shape; tests validate the bodies against them. Each response is kept ready (bytes and ETag)
-by the catalog cache, and ``ResponseCacheMiddleware`` answers the same GET again from it until the
-catalog or stock changes (see app/services/catalog_cache.py).
+The reader answers the declared response models (built from cached rows plus live stock by the mappers of
+``app.schemas.catalog.public``); each is encoded once and sent with ETag + Cache-Control (``If-None-Match``
+gets 304). Each response is kept ready (bytes and ETag) by the catalog cache, and
+``ResponseCacheMiddleware`` answers the same GET again from it until the catalog or stock changes (see
+app/services/catalog_responses.py).
 """
 
 from __future__ import annotations
