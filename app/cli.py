@@ -134,7 +134,7 @@ def served_at(host: str, port: int) -> dict[str, str]:
 @cli.command()
 def seed() -> None:
     """Add demo data (idempotent) and print the demo logins."""
-    from app.seed import seed_all
+    from app.demo.seed import seed_all
 
     async def run() -> list[str]:
         with database_url() as url:

@@ -29,9 +29,9 @@ async def measure(url: str) -> list[tuple[str, int, float, int]]:
 
     from app.config import get_settings
     from app.core.db import connect
+    from app.demo.seed import seed_all
     from app.models import DOCUMENT_MODELS
     from app.models.order import Order
-    from app.seed import seed_all
     from app.services.email import EmailService
     from app.services.order_notify import OrderNotifier
 

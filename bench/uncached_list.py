@@ -79,8 +79,8 @@ def lua(prefix: str, category: str) -> str:
 async def seed_products(n: int) -> None:
     """The demo catalog (64 bouquets) and renamed copies of it, cut at ``n`` products."""
     from app.core.ids import new_id
+    from app.demo.catalog import seed_catalog
     from app.models.catalog import Product
-    from app.seed_catalog import seed_catalog
 
     await seed_catalog()
     coll = Product.get_pymongo_collection()

@@ -6,13 +6,13 @@ from typing import Any
 
 import httpx
 
-from app.schemas.catalog import ProductDetail, ProductPage
+from app.schemas.catalog.public import ProductDetail, ProductPage
 
 API = "/api/v1"
 
 
 async def seed(app: Any) -> None:
-    from app.seed_catalog import seed_catalog
+    from app.demo.catalog import seed_catalog
     from app.services.catalog_cache import notify_catalog_changed
 
     await seed_catalog()

@@ -342,7 +342,7 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
 
 async def test_the_demo_seed_has_analytics_history(app, client, staff):
     from app.core.text import normalize
-    from app.seed_analytics import NO_RESULTS, seed_analytics_history
+    from app.demo.analytics import NO_RESULTS, seed_analytics_history
     from tests.catalog_helpers import seed
 
     await seed(app)

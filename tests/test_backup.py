@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import get_settings
 from app.core.backup import index_model
-from app.seed import seed_all
+from app.demo.seed import seed_all
 
 RAW = CodecOptions(document_class=RawBSONDocument)
 

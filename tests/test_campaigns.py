@@ -236,8 +236,8 @@ async def test_audiences(make_settings, app_factory, mailbox, audience, expected
 
 
 async def test_demo_seed_has_subscribers_and_a_draft_campaign(client):
-    from app.seed import DEMO_PASSWORD, seed_users
-    from app.seed_marketing import DEMO_CAMPAIGN, seed_marketing
+    from app.demo.marketing import DEMO_CAMPAIGN, seed_marketing
+    from app.demo.seed import DEMO_PASSWORD, seed_users
 
     await seed_users()
     assert len(await seed_marketing()) == 2

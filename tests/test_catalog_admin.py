@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.models.catalog import Category, Product
 from app.models.inventory import StockMovement
-from app.schemas.catalog import AdminProduct
+from app.schemas.catalog.admin import AdminProduct
 from tests.catalog_helpers import API, detail, make_category, make_product, walk
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas.catalog import CategoryDetail, CategoryTree, Facets, ProductList, Suggestions
+from app.schemas.catalog.public import CategoryDetail, CategoryTree, Facets, ProductList, Suggestions
 from tests.catalog_helpers import API, detail, make_category, make_product, seed, walk
 
 FILTER_SETS = [

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import get_settings
 from app.core.security import verify_password
-from app.seed import DEMO_PASSWORD, DEMO_USERS, seed_all
+from app.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed_all
 from tests.support import API, bearer
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"

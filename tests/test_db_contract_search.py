@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.text import search_words
-from app.schemas.catalog import ProductFilters
+from app.schemas.catalog.params import ProductFilters
 from app.services.catalog_query import facets_pipeline, product_query
 
 

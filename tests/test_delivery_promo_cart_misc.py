@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from app.demo.seed import seed_all
 from app.models.cart import Cart
 from app.models.delivery import DeliveryZone, SlotUsage
 from app.models.promo import PromoCode, PromoRedemption
-from app.seed import seed_all
 
 
 async def test_declared_indexes_exist(app):

@@ -10,7 +10,7 @@ from app.core.errors import Unprocessable
 from app.models.catalog import Product
 from app.models.inventory import StockMovement, StockReason
 from app.models.outbox import OutboxEmail
-from app.schemas.catalog import LowStockList, StockMovementOut
+from app.schemas.catalog.admin import LowStockList, StockMovementOut
 from app.services.inventory import adjust_stock, available, record_sale, return_stock, take_stock
 from tests.catalog_helpers import API, detail, make_category, make_product
 from tests.factories import make_product as factory_product

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import AppError
+from app.core.problems import Problem
 from app.main import create_app
-from app.models.common import Problem
 
 API = "/api/v1"
 
@@ -63,7 +63,7 @@ def test_every_extension_member_raised_in_the_code_is_documented():
                 if fn in names:
                     missing += [f"{path}:{node.lineno} {k.arg}" for k in node.keywords
                                 if k.arg not in {"detail", "code", "title", "headers", None} | documented]
-    assert not missing, f"add these members to app.models.common.Problem: {missing}"
+    assert not missing, f"add these members to app.core.problems.Problem: {missing}"
 
 
 def _subclasses(cls):

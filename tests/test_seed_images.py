@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from app import seed
+from app.demo import seed
 from app.models.catalog import Product, ProductStatus
 from tests.catalog_fixtures import make_product
 

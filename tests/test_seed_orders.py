@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 
 from app.core.clock import shop_today
+from app.demo.catalog import _n
+from app.demo.seed import DEMO_PASSWORD, seed_all
 from app.models.order import Order
 from app.models.outbox import OutboxEmail
 from app.models.review import Review
-from app.seed import DEMO_PASSWORD, seed_all
-from app.seed_catalog import _n
 from tests.support import API, bearer, login
 
 

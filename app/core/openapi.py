@@ -7,7 +7,7 @@ added here, per operation, from the code itself:
   ``staff_user``/``admin_user`` → 403, ``default_limit`` → 429 unless the endpoint is exempt), a JSON body
   → 400 (malformed JSON), 413 (body cap) and 415 (not JSON), any parameter or body → 422, plus the route's
   own ``responses=problem_responses(...)``;
-- every error status gets the real :class:`~app.models.common.Problem` schema under
+- every error status gets the real :class:`~app.core.problems.Problem` schema under
   ``application/problem+json`` (nothing else is ever sent for an error), with ``Retry-After`` on 429 and
   ``WWW-Authenticate`` on 401; every response gets ``X-Request-ID``;
 - security from the dependencies: none on public operations, optional (``{}`` beside the schemes) where a

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import iter_route_contexts
 
 from app.core.context import request_id_var
+from app.core.problems import problem_responses
 from app.deps import staff_user
-from app.models.common import problem_responses
 from app.models.user import User
 from app.routers.params import API_PREFIX
 from app.services import audit

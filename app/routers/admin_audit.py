@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import admin_user
-from app.models.common import Page, problem_responses
 from app.schemas.audit import AuditEntryOut, AuditListParams, audit_entry_out
+from app.schemas.common import Page
 from app.services import audit
 
 router = APIRouter(prefix="/audit", tags=["admin: audit"], dependencies=[Depends(admin_user)])

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from app.core.problems import problem_responses
 from app.core.ratelimit import hit
 from app.deps import AdminUser, SettingsDep, admin_user, get_campaign_service
-from app.models.common import Message, Page, problem_responses
 from app.models.marketing import Campaign
 from app.routers.params import CREATED, CampaignId, created
 from app.schemas.campaigns import (
@@ -21,6 +21,7 @@ from app.schemas.campaigns import (
     TestSendIn,
     campaign_out,
 )
+from app.schemas.common import Message, Page
 from app.services.campaigns import CampaignService
 
 router = APIRouter(prefix="/campaigns", tags=["admin: campaigns"], dependencies=[Depends(admin_user)])

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.pagination import PageParams
+from app.core.problems import problem_responses
 from app.deps import StaffUser
-from app.models.common import Page, problem_responses
 from app.routers.params import CREATED, CategoryId, ProductId, created
-from app.schemas.catalog import (
+from app.schemas.catalog.admin import (
     AdminCategory,
     AdminProduct,
     AdminProductParams,
@@ -26,6 +26,7 @@ from app.schemas.catalog import (
     admin_product_out,
     movement_out,
 )
+from app.schemas.common import Page
 from app.services.categories import CategoryAdminService
 from app.services.inventory import low_stock_report
 from app.services.product_admin import ProductAdminService
@@ -48,7 +49,8 @@ Products = Annotated[ProductAdminService, Depends(product_service)]
 
 
 def _currency(request: Request) -> str:
-    return request.app.state.settings.currency
+    currency: str = request.app.state.settings.currency
+    return currency
 
 
 # --- categories ------------------------------------------------------------------------------------

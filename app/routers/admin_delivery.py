@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.core.problems import problem_responses
 from app.deps import admin_user, get_delivery_service
-from app.models.common import Page, problem_responses
-from app.models.delivery import SlotUsage
 from app.routers.params import CREATED, ZoneId, created
+from app.schemas.common import Page
 from app.schemas.delivery import (
     DeliveryConfigOut,
     DeliveryConfigPatch,
@@ -20,6 +20,7 @@ from app.schemas.delivery import (
     ZoneOut,
     ZonePatch,
     config_out,
+    usage_out,
     zone_out,
 )
 from app.services.delivery import DeliveryService
@@ -27,10 +28,6 @@ from app.services.delivery import DeliveryService
 router = APIRouter(prefix="/delivery", tags=["admin: delivery"], dependencies=[Depends(admin_user)])
 
 Delivery = Annotated[DeliveryService, Depends(get_delivery_service)]
-
-
-def usage_out(u: SlotUsage) -> SlotUsageOut:
-    return SlotUsageOut(scope=u.scope, date=dt.date.fromisoformat(u.date), slot=u.slot, taken=u.taken)
 
 
 @router.get("/zones", response_model=Page[ZoneOut], responses=problem_responses(422), summary="List delivery zones")

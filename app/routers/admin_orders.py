@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import StaffUser, get_order_service
-from app.models.common import Page, problem_responses
 from app.models.order import Order, OrderStatus
 from app.routers.params import OrderId
+from app.schemas.common import Page
 from app.schemas.orders import (
     AdminOrderFilters,
     AdminOrderOut,

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
+from app.core.problems import problem_responses
 from app.deps import SettingsDep, get_image_service
-from app.models.common import problem_responses
 from app.routers.params import CREATED, ImageId, ProductId, created
 from app.schemas.images import AltText, ImageAltIn, ImageOrderIn, ImageOut, image_out
 from app.services.images import ImageService

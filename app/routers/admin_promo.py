@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.core.problems import problem_responses
 from app.deps import admin_user, get_promo_service
-from app.models.common import Page, problem_responses
 from app.routers.params import CREATED, PromoId, created
+from app.schemas.common import Page
 from app.schemas.promo import PromoIn, PromoListParams, PromoOut, PromoPatch, promo_out
 from app.services.promo import PromoService
 

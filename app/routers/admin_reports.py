@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import get_report_service, get_shopper_report_service
-from app.models.common import problem_responses
 from app.schemas.reports import (
     SALES_BASIS,
     BucketedRange,
@@ -18,6 +18,10 @@ from app.schemas.reports import (
     SalesReport,
     TopProductsQuery,
     TopProductsReport,
+    customers_report_out,
+    overview_out,
+    sales_report_out,
+    top_products_out,
 )
 from app.schemas.shopper_reports import (
     FUNNEL_BASIS,
@@ -26,6 +30,10 @@ from app.schemas.shopper_reports import (
     LimitedRange,
     ProductInterestReport,
     SearchesReport,
+    cart_abandonment_out,
+    funnel_out,
+    product_interest_out,
+    searches_out,
 )
 from app.services.reports import ReportService
 from app.services.shopper_reports import ShopperReportService
@@ -40,24 +48,24 @@ Shoppers = Annotated[ShopperReportService, Depends(get_shopper_report_service)]
             summary="Revenue, orders, units and average order value per shop day, ISO week or month",
             description=SALES_BASIS + " Ranges cover at most 366 days; every bucket is listed, empty ones with zeros.")
 async def sales(q: Annotated[BucketedRange, Query()], reports: Reports) -> SalesReport:
-    return await reports.sales(q)
+    return sales_report_out(await reports.sales(q))
 
 
 @router.get("/top-products", response_model=TopProductsReport, responses=problem_responses(422),
             summary="Best-selling products of paid orders placed in the range, by revenue or units")
 async def top_products(q: Annotated[TopProductsQuery, Query()], reports: Reports) -> TopProductsReport:
-    return await reports.top_products(q)
+    return top_products_out(await reports.top_products(q))
 
 
 @router.get("/customers", response_model=CustomersReport, responses=problem_responses(422),
             summary="New customer accounts per bucket and the repeat-customer rate")
 async def customers(q: Annotated[BucketedRange, Query()], reports: Reports) -> CustomersReport:
-    return await reports.customers(q)
+    return customers_report_out(await reports.customers(q))
 
 
 @router.get("/overview", response_model=Overview, summary="Today, last 7 and last 30 shop days at a glance")
 async def overview(reports: Reports) -> Overview:
-    return await reports.overview()
+    return overview_out(await reports.overview())
 
 
 # --- shopper behaviour (analytics events; see app/services/analytics.py) ------------------------------------
@@ -65,22 +73,22 @@ async def overview(reports: Reports) -> Overview:
             summary="Conversion funnel per shop day: product views, cart adds, checkouts, paid orders, with rates",
             description=FUNNEL_BASIS)
 async def funnel(q: Annotated[ReportRange, Query()], reports: Shoppers) -> FunnelReport:
-    return await reports.funnel(q)
+    return funnel_out(await reports.funnel(q))
 
 
 @router.get("/searches", response_model=SearchesReport, responses=problem_responses(422),
             summary="Top searches and the searches that found nothing")
 async def searches(q: Annotated[LimitedRange, Query()], reports: Shoppers) -> SearchesReport:
-    return await reports.searches(q)
+    return searches_out(await reports.searches(q))
 
 
 @router.get("/product-interest", response_model=ProductInterestReport, responses=problem_responses(422),
             summary="Most viewed against most bought products")
 async def product_interest(q: Annotated[LimitedRange, Query()], reports: Shoppers) -> ProductInterestReport:
-    return await reports.product_interest(q)
+    return product_interest_out(await reports.product_interest(q))
 
 
 @router.get("/cart-abandonment", response_model=CartAbandonmentReport, responses=problem_responses(422),
             summary="Shoppers who added to a cart and did not pay an order (and who placed one but did not pay)")
 async def cart_abandonment(q: Annotated[ReportRange, Query()], reports: Shoppers) -> CartAbandonmentReport:
-    return await reports.cart_abandonment(q)
+    return cart_abandonment_out(await reports.cart_abandonment(q))

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import StaffUser, get_review_service
-from app.models.common import Page, problem_responses
 from app.routers.params import ReviewId
+from app.schemas.common import Page
 from app.schemas.reviews import ReviewAdminOut, ReviewAdminParams, review_admin_out
 from app.services.reviews import ReviewService, author_names
 

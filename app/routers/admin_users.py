@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.deps import AdminUser, admin_user, get_user_admin_service
-from app.models.common import Page, problem_responses
 from app.routers.params import UserId
+from app.schemas.common import Page
 from app.schemas.users import AdminUserPatch, UserListParams, UserOut
 from app.services.accounts import UserAdminService, profile, profiles
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Cookie, Depends, Form, Header, Request, Response,
 from app.config import Settings
 from app.core.errors import Unauthorized
 from app.core.openapi import response_headers
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, hit
 from app.deps import CartToken, OptionalUser, SettingsDep, client_info, get_auth_service, get_cart_service
-from app.models.common import Message, problem_responses
 from app.routers.params import API_PREFIX
 from app.schemas.auth import (
     AuthResult,
@@ -24,6 +24,7 @@ from app.schemas.auth import (
     TokenIn,
     TokenPair,
 )
+from app.schemas.common import Message
 from app.schemas.users import UserOut
 from app.services.accounts import profile
 from app.services.auth import AuthService, ClientInfo

@@ -6,17 +6,18 @@ The first add without a cart creates a guest cart and returns its token once (he
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.openapi import response_headers
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, count_failures
 from app.core.security import hash_token
 from app.deps import CART_TOKEN_HEADER, CartToken, CurrentUser, OptionalUser, get_cart_service, get_tracker
-from app.models.common import problem_responses
+from app.models.user import User
 from app.routers.params import LineId, ProductId
-from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn
+from app.schemas.cart import CartItemIn, CartItemPatch, MoveToCartIn, PricedCart, PromoCodeIn, priced_cart_out
 from app.services.analytics import Tracker
 from app.services.cart import CartService
 
@@ -26,7 +27,8 @@ Carts = Annotated[CartService, Depends(get_cart_service)]
 Track = Annotated[Tracker, Depends(get_tracker)]
 
 
-def _ctx(user, token) -> dict:
+def _ctx(user: User | None, token: str | None) -> dict[str, Any]:
+    """The owner arguments of the cart service's methods: the customer, else the guest's cart token."""
     return {"user": user, "cart_token": None if user else token}
 
 
@@ -35,7 +37,7 @@ async def get_cart(carts: Carts, user: OptionalUser, token: CartToken,
                    zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$",
                                                     description="Estimate the delivery fee for this ZIP.")] = None,
                    ) -> PricedCart:
-    return await carts.view(**_ctx(user, token), zip_code=zip)
+    return priced_cart_out(await carts.view(**_ctx(user, token), zip_code=zip))
 
 
 @router.post("/cart/items", response_model=PricedCart, operation_id="cart_items_add",
@@ -47,20 +49,20 @@ async def add_item(body: CartItemIn, response: Response, carts: Carts, user: Opt
     track.added_to_cart(body.product_id, body.quantity)
     if priced.cart_token:
         response.headers[CART_TOKEN_HEADER] = priced.cart_token
-    return priced
+    return priced_cart_out(priced)
 
 
 @router.patch("/cart/items/{item_id}", response_model=PricedCart, responses=problem_responses(404, 409, 422),
               summary="Change a line's quantity, size, add-ons or gift message")
 async def patch_item(item_id: LineId, body: CartItemPatch, carts: Carts, user: OptionalUser,
                      token: CartToken) -> PricedCart:
-    return await carts.update_item(**_ctx(user, token), item_id=item_id, patch=body)
+    return priced_cart_out(await carts.update_item(**_ctx(user, token), item_id=item_id, patch=body))
 
 
 @router.delete("/cart/items/{item_id}", response_model=PricedCart, responses=problem_responses(404),
                summary="Remove a line")
 async def delete_item(item_id: LineId, carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
-    return await carts.remove_item(**_ctx(user, token), item_id=item_id)
+    return priced_cart_out(await carts.remove_item(**_ctx(user, token), item_id=item_id))
 
 
 @router.delete("/cart", status_code=status.HTTP_204_NO_CONTENT, summary="Empty the cart")
@@ -82,13 +84,13 @@ async def apply_promo(body: PromoCodeIn, request: Request, carts: Carts, user: O
     if owner:
         limits.append((s.rate_limit_promo_cart, ("promo-cart", owner)))
     async with count_failures(request, limits):
-        return await carts.apply_promo(**_ctx(user, token), code=body.code)
+        return priced_cart_out(await carts.apply_promo(**_ctx(user, token), code=body.code))
 
 
 @router.delete("/cart/promo", response_model=PricedCart, responses=problem_responses(404),
                summary="Remove the promo code")
 async def remove_promo(carts: Carts, user: OptionalUser, token: CartToken) -> PricedCart:
-    return await carts.remove_promo(**_ctx(user, token))
+    return priced_cart_out(await carts.remove_promo(**_ctx(user, token)))
 
 
 @router.post("/users/me/favorites/{product_id}/move-to-cart", response_model=PricedCart,
@@ -98,4 +100,4 @@ async def move_favorite_to_cart(product_id: ProductId, body: MoveToCartIn, carts
                                 user: CurrentUser, track: Track) -> PricedCart:
     priced = await carts.move_favorite(user=user, product_id=product_id, data=body)
     track.added_to_cart(product_id, body.quantity)
-    return priced
+    return priced_cart_out(priced)

@@ -1,10 +1,10 @@
 """Public catalog: categories, products (lists, facets, detail, related), suggestions, sitemap.
 
-Responses are built from cached views plus live stock and sent with ETag + Cache-Control
-(``If-None-Match`` gets 304). They are returned as ready JSON, so the declared response models
-document the shape; tests validate the bodies against them. Each response is kept ready (bytes and ETag)
-by the catalog cache, and ``ResponseCacheMiddleware`` answers the same GET again from it until the
-catalog or stock changes (see app/services/catalog_cache.py).
+The reader answers the declared response models (built from cached rows plus live stock by the mappers of
+``app.schemas.catalog.public``); each is encoded once and sent with ETag + Cache-Control (``If-None-Match``
+gets 304). Each response is kept ready (bytes and ETag) by the catalog cache, and
+``ResponseCacheMiddleware`` answers the same GET again from it until the catalog or stock changes (see
+app/services/catalog_responses.py).
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.core.http_cache import OnServe, if_none_match
+from app.core.problems import problem_responses
 from app.core.query import QueryModel
 from app.deps import get_tracker
-from app.models.common import problem_responses
-from app.schemas.catalog import (
+from app.schemas.catalog.params import ProductFilters, ProductListParams
+from app.schemas.catalog.public import (
     CategoryDetail,
     CategoryTree,
     Facets,
     ProductDetail,
-    ProductFilters,
     ProductList,
-    ProductListParams,
     ProductPage,
     Suggestions,
 )
@@ -58,19 +57,19 @@ async def _json(request: Request, reader: CatalogReader, produce: Callable[[], A
     return stored.response(request)
 
 
-def _viewed(product: Any) -> OnServe:
+def _viewed(product: ProductDetail) -> OnServe:
     """Shop analytics: every answer of a product page (also 304 and from the response store) is a view."""
-    product_id = product["id"]
+    product_id = product.id
     return lambda request: tracker_of(request).product_viewed(product_id)
 
 
-def _searched(q: str | None, cursor: str | None) -> Callable[[Any], OnServe | None]:
+def _searched(q: str | None, cursor: str | None) -> Callable[[ProductPage], OnServe | None]:
     """Shop analytics: the first page of a search (later pages are the same search) with its result count."""
     if not q or cursor:
         return lambda page: None
 
-    def hook(page: Any) -> OnServe:
-        total = page["total"] or 0
+    def hook(page: ProductPage) -> OnServe:
+        total = page.total or 0
         return lambda request: tracker_of(request).searched(q, total)
 
     return hook

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 
 from app.core.openapi import response_headers
+from app.core.problems import problem_responses
 from app.deps import CartToken, OptionalUser, get_checkout_service, get_tracker
-from app.models.common import problem_responses
 from app.routers.params import created
 from app.schemas.checkout import CheckoutIn, CheckoutOut
 from app.services.analytics import Tracker

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.core.problems import problem_responses
 from app.core.types import RequestDate
 from app.deps import get_delivery_service
-from app.models.common import problem_responses
-from app.schemas.delivery import DeliveryOptionsOut, Method
+from app.schemas.delivery import DeliveryOptionsOut, Method, delivery_options_out
 from app.services.delivery import DeliveryService
 
 router = APIRouter(prefix="/delivery", tags=["delivery"])
@@ -25,4 +25,4 @@ async def delivery_options(
     zip: Annotated[str | None, Query(pattern=r"^\d{5}(-\d{4})?$", description="Required for delivery.")] = None,
     date: Annotated[RequestDate | None, Query(description="One local date; omitted: the next days.")] = None,
 ) -> DeliveryOptionsOut:
-    return await delivery.options(method=method, zip=zip, date=date)
+    return delivery_options_out(await delivery.options(method=method, zip=zip, date=date))

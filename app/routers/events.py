@@ -13,9 +13,9 @@ from sse_starlette import EventSourceResponse
 
 from app.core.errors import Unprocessable
 from app.core.ids import looks_like_id
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip
 from app.deps import OptionalUser, get_order_service
-from app.models.common import problem_responses
 from app.routers.params import CREATED, OrderId
 from app.schemas.events import MAX_STOCK_PRODUCTS, TicketIn, TicketOut
 from app.services.event_streams import StreamService, board_snapshot, get_stream_service, order_snapshot, stock_snapshot

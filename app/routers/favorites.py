@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from app.core.problems import problem_responses
 from app.deps import CurrentUser, SettingsDep, get_favorite_service
-from app.models.common import problem_responses
 from app.routers.params import ProductId
 from app.schemas.favorites import FavoriteList, favorite_out
 from app.services.favorites import MAX_FAVORITES, FavoriteService, is_available

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from app.core.problems import problem_responses
 from app.core.ratelimit import hit
 from app.deps import CurrentUser, client_info, get_account_service, get_auth_service
-from app.models.common import problem_responses
 from app.routers.params import CREATED, AddressId, created
 from app.schemas.auth import TokenPair
 from app.schemas.users import (

@@ -8,9 +8,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 
 from app.core.openapi import response_headers
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, hit
 from app.deps import SettingsDep, get_newsletter_service
-from app.models.common import Message, problem_responses
+from app.schemas.common import Message
 from app.schemas.newsletter import ConfirmIn, LinkToken, SubscribeIn, SubscriptionOut
 from app.services.newsletter import NewsletterService
 

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 
 from app.core.pagination import PageParams
+from app.core.problems import problem_responses
 from app.deps import CurrentUser, OptionalUser, get_order_service
-from app.models.common import Page, problem_responses
 from app.models.order import Order
 from app.routers.params import OrderId
+from app.schemas.common import Page
 from app.schemas.orders import (
     CancelIn,
     OrderOut,

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 
+from app.core.problems import problem_responses
 from app.deps import get_order_payments
-from app.models.common import problem_responses
 from app.services.order_jobs import OrderPayments
 
 router = APIRouter(prefix="/payments", tags=["payments"])

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from app.core.problems import problem_responses
 from app.deps import CurrentUser, get_review_service
-from app.models.common import Page, problem_responses
 from app.routers.params import CREATED, ProductId, ReviewId, created
+from app.schemas.common import Page
 from app.schemas.reviews import ReviewIn, ReviewListParams, ReviewOut, ReviewPatch, ReviewSummary, review_out
 from app.services.reviews import ReviewService, author_names, display_name, rating_average
 

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, hit
 from app.deps import OptionalUser, SettingsDep, get_stock_alert_service
-from app.models.common import Message, problem_responses
 from app.routers.params import ProductId
+from app.schemas.common import Message
 from app.schemas.newsletter import StockAlertIn
 from app.services.stock_alerts import StockAlertService
 

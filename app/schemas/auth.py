@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from app.models.common import StrictModel
+from app.schemas.common import StrictModel
 from app.schemas.users import Name, UserOut, UsPhone
 
 

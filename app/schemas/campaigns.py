@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
-from app.models.common import StrictModel
 from app.models.marketing import Campaign, CampaignStatus
 from app.schemas.auth import Email
+from app.schemas.common import StrictModel, unique_items
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
 # An https URL, or a storefront path ("/…" but not "//host", which browsers read as another site). Written
@@ -21,12 +21,6 @@ LinkUrl = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=500,
     pattern=r"""^(https://[^\s<>"'{}|\\^`]+|/([^/\s<>"'{}|\\^`][^\s<>"'{}|\\^`]*)?)$""")]
 PERSONALISE = "`{first_name}` is replaced by the recipient's first name (\"there\" when unknown)."
-
-
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not contain duplicates")
-    return values
 
 
 class HeadingBlock(StrictModel):
@@ -43,7 +37,7 @@ class ParagraphBlock(StrictModel):
 class ProductsBlock(StrictModel):
     type: Literal["products"]
     title: Annotated[str, FreeText(150)] | None = None
-    product_ids: Annotated[list[ProductRef], Field(min_length=1, max_length=6), AfterValidator(_unique)] = Field(
+    product_ids: Annotated[list[ProductRef], Field(min_length=1, max_length=6), unique_items("product ids")] = Field(
         description="Shown as cards (image, name, price from, link) from the catalog at sending time; products "
                     "not active then are left out.")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int
-from app.models.common import StrictModel
+from app.models import cart_pricing as priced
+from app.schemas.common import StrictModel, unique_items
 from app.schemas.promo import PromoResult
 
 MAX_LINE_QUANTITY = 20
@@ -21,14 +22,8 @@ OptionCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 Quantity = Annotated[Int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 
-def _unique_sorted(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("add-ons must not repeat")
-    return sorted(values)
-
-
-AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), AfterValidator(_unique_sorted)]
-GiftMessage = free_text(250, multiline=True)
+AddOnCodes = Annotated[list[OptionCode], Field(max_length=MAX_ADD_ONS), unique_items("add-ons", sort=True)]
+GiftMessage = Annotated[str, FreeText(250, multiline=True)]
 
 
 class CartItemIn(StrictModel):
@@ -116,3 +111,26 @@ class PricedCart(BaseModel):
                                            "blocked by an invalid promo code.")
     cart_token: str | None = Field(None, description="Only when this request created a guest cart: send it "
                                                      "back in the X-Cart-Token header.")
+
+
+def priced_cart_out(cart: priced.PricedCart) -> PricedCart:
+    """The API view of a priced cart (amounts in cents, computed by the server)."""
+    promo = cart.promo
+    return PricedCart(
+        id=cart.id, item_count=cart.item_count, subtotal=cart.subtotal, discount=cart.discount,
+        promo_code=cart.promo_code, delivery_fee=cart.delivery_fee, tax_rate_bps=cart.tax_rate_bps, tax=cart.tax,
+        total=cart.total, currency=cart.currency, cart_version=cart.cart_version, can_checkout=cart.can_checkout,
+        cart_token=cart.cart_token,
+        promo=PromoResult(code=promo.code, discount=promo.discount, free_delivery=promo.free_delivery,
+                          kind=promo.kind, description=promo.description) if promo else None,
+        promo_error=PromoError(code=cart.promo_error.code, detail=cart.promo_error.detail)
+        if cart.promo_error else None,
+        lines=[PricedLine(
+            id=x.id, product_id=x.product_id, product_name=x.product_name, product_slug=x.product_slug,
+            image_url=x.image_url, category_path=x.category_path, size=x.size, size_name=x.size_name,
+            add_ons=[LineAddOnOut(code=a.code, name=a.name, price=a.price) for a in x.add_ons],
+            unit_price=x.unit_price, unit_price_at_add=x.unit_price_at_add, quantity=x.quantity,
+            line_total=x.line_total, gift_message=x.gift_message,
+            flags=LineFlags(unavailable=x.flags.unavailable, unavailable_reason=x.flags.unavailable_reason,
+                            price_changed=x.flags.price_changed, insufficient_stock=x.flags.insufficient_stock,
+                            available=x.flags.available)) for x in cart.lines])

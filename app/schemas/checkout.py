@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.text import free_text
 from app.core.types import RequestDate
-from app.models.common import StrictModel
 from app.models.order import PaymentMethod, PaymentStatus
 from app.schemas.auth import Email
+from app.schemas.common import StrictModel
 from app.schemas.delivery import ZipCode
 from app.schemas.orders import OrderOut
 

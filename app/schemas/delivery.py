@@ -5,25 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, RequestDate, UtcDateTime
-from app.models.common import StrictModel
-from app.models.delivery import SlotCode
+from app.models.delivery import DeliveryConfig, DeliveryZone, SlotCode, SlotUsage
+from app.models.delivery_options import DeliveryOptions
+from app.schemas.common import StrictModel, unique_items
 
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 ZipCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{5}$")]
 ZipPrefix = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{1,4}$")]
 Fee = Annotated[Int, Field(ge=0, le=100_000, description="Cents.")]
 Method = Literal["delivery", "pickup"]
-
-
-def _unique_sorted(values: list) -> list:
-    if len(set(values)) != len(values):
-        raise ValueError("must not contain duplicates")
-    return sorted(values)
 
 
 class SlotConfigIn(StrictModel):
@@ -50,9 +45,10 @@ class DeliveryConfigPatch(StrictModel):
     slots: dict[SlotCode, SlotConfigIn] | None = Field(None, description="Replaces the listed slots.")
     pickup_enabled: bool | None = None
     pickup_slots: dict[SlotCode, SlotConfigIn] | None = None
-    blackout_dates: Annotated[list[RequestDate], Field(max_length=366), AfterValidator(_unique_sorted)] | None = None
+    blackout_dates: Annotated[list[RequestDate], Field(max_length=366),
+                              unique_items("blackout dates", sort=True)] | None = None
     closed_weekdays: Annotated[list[Annotated[Int, Field(ge=0, le=6)]], Field(max_length=7),
-                               AfterValidator(_unique_sorted)] | None = Field(
+                               unique_items("weekdays", sort=True)] | None = Field(
         None, description="0 = Monday ... 6 = Sunday.")
     same_day_cutoff: LocalTime | None = Field(None, description="Local time after which same-day is closed.")
     max_days_ahead: Int | None = Field(None, ge=0, le=365)
@@ -70,9 +66,9 @@ class DeliveryConfigOut(BaseModel):
     updated_at: UtcDateTime
 
 
-ZipCodes = Annotated[list[ZipCode], Field(max_length=500), AfterValidator(_unique_sorted)]
-ZipPrefixes = Annotated[list[ZipPrefix], Field(max_length=50), AfterValidator(_unique_sorted)]
-ZoneName = free_text(80, min_length=1)
+ZipCodes = Annotated[list[ZipCode], Field(max_length=500), unique_items("ZIP codes", sort=True)]
+ZipPrefixes = Annotated[list[ZipPrefix], Field(max_length=50), unique_items("ZIP prefixes", sort=True)]
+ZoneName = Annotated[str, FreeText(80, min_length=1)]
 
 
 class ZoneIn(StrictModel):
@@ -156,11 +152,29 @@ class ZoneListParams(PageParams):
     active: bool | None = None
 
 
-def zone_out(zone) -> ZoneOut:
+def delivery_options_out(options: DeliveryOptions) -> DeliveryOptionsOut:
+    """The public view of computed ``DeliveryOptions`` (amounts in cents, windows in UTC)."""
+    return DeliveryOptionsOut(
+        method=options.method, zip=options.zip, zone_id=options.zone_id,
+        zone_name=options.zone_name, fee=options.fee, currency=options.currency, timezone=options.timezone,
+        available=options.available, reason=options.reason, detail=options.detail,
+        dates=[DateOption(date=d.date, available=d.available, reason=d.reason, detail=d.detail,
+                          slots=[SlotOption(code=s.code, start=s.start, end=s.end, window_start=s.window_start,
+                                            window_end=s.window_end, capacity=s.capacity, remaining=s.remaining,
+                                            available=s.available, reason=s.reason) for s in d.slots])
+               for d in options.dates])
+
+
+def usage_out(usage: SlotUsage) -> SlotUsageOut:
+    """The admin view of one ``SlotUsage`` document (places taken in one slot of one date)."""
+    return SlotUsageOut(scope=usage.scope, date=dt.date.fromisoformat(usage.date), slot=usage.slot, taken=usage.taken)
+
+
+def zone_out(zone: DeliveryZone) -> ZoneOut:
     """The admin view of a ``DeliveryZone`` document."""
     return ZoneOut.model_validate(zone.model_dump())
 
 
-def config_out(cfg, tz: str) -> DeliveryConfigOut:
+def config_out(cfg: DeliveryConfig, tz: str) -> DeliveryConfigOut:
     """The admin view of the ``DeliveryConfig`` document, with the shop's IANA time zone ``tz``."""
     return DeliveryConfigOut.model_validate({**cfg.model_dump(exclude={"id", "version"}), "timezone": tz})

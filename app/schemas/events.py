@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
 from app.core.types import UtcDateTime
-from app.models.common import StrictModel
 from app.models.order import DeliveryMethod, OrderStatus, PaymentStatus
+from app.schemas.common import StrictModel
 
 ORDER_ID_PATTERN = r"^ord_[0-9A-Z]{26}$"
 MAX_STOCK_PRODUCTS = 50

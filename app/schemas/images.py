@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.text import FreeText
 from app.models.catalog import ProductImage
-from app.models.common import StrictModel
+from app.schemas.common import StrictModel, unique_items
 
 AltText = Annotated[str, FreeText(200)]
 ImageId = Annotated[str, StringConstraints(max_length=40, pattern=r"^img_[0-9A-Z]{26}$")]
@@ -29,14 +29,8 @@ class ImageAltIn(StrictModel):
 
 
 class ImageOrderIn(StrictModel):
-    image_ids: list[ImageId] = Field(min_length=1, max_length=50, description="Every image id, in the new order.")
-
-    @field_validator("image_ids")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("image ids must be unique")
-        return v
+    image_ids: Annotated[list[ImageId], unique_items("image ids")] = Field(
+        min_length=1, max_length=50, description="Every image id, in the new order.")
 
 
 def image_out(image: ProductImage) -> ImageOut:

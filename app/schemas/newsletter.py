@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.security import LINK_TOKEN_PATTERN, MAX_LINK_TOKEN
-from app.models.common import StrictModel
 from app.schemas.auth import Email
 from app.schemas.cart import OptionCode
+from app.schemas.common import StrictModel
 
 LinkToken = Annotated[str, StringConstraints(min_length=52, max_length=MAX_LINK_TOKEN, pattern=LINK_TOKEN_PATTERN)]
 

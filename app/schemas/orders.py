@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from app.core.pagination import PageParams
 from app.core.text import free_text
 from app.core.types import Int, UtcDateTime
-from app.models.common import StrictModel
 from app.models.order import (
     DeliveryMethod,
     Order,
@@ -19,6 +18,7 @@ from app.models.order import (
     PaymentStatus,
     RefundStatus,
 )
+from app.schemas.common import StrictModel
 from app.services.order_states import CUSTOMER_CANCELLABLE, next_statuses
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
-from app.models.common import StrictModel
 from app.models.promo import PromoCode, PromoKind
+from app.schemas.common import StrictModel, unique_items
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=32,
                                         pattern=r"^[A-Za-z0-9_-]+$")]
@@ -18,13 +18,7 @@ CategoryId = Annotated[str, StringConstraints(pattern=r"^cat_[0-9A-HJKMNP-TV-Z]{
 Cents = Annotated[Int, Field(ge=1, le=10_000_000)]
 
 
-def _unique(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("must not contain duplicates")
-    return values
-
-
-CategoryIds = Annotated[list[CategoryId], Field(max_length=50), AfterValidator(_unique)]
+CategoryIds = Annotated[list[CategoryId], Field(max_length=50), unique_items("category ids")]
 
 
 class _PromoFields(StrictModel):

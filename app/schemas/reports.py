@@ -8,12 +8,21 @@ the shop's own (``SHOP_TIMEZONE``): an order belongs to the shop day on which it
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.types import RequestDate, UtcDateTime
 from app.models.order import OrderStatus
+from app.models.reports import (
+    CustomersResult,
+    Figures,
+    Interval,
+    OverviewPeriod,
+    OverviewResult,
+    SalesResult,
+    TopBy,
+    TopProductsResult,
+)
 
 MAX_RANGE_DAYS = 366
 
@@ -24,17 +33,6 @@ SALES_BASIS = (
     "`refunded` = amounts refunded, `net` = gross - refunded, `units` = quantities of the order lines "
     "(refunds do not take units back), `average_order_value` = gross / orders, rounded half up."
 )
-
-
-class Interval(StrEnum):
-    day = "day"
-    week = "week"  # ISO week, Monday to Sunday
-    month = "month"
-
-
-class TopBy(StrEnum):
-    revenue = "revenue"
-    units = "units"
 
 
 class ReportRange(BaseModel):
@@ -159,3 +157,41 @@ class Overview(BaseModel):
         description="Orders placed in the last 30 shop days, by their current status (every status listed).")
     pending_payment: int = Field(description="Orders waiting for a card payment now (any age).")
     low_stock_sizes: int = Field(description="Sizes at or below their product's low-stock threshold.")
+
+
+# --- mappers (report results -> views; pure) -------------------------------------------------------------
+def _figures(f: Figures) -> dict[str, int]:
+    return {"gross": f.gross, "refunded": f.refunded, "net": f.net, "orders": f.orders, "units": f.units,
+            "average_order_value": f.average_order_value}
+
+
+def sales_report_out(r: SalesResult) -> SalesReport:
+    return SalesReport(from_=r.start, to=r.end, interval=r.interval, time_zone=r.time_zone, currency=r.currency,
+                       buckets=[SalesBucket(key=b.key, start=b.start, end=b.end, **_figures(f)) for b, f in r.buckets],
+                       totals=SalesFigures(**_figures(r.totals)))
+
+
+def top_products_out(r: TopProductsResult) -> TopProductsReport:
+    return TopProductsReport(from_=r.start, to=r.end, by=r.by, currency=r.currency,
+                             items=[TopProduct(product_id=p.product_id, name=p.name, units=p.units,
+                                               revenue=p.revenue, orders=p.orders) for p in r.items])
+
+
+def customers_report_out(r: CustomersResult) -> CustomersReport:
+    return CustomersReport(
+        from_=r.start, to=r.end, interval=r.interval, time_zone=r.time_zone,
+        buckets=[CustomerBucket(key=b.key, start=b.start, end=b.end, new_customers=n) for b, n in r.buckets],
+        totals=CustomerTotals(new_customers=r.new_customers, customers=r.customers,
+                              repeat_customers=r.repeat_customers, repeat_rate=r.repeat_rate))
+
+
+def _window(w: OverviewPeriod) -> OverviewWindow:
+    return OverviewWindow(from_=w.start, to=w.end, gross=w.gross, refunded=w.refunded, net=w.net, orders=w.orders,
+                          average_order_value=w.average_order_value, new_customers=w.new_customers)
+
+
+def overview_out(r: OverviewResult) -> Overview:
+    return Overview(as_of=r.as_of, time_zone=r.time_zone, currency=r.currency, today=_window(r.today),
+                    last_7_days=_window(r.last_7_days), last_30_days=_window(r.last_30_days),
+                    orders_by_status=r.orders_by_status, pending_payment=r.pending_payment,
+                    low_stock_sizes=r.low_stock_sizes)

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field, model_validator
 from app.core.pagination import PageParams
 from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime
-from app.models.common import StrictModel
 from app.models.review import Review
+from app.schemas.common import StrictModel
 
 Rating = Annotated[Int, Field(ge=1, le=5)]
 Title = Annotated[str, FreeText(120, min_length=1)]

@@ -1,4 +1,5 @@
-"""Shopper-behaviour report schemas (/admin/reports/funnel, /searches, /product-interest, /cart-abandonment).
+"""Shopper-behaviour report schemas (/admin/reports/funnel, /searches, /product-interest, /cart-abandonment)
+and their mappers from the report results (``app.models.reports``).
 
 Days are the shop's own (``SHOP_TIMEZONE``). A **shopper** is the storefront's visitor id (``X-Visitor-Id``),
 else the signed-in account; a paid order counts for the shopper of its checkout. Events carrying neither are
@@ -12,6 +13,15 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.models.reports import (
+    CartAbandonmentResult,
+    FunnelResult,
+    FunnelStages,
+    ProductInterestResult,
+    ProductInterestRow,
+    SearchesResult,
+    SearchTermStats,
+)
 from app.schemas.reports import ReportRange
 
 FUNNEL_BASIS = (
@@ -111,3 +121,44 @@ class CartAbandonmentReport(BaseModel):
     abandonment_rate: float = Field(description="abandoned / shoppers_with_cart.")
     checkout_abandonment_rate: float = Field(description="Shoppers who placed an order but have none paid, over "
                                                          "checked_out.")
+
+
+# --- mappers (report results -> views; pure) -------------------------------------------------------------
+def _funnel(f: FunnelStages) -> FunnelFigures:
+    return FunnelFigures(viewed=f.viewed, added_to_cart=f.added_to_cart, checked_out=f.checked_out, paid=f.paid,
+                         product_views=f.product_views, cart_adds=f.cart_adds, orders_placed=f.orders_placed,
+                         orders_paid=f.orders_paid, view_to_cart=f.view_to_cart, cart_to_checkout=f.cart_to_checkout,
+                         checkout_to_paid=f.checkout_to_paid, view_to_paid=f.view_to_paid)
+
+
+def funnel_out(r: FunnelResult) -> FunnelReport:
+    return FunnelReport(from_=r.start, to=r.end, time_zone=r.time_zone,
+                        days=[FunnelDay(date=d, **_funnel(f).model_dump()) for d, f in r.days],
+                        totals=_funnel(r.totals))
+
+
+def _term(t: SearchTermStats) -> SearchTerm:
+    return SearchTerm(query=t.query, searches=t.searches, shoppers=t.shoppers, last_results=t.last_results)
+
+
+def searches_out(r: SearchesResult) -> SearchesReport:
+    return SearchesReport(from_=r.start, to=r.end, searches=r.searches,
+                          searches_without_results=r.searches_without_results, no_result_rate=r.no_result_rate,
+                          top=[_term(t) for t in r.top], without_results=[_term(t) for t in r.without_results])
+
+
+def _interest(p: ProductInterestRow) -> ProductInterest:
+    return ProductInterest(product_id=p.product_id, name=p.name, views=p.views, viewers=p.viewers,
+                           units_bought=p.units_bought, orders=p.orders, orders_per_viewer=p.orders_per_viewer)
+
+
+def product_interest_out(r: ProductInterestResult) -> ProductInterestReport:
+    return ProductInterestReport(from_=r.start, to=r.end, most_viewed=[_interest(p) for p in r.most_viewed],
+                                 most_bought=[_interest(p) for p in r.most_bought])
+
+
+def cart_abandonment_out(r: CartAbandonmentResult) -> CartAbandonmentReport:
+    return CartAbandonmentReport(from_=r.start, to=r.end, shoppers_with_cart=r.shoppers_with_cart,
+                                 checked_out=r.checked_out, paid=r.paid, abandoned=r.abandoned,
+                                 abandonment_rate=r.abandonment_rate,
+                                 checkout_abandonment_rate=r.checkout_abandonment_rate)

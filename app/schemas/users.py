@@ -9,8 +9,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_
 from app.core.pagination import PageParams
 from app.core.text import FreeText
 from app.core.types import UtcDateTime
-from app.models.common import StrictModel
 from app.models.user import Role, User
+from app.schemas.common import StrictModel
 
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "

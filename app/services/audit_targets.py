@@ -31,7 +31,7 @@ from app.models.promo import PromoCode
 from app.models.review import Review
 from app.models.user import User
 from app.schemas.campaigns import CampaignStats, campaign_out
-from app.schemas.catalog import admin_category_out, admin_product_out
+from app.schemas.catalog.admin import admin_category_out, admin_product_out
 from app.schemas.delivery import config_out, zone_out
 from app.schemas.orders import admin_order_out
 from app.schemas.promo import promo_out

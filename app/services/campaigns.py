@@ -22,6 +22,7 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
+from app.core.money import money
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import NOW, update_versioned
 from app.models.catalog import Product, ProductStatus
@@ -32,7 +33,6 @@ from app.schemas.campaigns import CampaignIn, CampaignPatch, CampaignStats
 from app.services.email import EmailService
 from app.services.email_templates import RenderedEmail, render_email
 from app.services.newsletter import NewsletterService
-from app.services.order_notify import money
 
 JOB = "campaigns"
 PAST_TOLERANCE = timedelta(minutes=5)

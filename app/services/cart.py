@@ -2,7 +2,8 @@
 priced by the server from the current catalog.
 
 Stock is checked per product and size across lines (lines that differ only in add-ons or gift message draw
-on the same units), as checkout will reserve it.
+on the same units), as checkout will reserve it. Every change answers the cart priced now, a
+``PricedCart`` value (``app.models.cart_pricing``); the router maps it to the response.
 """
 
 from __future__ import annotations
@@ -21,25 +22,14 @@ from app.core.errors import AppError, Conflict, NotFound, Unprocessable
 from app.core.security import hash_token, new_token
 from app.core.versioned import update_versioned
 from app.models.cart import Cart, CartLine
-from app.models.catalog import Product, ProductStatus, Size
+from app.models.cart_pricing import AppliedPromo, PricedCart, PromoError
+from app.models.catalog import Product, ProductStatus
 from app.models.user import User
-from app.schemas.cart import (
-    MAX_LINE_QUANTITY,
-    MAX_LINES,
-    CartItemIn,
-    CartItemPatch,
-    LineAddOnOut,
-    LineFlags,
-    MoveToCartIn,
-    PricedCart,
-    PricedLine,
-    PromoError,
-)
-from app.schemas.promo import PromoLine, PromoResult
+from app.schemas.cart import MAX_LINE_QUANTITY, MAX_LINES, CartItemIn, CartItemPatch, MoveToCartIn
+from app.schemas.promo import PromoResult
+from app.services.cart_lines import price_line, promo_lines
 from app.services.delivery import DeliveryService
 from app.services.promo import PromoService, percent_of
-
-__all__ = ["CartService", "PricedCart", "PricedLine"]
 
 log = logging.getLogger("app.cart")
 Clock = Callable[[], datetime]
@@ -81,11 +71,13 @@ def _dump(lines: list[CartLine]) -> list[dict[str, Any]]:
     return [x.model_dump() for x in lines]
 
 
-async def _write(cart_id: str, mutate, current: dict[str, Any] | None = None) -> Cart:
+async def _write(cart_id: str, mutate: Callable[[Cart], dict[str, Any]], current: dict[str, Any] | None = None
+                 ) -> Cart:
     # Every cart writer bumps `version`, so the whole document may be replaced under the guard (which also
     # keeps `expires_at`/`updated_at` real dates on the embedded server; see app/core/versioned.py).
     # ``current``: the stored cart as just read, so the first attempt does not read it again.
-    return await update_versioned(Cart, cart_id, mutate, replace=True, current=current)
+    written: Cart = await update_versioned(Cart, cart_id, mutate, replace=True, current=current)
+    return written
 
 
 def _line_products(raw: dict[str, Any] | None) -> set[str]:
@@ -105,10 +97,11 @@ class CartService:
         """The stored cart (as a dict) of the customer, else of the guest token; None if none or expired."""
         coll = Cart.get_pymongo_collection()
         if user is not None:
-            return await coll.find_one({"user_id": user.id})
+            mine: dict[str, Any] | None = await coll.find_one({"user_id": user.id})
+            return mine
         if not cart_token:
             return None
-        raw = await coll.find_one({"token_hash": hash_token(cart_token)})
+        raw: dict[str, Any] | None = await coll.find_one({"token_hash": hash_token(cart_token)})
         if raw is None or (raw.get("expires_at") is not None and ensure_utc(raw["expires_at"]) <= self.clock()):
             return None  # the TTL monitor may not have removed it yet
         return raw
@@ -289,7 +282,7 @@ class CartService:
         priced = await self.price(cart.model_copy(update={"promo_code": None}), known=products)
         if not priced.lines:
             raise Unprocessable("Add something to your cart before entering a code.", code="cart-empty")
-        result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=self._promo_lines(priced),
+        result = await self.promos.evaluate(code, subtotal=priced.subtotal, lines=promo_lines(priced),
                                             user_id=user.id if user else None, email=user.email if user else None)
         written = await _write(cart.id, lambda doc: {"promo_code": result.code, **self._touch(doc)}, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None,
@@ -299,11 +292,6 @@ class CartService:
         raw = await self._load_existing(user, cart_token)
         written = await _write(raw["_id"], lambda doc: {"promo_code": None, **self._touch(doc)}, current=raw)
         return await self.price(written, user_id=user.id if user else None, email=user.email if user else None)
-
-    @staticmethod
-    def _promo_lines(priced: PricedCart) -> list[PromoLine]:
-        return [PromoLine(product_id=x.product_id, category_path=x.category_path, line_total=x.line_total)
-                for x in priced.lines if not x.flags.unavailable]
 
     # --- guest merge and favorites --------------------------------------------------------------------
     async def merge_guest(self, cart_token: str | None, user: User) -> int:
@@ -394,9 +382,7 @@ class CartService:
                                 email=user.email if user else None)
 
     def empty_priced(self) -> PricedCart:
-        return PricedCart(id=None, lines=[], item_count=0, subtotal=0, discount=0, delivery_fee=None,
-                          tax_rate_bps=self.settings.tax_rate_bps, tax=0, total=0, currency=self.settings.currency,
-                          cart_version=0, can_checkout=False)
+        return PricedCart(id=None, currency=self.settings.currency, tax_rate_bps=self.settings.tax_rate_bps)
 
     async def price(self, cart: Cart, *, delivery_fee: int | None = None, free_delivery: bool = False,
                     user_id: str | None = None, email: str | None = None,
@@ -408,17 +394,17 @@ class CartService:
         wanted = Counter[tuple[str, str]]()
         for x in cart.lines:
             wanted[(x.product_id, x.size)] += x.quantity
-        lines = [self._price_line(x, products.get(x.product_id), wanted[(x.product_id, x.size)]) for x in cart.lines]
+        lines = [price_line(x, products.get(x.product_id), wanted[(x.product_id, x.size)]) for x in cart.lines]
         subtotal = sum(x.line_total for x in lines if not x.flags.unavailable)
         out = self.empty_priced()
         out.id, out.lines, out.subtotal, out.cart_version = cart.id, lines, subtotal, cart.version
         out.item_count = sum(x.quantity for x in lines)
         out.promo_code = cart.promo_code
-        promo: PromoResult | None = None
+        promo: PromoResult | None = None  # the promo service answers with its API schema (see AppliedPromo)
         if cart.promo_code:
             try:
                 promo = await self.promos.evaluate(cart.promo_code, subtotal=subtotal,
-                                                   lines=self._promo_lines(out), user_id=user_id, email=email)
+                                                   lines=promo_lines(out), user_id=user_id, email=email)
             except Unprocessable as exc:
                 out.promo_error = PromoError(code=exc.code, detail=exc.detail)
         if promo is not None and promo.free_delivery and delivery_fee == 0:
@@ -427,7 +413,8 @@ class CartService:
                 f"{promo.code} gives free delivery, and this order has no delivery fee (store pickup); "
                 "remove the code to continue."))
             promo = None
-        out.promo = promo
+        out.promo = AppliedPromo(code=promo.code, discount=promo.discount, free_delivery=promo.free_delivery,
+                                 kind=promo.kind, description=promo.description) if promo else None
         out.discount = promo.discount if promo else 0
         if delivery_fee is not None and (free_delivery or (promo is not None and promo.free_delivery)):
             delivery_fee = 0
@@ -438,37 +425,3 @@ class CartService:
         out.can_checkout = bool(lines) and out.promo_error is None and not any(
             x.flags.unavailable or x.flags.insufficient_stock for x in lines)
         return out
-
-    @staticmethod
-    def _price_line(line: CartLine, product: Product | None, wanted: int) -> PricedLine:
-        flags = LineFlags()
-        size: Size | None = None
-        add_ons: list[LineAddOnOut] = []
-        unit_price = line.unit_price_at_add
-        if product is None:
-            flags.unavailable, flags.unavailable_reason = True, "product-deleted"
-        else:
-            size = next((s for s in product.sizes if s.code == line.size), None)
-            offered = {a.code: a for a in product.add_ons}
-            add_ons = [LineAddOnOut(code=c, name=offered[c].name, price=offered[c].price) for c in line.add_ons
-                       if c in offered]
-            if product.status != ProductStatus.active:
-                flags.unavailable, flags.unavailable_reason = True, f"product-{product.status.value}"
-            elif size is None:
-                flags.unavailable, flags.unavailable_reason = True, "size-removed"
-            elif len(add_ons) != len(line.add_ons):
-                flags.unavailable, flags.unavailable_reason = True, "add-on-removed"
-            if size is not None:
-                unit_price = size.price + sum(a.price for a in add_ons)
-                flags.available = product.stock.get(line.size, 0)
-                flags.insufficient_stock = not flags.unavailable and wanted > flags.available
-        flags.price_changed = not flags.unavailable and unit_price != line.unit_price_at_add
-        return PricedLine(
-            id=line.id, product_id=line.product_id, product_name=product.name if product else line.product_name,
-            product_slug=product.slug if product else None,
-            image_url=product.images[0].url if product and product.images else None,
-            category_path=product.category_path if product else [], size=line.size,
-            size_name=size.name if size else line.size_name, add_ons=add_ons, unit_price=unit_price,
-            unit_price_at_add=line.unit_price_at_add, quantity=line.quantity, line_total=unit_price * line.quantity,
-            gift_message=line.gift_message, flags=flags,
-        )

@@ -29,12 +29,8 @@ Misses are loaded once (no stampede):
 * **On expiry** (a TTL, not a version change), an entry is served stale for up to CATALOG_STALE_SECONDS while
   one background task reloads it (stale-while-revalidate): the stock overlay of a page is refreshed that way,
   not on the request that finds it old. A version change is never served stale: the next request loads.
-
-Ready responses: a catalog GET's encoded body and ETag are kept too (``render``), keyed by path and query
-string, with the versions they were built from, whether they used stock, and the earliest expiry among
-what they were built from. ``find`` gives one back while all of that holds (stale within the stale window,
-re-rendered once in the background), and ``app.core.http_cache.ResponseCacheMiddleware`` sends it without
-routing, validation or serialisation.
+Ready responses (the encoded bodies of whole catalog GETs) are kept by the ``ReadyResponses`` part, in
+``app/services/catalog_responses.py``.
 """
 
 from __future__ import annotations
@@ -49,62 +45,26 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json, to_json
 from redis.exceptions import RedisError
-from starlette.requests import Request
 
 from app.config import Settings
 from app.core.bus import RESYNC, EventBus, Message
-from app.core.http_cache import OnServe, StoredResponse, response_key
+from app.services.catalog_responses import ReadyResponses, Rendered, built_from_var, fresh_only_var, pinned_versions_var
+
+J = TypeVar("J")  # a cached value: JSON-compatible (see CatalogCache.get_or_load)
 
 log = logging.getLogger("app.catalog_cache")
-
-_pinned: ContextVar[tuple[int, int] | None] = ContextVar("catalog_versions", default=None)
-# While a response is rendered: what it is built from (earliest expiry, whether it read stock).
-_built_from: ContextVar[Ingredients | None] = ContextVar("catalog_built_from", default=None)
-# In a background re-render: never serve a stale entry, load it (or join the load in flight).
-_fresh_only: ContextVar[bool] = ContextVar("catalog_fresh_only", default=False)
 
 POLL_FIRST, POLL_MAX = 0.005, 0.05  # seconds between polls of Redis while another process loads
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-class Ingredients:
-    """What a rendered response was built from: the earliest ``fresh_until`` and whether stock was read."""
+class CatalogCache(ReadyResponses):
+    """The catalog's cache of values (``get_or_load``) and, through ``ReadyResponses``, of ready responses."""
 
-    __slots__ = ("fresh_until", "stock")
-
-    def __init__(self) -> None:
-        self.fresh_until = float("inf")
-        self.stock = False
-
-    def add(self, fresh_until: float, stock: bool) -> None:
-        if fresh_until < self.fresh_until:
-            self.fresh_until = fresh_until
-        self.stock = self.stock or stock
-
-
-class Rendered(StoredResponse):
-    """A stored catalog response and what it depends on."""
-
-    __slots__ = ("versions", "uses_stock", "fresh_until", "produce", "refreshing")
-
-    def __init__(self, body: bytes, *, media_type: str, max_age: int, route: Any, endpoint: Any,
-                 versions: tuple[int, int], built_from: Ingredients,
-                 produce: Callable[[], Awaitable[Any]], on_serve: OnServe | None = None) -> None:
-        super().__init__(body, media_type=media_type, max_age=max_age, route=route, endpoint=endpoint,
-                         on_serve=on_serve)
-        self.versions = versions
-        self.uses_stock = built_from.stock
-        self.fresh_until = built_from.fresh_until
-        self.produce = produce
-        self.refreshing = False
-
-
-class CatalogCache:
     def __init__(self, settings: Settings, redis: Any = None, bus: EventBus | None = None) -> None:
         self.redis = redis
         self.bus = bus
@@ -162,11 +122,11 @@ class CatalogCache:
     @asynccontextmanager
     async def pinned(self) -> AsyncIterator[None]:
         """Read the versions once for everything inside (one Redis round trip per request, one snapshot)."""
-        token = _pinned.set(await self.versions())
+        token = pinned_versions_var.set(await self.versions())
         try:
             yield
         finally:
-            _pinned.reset(token)
+            pinned_versions_var.reset(token)
 
     async def version(self) -> int | None:
         versions = await self.versions()
@@ -198,19 +158,21 @@ class CatalogCache:
                 log.error("catalog cache: could not bump %s; entries may be stale for up to %s s", key, ttl)
 
     # --- entries ----------------------------------------------------------------------------------
-    async def get_or_load(self, namespace: str, params: Any, loader: Callable[[], Awaitable[Any]], *,
-                          stock: bool = False) -> Any:
+    async def get_or_load(self, namespace: str, params: Any, loader: Callable[[], Awaitable[J]], *,
+                          stock: bool = False) -> J:
         """Return the cached value for (namespace, params) or compute it with ``loader`` (once, see above).
 
         ``stock=True``: the value depends on stock, so it is also keyed by the stock version and lives at
         most CATALOG_STOCK_TTL_SECONDS. Values must be JSON-compatible and are shared: do not mutate them.
+        A value read from Redis comes back JSON-decoded (a datetime as its ISO string, a tuple as a list), so
+        ``J`` should be a JSON shape (``dict[str, Any]``, ``list[...]``, ``str``) whose readers accept that.
         Errors of ``loader`` reach every caller waiting for that load; nothing is cached then.
         """
-        versions = _pinned.get() or await self.versions()
+        versions = pinned_versions_var.get() or await self.versions()
         if versions is None:  # Redis unreachable: nothing is kept, but concurrent equal loads still share one
             key = f"{self.prefix}uncached:{namespace}:{digest(params)}"
             task = self._flights.get(key) or self._start(key, loader, 0, keep=False)
-            return (await asyncio.shield(task))[1]
+            return cast(J, (await asyncio.shield(task))[1])
         version = f"{versions[0]}.{versions[1]}" if stock else str(versions[0])
         ttl = self.stock_ttl if stock else self.ttl
         key = f"{self.prefix}{version}:{namespace}:{digest(params)}"
@@ -218,29 +180,27 @@ class CatalogCache:
         if hit is not None:
             now = time.monotonic()
             fresh_until, value = hit
-            if now < fresh_until or (now < fresh_until + self.stale and not _fresh_only.get()):
+            if now < fresh_until or (now < fresh_until + self.stale and not fresh_only_var.get()):
                 if now >= fresh_until:
                     self._refresh_later(key, loader, ttl)
                 self._local.move_to_end(key)
                 self._note(fresh_until, stock)
-                return value
-        task = self._flights.get(key)
-        if task is None:
-            task = self._start(key, loader, ttl)
+                return cast(J, value)
+        task = self._flights.get(key) or self._start(key, loader, ttl)
         fresh_until, value = await asyncio.shield(task)
         self._note(fresh_until, stock)
-        return value
+        return cast(J, value)
 
     @staticmethod
     def _note(fresh_until: float, stock: bool) -> None:
-        built_from = _built_from.get()
+        built_from = built_from_var.get()
         if built_from is not None:
             built_from.add(fresh_until, stock)
 
     def _start(self, key: str, loader: Callable[[], Awaitable[Any]], ttl: int, *,
                keep: bool = True) -> asyncio.Task[tuple[float, Any]]:
         context = contextvars.copy_context()  # the load serves every waiter: it notes nothing in the starter's
-        context.run(_built_from.set, None)    # response
+        context.run(built_from_var.set, None)    # response
         work = self._fill(key, loader, ttl) if keep else self._share(loader)
         task = asyncio.get_running_loop().create_task(work, context=context)
         self._flights[key] = task
@@ -258,6 +218,10 @@ class CatalogCache:
         """Reload a stale entry in the background (once: a load in flight for the key is enough)."""
         if key not in self._flights:
             self._keep(self._start(key, loader, ttl))
+
+    def _monotonic(self) -> float:
+        """The clock of every freshness decision, values and ready responses alike (one to move in tests)."""
+        return time.monotonic()
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task until it ends (and log its failure)."""
@@ -337,90 +301,6 @@ class CatalogCache:
             self._local.popitem(last=False)
         return fresh_until, value
 
-    # --- ready responses ----------------------------------------------------------------------------
-    async def render(self, request: Request, produce: Callable[[], Awaitable[Any]], *, max_age: int,
-                     media_type: str = "application/json",
-                     on_serve: Callable[[Any], OnServe | None] | None = None) -> StoredResponse:
-        """Build the response of a catalog GET with ``produce()`` (a JSON-compatible payload, or a str for
-        other media types) and keep it for ``find`` when the versions were pinned for the request.
-        ``on_serve(payload)`` may return a hook run on every answer of this response, this one included
-        (a stale refresh keeps the hook: it depends on the request, e.g. the product id, not on stock)."""
-        versions = _pinned.get()
-        built_from = Ingredients()
-        token = _built_from.set(built_from)
-        try:
-            payload = await produce()
-        finally:
-            _built_from.reset(token)
-        body = payload.encode() if isinstance(payload, str) else to_json(payload)
-        hook = on_serve(payload) if on_serve is not None else None
-        scope = request.scope
-        if versions is None:  # Redis unreachable: nothing is cached
-            return StoredResponse(body, media_type=media_type, max_age=max_age, on_serve=hook)
-        rendered = Rendered(body, media_type=media_type, max_age=max_age, route=scope.get("route"),
-                            endpoint=scope.get("endpoint"), versions=versions, built_from=built_from,
-                            produce=produce, on_serve=hook)
-        self._keep_response(response_key(scope), rendered)
-        return rendered
-
-    def _keep_response(self, key: str, rendered: Rendered) -> None:
-        self._drop_response(key)
-        self._responses[key] = rendered
-        self._response_bytes += len(rendered.body)
-        while len(self._responses) > self.max_entries or self._response_bytes > self.max_response_bytes:
-            self._drop_response(next(iter(self._responses)))
-
-    def _drop_response(self, key: str, only: Rendered | None = None) -> None:
-        old = self._responses.get(key)
-        if old is not None and (only is None or old is only):
-            del self._responses[key]
-            self._response_bytes -= len(old.body)
-
-    async def find(self, key: str) -> Rendered | None:
-        """The stored response for ``key`` while the versions it was built from are current (the stock version
-        only if it used stock) and it is fresh, or stale within CATALOG_STALE_SECONDS (then it is re-rendered
-        once in the background). None: the request goes through the router."""
-        rendered = self._responses.get(key)
-        if rendered is None:
-            return None
-        versions = await self.versions()
-        if versions is None or versions[0] != rendered.versions[0] or (
-                rendered.uses_stock and versions[1] != rendered.versions[1]):
-            self._drop_response(key, rendered)  # versions only grow: it will never be current again
-            return None
-        now = time.monotonic()
-        if now >= rendered.fresh_until:
-            if now >= rendered.fresh_until + self.stale:
-                return None
-            if not rendered.refreshing:
-                rendered.refreshing = True
-                self._keep(asyncio.ensure_future(self._rerender(key, rendered)))
-        self._responses.move_to_end(key)
-        return rendered
-
-    async def _rerender(self, key: str, old: Rendered) -> None:
-        fresh = _fresh_only.set(True)
-        built_from = Ingredients()
-        token = _built_from.set(built_from)
-        try:
-            async with self.pinned():
-                versions = _pinned.get()
-                payload = await old.produce()
-        except Exception:
-            self._drop_response(key, old)  # e.g. the product is gone: the router answers the next request
-            raise
-        finally:
-            _built_from.reset(token)
-            _fresh_only.reset(fresh)
-            old.refreshing = False
-        if versions is None:
-            return
-        body = payload.encode() if isinstance(payload, str) else to_json(payload)
-        if self._responses.get(key) is old:
-            self._keep_response(key, Rendered(body, media_type=old.media_type, max_age=old.max_age, route=old.route,
-                                              endpoint=old.endpoint, versions=versions, built_from=built_from,
-                                              produce=old.produce, on_serve=old.on_serve))
-
     async def close(self) -> None:
         """Cancel background refreshes (at shutdown)."""
         tasks = [*self._background, *self._flights.values()]
@@ -435,7 +315,7 @@ def digest(params: Any) -> str:
 
 
 def get_catalog_cache(runtime: Any) -> CatalogCache:
-    cache = runtime.extras.get("catalog_cache")
+    cache: CatalogCache | None = runtime.extras.get("catalog_cache")
     if cache is None:
         cache = runtime.extras["catalog_cache"] = CatalogCache(runtime.settings, runtime.redis,
                                                                getattr(runtime, "bus", None))

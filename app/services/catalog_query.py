@@ -16,7 +16,8 @@ from typing import Any
 from app.core.filters import all_of
 from app.core.text import normalize
 from app.models.catalog import ProductStatus
-from app.schemas.catalog import PRICE_BUCKETS, ProductFilters, ProductSort
+from app.models.catalog_facets import PRICE_BUCKETS
+from app.schemas.catalog.params import ProductFilters, ProductSort
 
 ACTIVE = {"status": ProductStatus.active.value}
 
@@ -122,18 +123,23 @@ def order_rows(rows: list[dict[str, Any]], sort: list[tuple[str, int]]) -> list[
     """Sort rows in Python exactly like MongoDB would by ``sort`` (stable multi-pass)."""
     out = list(rows)
     for field, direction in reversed(sort):
-        out.sort(key=lambda r, f=field: r.get(f) or 0 if f != "_id" else r["_id"], reverse=direction == -1)
+        out.sort(key=lambda r: _sort_value(r, field), reverse=direction == -1)  # noqa: B023 (sorted at once)
     return out
+
+
+def _sort_value(row: dict[str, Any], field: str) -> Any:
+    """``row``'s value of a sort key: a missing or null field sorts as 0 (the sort keys are numbers or _id)."""
+    return row.get(field) or 0 if field != "_id" else row["_id"]
 
 
 def is_after(row: dict[str, Any], values: list[Any], sort: list[tuple[str, int]]) -> bool:
     """True when ``row`` comes strictly after the cursor ``values`` in ``sort`` order."""
     for (field, direction), value in zip(sort, values, strict=True):
-        mine = row.get(field) or 0 if field != "_id" else row["_id"]
+        mine = _sort_value(row, field)
         if mine == value:
             continue
         try:
-            return mine > value if direction == 1 else mine < value
+            return bool(mine > value if direction == 1 else mine < value)
         except TypeError:
             return False
     return False

@@ -1,12 +1,13 @@
 """Public catalog reads: category tree, product lists, facets, detail, suggestions, sitemap.
 
-What is cached (``catalog_cache``) is the *static* part of each answer (ids, names, prices, facet
-counts, totals), keyed by the catalog version, and separately the stock of the products shown
-(``{id: stock}``, one ``_id $in`` query), keyed by the stock version that every stock change bumps.
-Each response overlays that stock onto the static views: a sale costs one stock query per page on
-its next request, never a recomputation of lists or facets. A product selling out or coming back
-changes list membership for ``in_stock`` filters; ``inventory.adjust_stock`` bumps the catalog
-version for that (rare) case, and lists filtered on stock also drop any item the overlay contradicts.
+What is cached (``catalog_cache``) is the *static* part of each answer (the projected product rows of a
+page, facet counts, totals, the category index), keyed by the catalog version, and separately the stock
+of the products shown (``{id: stock}``, one ``_id $in`` query), keyed by the stock version that every stock
+change bumps. Each response is built from both by the mappers of ``app.schemas.catalog.public`` (so the
+response models are the one definition of each shape): a sale costs one stock query per page on its next
+request, never a recomputation of lists or facets. A product selling out or coming back changes list
+membership for ``in_stock`` filters; ``inventory.adjust_stock`` bumps the catalog version for that (rare)
+case, and lists filtered on stock also drop any item the current stock contradicts.
 """
 
 from __future__ import annotations
@@ -20,8 +21,29 @@ from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
 from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter, list_scope
 from app.core.text import normalize
-from app.models.catalog import Category, Color, FlowerType, Occasion, Product
-from app.schemas.catalog import OCCASION_LABELS, PRICE_BUCKETS, ProductFilters, ProductListParams, ProductSort
+from app.models.catalog import Category, Occasion, Product
+from app.models.catalog_facets import OCCASION_LABELS
+from app.schemas.catalog.params import ProductFilters, ProductListParams, ProductSort
+from app.schemas.catalog.public import (
+    CategoryDetail,
+    CategoryRef,
+    CategoryTree,
+    Facets,
+    ProductDetail,
+    ProductList,
+    ProductPage,
+    ProductSummary,
+    Suggestions,
+    category_detail,
+    category_ref,
+    category_suggestion,
+    category_tree,
+    facets_out,
+    occasion_suggestion,
+    product_detail,
+    product_suggestion,
+    product_summary,
+)
 from app.services.catalog_cache import get_catalog_cache
 from app.services.catalog_query import (
     ACTIVE,
@@ -37,6 +59,8 @@ SUMMARY_FIELDS = ["name", "slug", "category_id", "price_min", "sizes", "images",
                   "featured", "occasions", "flower_types", "colors", "units_sold"]
 SUMMARY_PROJECTION = dict.fromkeys(SUMMARY_FIELDS, 1)
 PAGE_PROJECTION = {**SUMMARY_PROJECTION, "stock": 1}  # a page load reads the stock it is served with
+DETAIL_PROJECTION = {**SUMMARY_PROJECTION, **dict.fromkeys(
+    ["description", "care_instructions", "add_ons", "tags", "seo_title", "seo_description", "updated_at"], 1)}
 RANK_PROJECTION = dict.fromkeys(["price_min", "units_sold", "rating_avg", "rating_count", "name", "tags",
                                  "flower_types", "description"], 1)
 MAX_SUGGESTIONS = 10
@@ -46,49 +70,14 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def _image(img: dict[str, Any]) -> dict[str, Any]:
-    return {"id": img["id"], "url": img["url"], "alt": img.get("alt", ""), "width": img["width"],
-            "height": img["height"], "variants": img.get("variants", {})}
-
-
-def summary_static(d: dict[str, Any], currency: str) -> dict[str, Any]:
-    images = d.get("images") or []
-    return {
-        "id": d["_id"], "slug": d["slug"], "name": d["name"], "canonical_path": f"/products/{d['slug']}",
-        "category_id": d["category_id"], "price_min": d.get("price_min", 0), "currency": currency,
-        "sizes": [{"code": s["code"], "name": s["name"], "price": s["price"], "description": s.get("description")}
-                  for s in d.get("sizes", [])],
-        "image": _image(images[0]) if images else None,
-        "rating": {"average": round(d.get("rating_avg", 0.0), 2), "count": d.get("rating_count", 0)},
-        "featured": d.get("featured", False), "occasions": d.get("occasions", []),
-        "flower_types": d.get("flower_types", []), "colors": d.get("colors", []),
-    }
-
-
 async def _ready(value: Any) -> Any:
     """``value`` as a cache loader's result (already read)."""
     return value
 
 
-def overlay(item: dict[str, Any], stock: dict[str, int]) -> dict[str, Any]:
-    """A copy of a cached product view with the current per-size availability."""
-    sizes = [{**s, "available": max(0, stock.get(s["code"], 0)), "in_stock": stock.get(s["code"], 0) > 0}
-             for s in item["sizes"]]
-    return {**item, "sizes": sizes, "in_stock": any(s["in_stock"] for s in sizes)}
-
-
-def overlay_all(items: list[dict[str, Any]], stock: dict[str, dict[str, int]],
-                in_stock: bool | None = None) -> list[dict[str, Any]]:
-    """``overlay`` each item with ``stock`` (id -> stock by size); items missing from ``stock`` (gone or no
-    longer active) and, when ``in_stock`` is set, those contradicting it are left out."""
-    out = [overlay(i, stock[i["id"]]) for i in items if i["id"] in stock]
-    if in_stock is not None:
-        out = [i for i in out if i["in_stock"] is in_stock]
-    return out
-
-
-def _cat_ref(c: dict[str, Any]) -> dict[str, Any]:
-    return {"id": c["id"], "name": c["name"], "slug": c["slug"], "canonical_path": f"/categories/{c['slug']}"}
+def _row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A product row as cached: the projected document without its stock (the overlay reads stock fresh)."""
+    return {k: v for k, v in doc.items() if k != "stock"}
 
 
 class CatalogReader:
@@ -133,40 +122,17 @@ class CatalogReader:
     async def resolve_category(self, ref: str) -> dict[str, Any]:
         index = await self.category_index()
         cid = ref if ref in index["categories"] else index["slugs"].get(ref.lower())
-        cat = index["categories"].get(cid) if cid else None
+        cat: dict[str, Any] | None = index["categories"].get(cid) if cid else None
         if cat is None or not cat["visible"]:
             raise NotFound("No such category.")
         return cat
 
-    async def category_tree(self) -> dict[str, Any]:
-        index = await self.category_index()
-        nodes: dict[str, dict[str, Any]] = {}
-        roots: list[dict[str, Any]] = []
-        for c in index["categories"].values():  # parents come before children (sorted by depth)
-            if not c["visible"]:
-                continue
-            node = {**_cat_ref(c), "description": c["description"], "image_url": c["image_url"],
-                    "sort_order": c["sort_order"], "product_count": c["product_count"], "children": []}
-            nodes[c["id"]] = node
-            parent = nodes.get(c["parent_id"]) if c["parent_id"] else None
-            (parent["children"] if parent else roots).append(node)
-        return {"items": roots}
+    async def category_tree(self) -> CategoryTree:
+        return category_tree((await self.category_index())["categories"].values())
 
-    async def category_detail(self, ref: str) -> dict[str, Any]:
+    async def category_detail(self, ref: str) -> CategoryDetail:
         cat = await self.resolve_category(ref)
-        cats = (await self.category_index())["categories"]
-        children = [{**_cat_ref(c), "product_count": c["product_count"]}
-                    for c in cats.values() if c["parent_id"] == cat["id"] and c["visible"]]
-        ref_out = _cat_ref(cat)
-        return {
-            **ref_out, "description": cat["description"], "image_url": cat["image_url"],
-            "parent_id": cat["parent_id"], "depth": cat["depth"], "product_count": cat["product_count"],
-            "breadcrumbs": [*[_cat_ref(cats[a]) for a in cat["ancestors"] if a in cats], ref_out],
-            "children": children,
-            "seo": {"title": cat["seo_title"] or f"{cat['name']} | Amour Florals",
-                    "description": cat["seo_description"] or cat["description"],
-                    "canonical_path": ref_out["canonical_path"]},
-        }
+        return category_detail(cat, (await self.category_index())["categories"])
 
     # --- product lists ----------------------------------------------------------------------------
     async def _category_id(self, f: ProductFilters) -> str | None:
@@ -178,7 +144,7 @@ class CatalogReader:
         key["category"] = category_id
         return key
 
-    async def list_products(self, p: ProductListParams) -> dict[str, Any]:
+    async def list_products(self, p: ProductListParams) -> ProductPage:
         category_id = await self._category_id(p)
         sort = effective_sort(p.sort, p.q)
         fkey = self._filters_key(p, category_id)
@@ -190,7 +156,7 @@ class CatalogReader:
                 page = await self._search_page(p, category_id, sort, fkey, fresh)
             else:
                 page = await self._keyset_page(p, category_id, sort, fresh)
-            ids = [i["id"] for i in page["items"]]
+            ids = [r["_id"] for r in page["items"]]
             if ids:  # kept as the stock entry ``with_stock`` reads next: no second query, for every waiter
                 stock = {i: fresh[i] for i in ids if i in fresh}
                 await self.cache.get_or_load("stock", ids, lambda: _ready(stock), stock=True)
@@ -198,13 +164,13 @@ class CatalogReader:
 
         page = await self.cache.get_or_load("list", key, load)
         items = await self.with_stock(page["items"], p.in_stock)
-        return {"items": items, "next_cursor": page["next_cursor"], "total": page["total"],
-                "total_capped": page.get("total_capped", False)}
+        return ProductPage(items=items, next_cursor=page["next_cursor"], total=page["total"],
+                           total_capped=page.get("total_capped", False))
 
     async def _keyset_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            stock: dict[str, dict[str, int]]) -> dict[str, Any]:
         """One page in keyset order and the number of matches: one find (which also fills ``stock``, id ->
-        stock by size, for the caller's overlay; the cached page holds no stock) and, unless the first page
+        stock by size, for the caller's views; the cached page holds no stock) and, unless the first page
         already holds every match, one count on the same flat filter, capped at CATALOG_TOTAL_CAP."""
         spec = SORTS[sort]
         query = product_query(p, category_id)
@@ -222,8 +188,8 @@ class CatalogReader:
             total, capped = len(docs), False  # the first page is every match
         else:
             total, capped = await capped_count(self.products, query, self.settings.catalog_total_cap)
-        return {"items": [summary_static(d, self.currency) for d in docs], "next_cursor": next_cursor,
-                "total": total, "total_capped": capped}
+        return {"items": [_row(d) for d in docs], "next_cursor": next_cursor, "total": total,
+                "total_capped": capped}
 
     async def _search_page(self, p: ProductListParams, category_id: str | None, sort: ProductSort,
                            fkey: dict[str, Any], stock: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -253,15 +219,18 @@ class CatalogReader:
                                         PAGE_PROJECTION).to_list(None)
         stock.update((d["_id"], d.get("stock") or {}) for d in docs)
         by_id = {d["_id"]: d for d in docs}
-        items = [summary_static(by_id[r["_id"]], self.currency) for r in chosen if r["_id"] in by_id]
+        items = [_row(by_id[r["_id"]]) for r in chosen if r["_id"] in by_id]
         return {"items": items, "next_cursor": next_cursor, "total": len(ranked["rows"]),
                 "total_capped": ranked["capped"]}
 
-    async def with_stock(self, items: list[dict[str, Any]], in_stock: bool | None = None) -> list[dict[str, Any]]:
-        """Overlay current stock (one query); drop products that are gone or contradict ``in_stock``."""
-        if not items:
+    async def with_stock(self, rows: list[dict[str, Any]], in_stock: bool | None = None) -> list[ProductSummary]:
+        """Product cards of cached ``rows`` with the current stock (one query); products that are gone (or no
+        longer active) and, when ``in_stock`` is set, those contradicting it are left out."""
+        if not rows:
             return []
-        return overlay_all(items, await self.stock_of([i["id"] for i in items]), in_stock)
+        stock = await self.stock_of([r["_id"] for r in rows])
+        out = [product_summary(r, self.currency, stock[r["_id"]]) for r in rows if r["_id"] in stock]
+        return out if in_stock is None else [i for i in out if i.in_stock is in_stock]
 
     async def stock_of(self, ids: list[str]) -> dict[str, dict[str, int]]:
         """Current stock of the active products among ``ids`` (cached under the stock version)."""
@@ -272,124 +241,98 @@ class CatalogReader:
 
         return await self.cache.get_or_load("stock", ids, load, stock=True)
 
-    async def facets(self, f: ProductFilters) -> dict[str, Any]:
+    async def facets(self, f: ProductFilters) -> Facets:
         category_id = await self._category_id(f)
 
         async def load() -> dict[str, Any]:
-            res = (await (await self.products.aggregate(facets_pipeline(f, category_id))).to_list(None))[0]
-            counts = {k: {r["_id"]: r["n"] for r in res.get(k, [])} for k in ("occasions", "flower_types", "colors")}
-            cats = (await self.category_index())["categories"]
-            cat_counts = {r["_id"]: r["n"] for r in res.get("categories", [])}
-            buckets = {r["_id"]: r["count"] for r in res.get("price", [])}
-            total = res["total"][0]["n"] if res.get("total") else 0
-            price = []
-            for lo, hi in PRICE_BUCKETS:
-                price.append({"min_price": lo, "max_price": hi - 1 if hi else None,
-                              "count": buckets.get(lo if hi else "over", 0)})
-            return {
-                "total": total,
-                "occasions": [{"value": o.value, "label": OCCASION_LABELS[o], "count": counts["occasions"].get(o, 0)}
-                              for o in Occasion],
-                "flower_types": [{"value": t.value, "label": t.value.replace("_", " ").title(),
-                                  "count": counts["flower_types"].get(t, 0)} for t in FlowerType],
-                "colors": [{"value": c.value, "label": c.value.title(), "count": counts["colors"].get(c, 0)}
-                           for c in Color],
-                "categories": [{"id": c["id"], "slug": c["slug"], "name": c["name"], "count": cat_counts[c["id"]]}
-                               for c in cats.values() if c["visible"] and cat_counts.get(c["id"])],
-                "price": price,
-            }
+            rows: list[dict[str, Any]] = await (await self.products.aggregate(facets_pipeline(f, category_id))) \
+                .to_list(None)
+            return rows[0]
 
-        return await self.cache.get_or_load("facets", self._filters_key(f, category_id), load)
+        res = await self.cache.get_or_load("facets", self._filters_key(f, category_id), load)
+        cats = (await self.category_index())["categories"]
+        cat_counts = {r["_id"]: r["n"] for r in res.get("categories", [])}
+        return facets_out(
+            total=res["total"][0]["n"] if res.get("total") else 0,
+            counts={k: {r["_id"]: r["n"] for r in res.get(k, [])} for k in ("occasions", "flower_types", "colors")},
+            categories=[(c, cat_counts[c["id"]]) for c in cats.values() if c["visible"] and cat_counts.get(c["id"])],
+            price_counts={r["_id"]: r["count"] for r in res.get("price", [])})
 
     async def _simple_list(self, name: str, params: Any, query: dict[str, Any], sort: list[tuple[str, int]],
                            limit: int) -> list[dict[str, Any]]:
         async def load() -> list[dict[str, Any]]:
-            docs = await self.products.find(query, SUMMARY_PROJECTION).sort(sort).limit(limit).to_list(None)
-            return [summary_static(d, self.currency) for d in docs]
+            rows: list[dict[str, Any]] = await self.products.find(query, SUMMARY_PROJECTION).sort(sort) \
+                .limit(limit).to_list(None)
+            return rows
 
         return await self.cache.get_or_load(name, params, load)
 
-    async def featured(self, limit: int) -> dict[str, Any]:
+    async def featured(self, limit: int) -> ProductList:
         items = await self._simple_list("featured", limit, all_of(ACTIVE, {"featured": True}),
                                         SORTS[ProductSort.popular], limit)
-        return {"items": await self.with_stock(items)}
+        return ProductList(items=await self.with_stock(items))
 
-    async def popular(self, limit: int) -> dict[str, Any]:
+    async def popular(self, limit: int) -> ProductList:
         items = await self._simple_list("popular", limit, ACTIVE, SORTS[ProductSort.popular], limit)
-        return {"items": await self.with_stock(items)}
+        return ProductList(items=await self.with_stock(items))
 
-    async def related(self, ref: str, limit: int) -> dict[str, Any]:
+    async def related(self, ref: str, limit: int) -> ProductList:
         """In-stock products of the same category or sharing an occasion, best sellers first."""
-        product = await self._detail_static(ref)
-        query = all_of(ACTIVE, {"_id": {"$ne": product["id"]}}, {"stock_total": {"$gt": 0}},
+        product = await self._detail_row(ref)
+        query = all_of(ACTIVE, {"_id": {"$ne": product["_id"]}}, {"stock_total": {"$gt": 0}},
                        {"$or": [{"category_id": product["category_id"]},
                                 {"occasions": {"$in": product["occasions"]}}]})
-        items = await self._simple_list("related", [product["id"], limit], query, SORTS[ProductSort.popular], limit)
-        return {"items": await self.with_stock(items, in_stock=True)}
+        items = await self._simple_list("related", [product["_id"], limit], query, SORTS[ProductSort.popular], limit)
+        return ProductList(items=await self.with_stock(items, in_stock=True))
 
     # --- product detail ---------------------------------------------------------------------------
-    async def _detail_static(self, ref: str) -> dict[str, Any]:
+    async def _detail_row(self, ref: str) -> dict[str, Any]:
+        """The cached row of the active product ``ref`` (id or slug); NotFound when there is none."""
+
         async def load() -> dict[str, Any] | None:
             by = {"_id": ref} if looks_like_id(ref, "prd") else {"slug": ref.lower()}
-            d = await self.products.find_one({**by, **ACTIVE})
-            if d is None:
-                return None
-            cats = (await self.category_index())["categories"]
-            cat = cats.get(d["category_id"])
-            crumbs = [_cat_ref(cats[a]) for a in (cat["ancestors"] if cat else []) if a in cats]
-            if cat:
-                crumbs.append(_cat_ref(cat))
-            path = f"/products/{d['slug']}"
-            return {
-                **summary_static(d, self.currency), "description": d.get("description", ""),
-                "care_instructions": d.get("care_instructions"),
-                "add_ons": [{"code": a["code"], "name": a["name"], "kind": a["kind"], "price": a["price"]}
-                            for a in d.get("add_ons", [])],
-                "images": [_image(i) for i in d.get("images", [])], "tags": d.get("tags", []),
-                "breadcrumbs": crumbs,
-                "seo": {"title": d.get("seo_title") or f"{d['name']} | Amour Florals",
-                        "description": d.get("seo_description") or (d.get("description") or "")[:160] or None,
-                        "canonical_path": path},
-                "updated_at": _iso(d.get("updated_at")),
-            }
+            row: dict[str, Any] | None = await self.products.find_one({**by, **ACTIVE}, DETAIL_PROJECTION)
+            return row
 
-        static = await self.cache.get_or_load("product", ref, load)
-        if static is None:
+        row = await self.cache.get_or_load("product", ref, load)
+        if row is None:
             raise NotFound("No such product.")
-        return static
+        return row
 
-    async def product_detail(self, ref: str) -> dict[str, Any]:
-        static = await self._detail_static(ref)
-        stock = await self.stock_of([static["id"]])
-        if static["id"] not in stock:
+    async def _breadcrumbs(self, category_id: str) -> list[CategoryRef]:
+        cats = (await self.category_index())["categories"]
+        cat = cats.get(category_id)
+        if cat is None:
+            return []
+        return [*[category_ref(cats[a]) for a in cat["ancestors"] if a in cats], category_ref(cat)]
+
+    async def product_detail(self, ref: str) -> ProductDetail:
+        row = await self._detail_row(ref)
+        stock = await self.stock_of([row["_id"]])
+        if row["_id"] not in stock:
             raise NotFound("No such product.")
-        return overlay(static, stock[static["id"]])
+        return product_detail(row, self.currency, stock[row["_id"]], await self._breadcrumbs(row["category_id"]))
 
     # --- suggestions and sitemap ------------------------------------------------------------------
-    async def suggest(self, q: str) -> dict[str, Any]:
+    async def suggest(self, q: str) -> Suggestions:
         key = normalize(q)
         if len(key) < 2:
-            return {"items": []}
+            return Suggestions(items=[])
 
-        async def load() -> dict[str, Any]:
-            out: list[dict[str, Any]] = []
-            cats = (await self.category_index())["categories"].values()
-            for c in cats:
-                if c["visible"] and any(k.startswith(key) for k in c["search_keys"]) and len(out) < 3:
-                    out.append({"kind": "category", "label": c["name"], "value": c["slug"],
-                                "path": f"/categories/{c['slug']}"})
-            occasions = [o for o in Occasion if any(w.startswith(key) for w in _word_starts(OCCASION_LABELS[o]))]
-            for o in occasions[:3]:
-                out.append({"kind": "occasion", "label": OCCASION_LABELS[o], "value": o.value,
-                            "path": f"/products?occasion={o.value}"})
+        async def load() -> list[dict[str, Any]]:
             query = all_of(ACTIVE, {"name_keys": {"$elemMatch": {"$regex": "^" + re.escape(key)}}})
-            docs = await self.products.find(query, {"name": 1, "slug": 1}).sort(SORTS[ProductSort.popular]) \
-                .limit(MAX_SUGGESTIONS - len(out)).to_list(None)
-            out.extend({"kind": "product", "label": d["name"], "value": d["slug"], "path": f"/products/{d['slug']}"}
-                       for d in docs)
-            return {"items": out[:MAX_SUGGESTIONS]}
+            rows: list[dict[str, Any]] = await self.products.find(query, {"name": 1, "slug": 1}) \
+                .sort(SORTS[ProductSort.popular]).limit(MAX_SUGGESTIONS).to_list(None)
+            return rows
 
-        return await self.cache.get_or_load("suggest", key, load)
+        cats = (await self.category_index())["categories"].values()
+        out = [category_suggestion(c) for c in cats
+               if c["visible"] and any(k.startswith(key) for k in c["search_keys"])][:3]
+        occasions = [o for o in Occasion if any(w.startswith(key) for w in _word_starts(OCCASION_LABELS[o]))]
+        out += [occasion_suggestion(o) for o in occasions[:3]]
+        rows = await self.cache.get_or_load("suggest", key, load)
+        out += [product_suggestion(r) for r in rows[:MAX_SUGGESTIONS - len(out)]]
+        return Suggestions(items=out)
 
     async def sitemap(self) -> str:
         async def load() -> str:
@@ -428,7 +371,7 @@ def _word_starts(label: str) -> list[str]:
 
 
 def get_catalog_reader(runtime: Any) -> CatalogReader:
-    reader = runtime.extras.get("catalog_reader")
+    reader: CatalogReader | None = runtime.extras.get("catalog_reader")
     if reader is None:
         reader = runtime.extras["catalog_reader"] = CatalogReader(runtime)
     return reader

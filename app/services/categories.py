@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.text import word_keys
 from app.models.catalog import Category, Product
-from app.schemas.catalog import CategoryCreate, CategoryUpdate
+from app.schemas.catalog.admin import CategoryCreate, CategoryUpdate
 from app.services.catalog_cache import notify_catalog_changed
 from app.services.slugs import insert_with_slug
 

@@ -27,8 +27,10 @@ from pymongo.errors import DuplicateKeyError
 from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.ids import new_id
+from app.core.money import money
 from app.core.security import hash_token
 from app.models.cart import Cart
+from app.models.cart_pricing import PricedCart
 from app.models.order import (
     DeliveryMethod,
     IdempotencyRecord,
@@ -46,9 +48,9 @@ from app.models.order import (
 from app.models.user import User
 from app.schemas.checkout import CheckoutIn, CheckoutOut, CheckoutPaymentMethod, PaymentOut
 from app.schemas.orders import order_out
-from app.services.cart import CartService, PricedCart
+from app.services.cart import CartService
 from app.services.delivery import DeliveryQuote, DeliveryService
-from app.services.order_notify import money, order_access_token
+from app.services.order_notify import order_access_token
 from app.services.orders import OrderService
 from app.services.payments import PaymentsUnavailable
 from app.services.promo import PromoService

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal
 
+from beanie import SortDirection
 from pydantic import BaseModel
 
 from app.config import Settings
@@ -28,14 +29,8 @@ from app.models.delivery import (
     SlotUsage,
     slot_key,
 )
-from app.schemas.delivery import (
-    DateOption,
-    DeliveryConfigPatch,
-    DeliveryOptionsOut,
-    SlotOption,
-    ZoneIn,
-    ZonePatch,
-)
+from app.models.delivery_options import DayAvailability, DeliveryOptions, SlotAvailability
+from app.schemas.delivery import DeliveryConfigPatch, ZoneIn, ZonePatch
 
 Clock = Callable[[], dt.datetime]
 
@@ -98,7 +93,8 @@ class DeliveryService:
             defaults = self._default_config().model_dump(by_alias=True, exclude={"id"})
             await ensure_document(DeliveryConfig.get_pymongo_collection(), CONFIG_ID, defaults)
             raw = await DeliveryConfig.get_pymongo_collection().find_one({"_id": CONFIG_ID})
-        return DeliveryConfig.model_validate(raw)
+        config: DeliveryConfig = DeliveryConfig.model_validate(raw)
+        return config
 
     async def update_config(self, patch: DeliveryConfigPatch) -> DeliveryConfig:
         await self.config()  # make sure the document exists
@@ -120,10 +116,12 @@ class DeliveryService:
                 changes["updated_at"] = utcnow()
             return changes
 
-        return await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
+        config: DeliveryConfig = await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
+        return config
 
     # --- zones ----------------------------------------------------------------------------------
-    async def list_zones(self, params: PageParams, *, active: bool | None = None):
+    async def list_zones(self, params: PageParams, *, active: bool | None = None
+                         ) -> tuple[list[DeliveryZone], str | None, int | None]:
         query = {} if active is None else {"active": active}
         return await paginate(DeliveryZone, query, [("_id", 1)], params, total=True)
 
@@ -150,7 +148,8 @@ class DeliveryService:
         if not changes:
             return zone
         changes["updated_at"] = utcnow()
-        return await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
+        updated: DeliveryZone = await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
+        return updated
 
     async def delete_zone(self, zone_id: str) -> None:
         await self.get_zone(zone_id)
@@ -230,10 +229,13 @@ class DeliveryService:
             raise Unprocessable(REASONS["zip-not-served"], code="zip-not-served", zip=zip_code[:5])
         return cfg, zone
 
-    async def options(self, *, method: str, zip: str | None, date: dt.date | None) -> DeliveryOptionsOut:
-        out = DeliveryOptionsOut(method=method, zip=zip[:5] if zip else None, zone_id=None, zone_name=None,
-                                 fee=None, currency=self.settings.currency, timezone=self.settings.shop_timezone,
-                                 available=False, dates=[])
+    async def options(self, *, method: Literal["delivery", "pickup"], zip: str | None,
+                      date: dt.date | None) -> DeliveryOptions:
+        """Every date (``date`` alone, or the next ``DELIVERY_OPTIONS_DAYS``) with each slot's remaining
+        capacity and why it cannot be chosen. A ZIP no zone serves (or pickup switched off) is an answer with
+        a ``reason`` and no dates; Unprocessable(code="zip-required") for delivery without a ZIP."""
+        out = DeliveryOptions(method=method, zip=zip[:5] if zip else None, currency=self.settings.currency,
+                              timezone=self.settings.shop_timezone)
         try:
             cfg, zone = await self._resolve(method, zip)
         except Unprocessable as exc:
@@ -255,25 +257,23 @@ class DeliveryService:
                  async for raw in SlotUsage.get_pymongo_collection().find({"_id": {"$in": keys}})}
         for day in days:
             day_reason = self._day_reason(cfg, zone, day, now_local)
-            slots: list[SlotOption] = []
+            slots: list[SlotAvailability] = []
             for code in SlotCode:
                 slot = slots_cfg.get(code.value)
                 if slot is None:
                     continue
                 start, end = self._window(day, slot)
                 remaining = max(0, slot.capacity - taken.get(slot_key(scope, day.isoformat(), code.value), 0))
-                reason = day_reason or self._slot_reason(slot, start, now, remaining)
-                slots.append(SlotOption(code=code, start=slot.start, end=slot.end, window_start=start,
-                                        window_end=end, capacity=slot.capacity, remaining=remaining,
-                                        available=reason is None, reason=reason))
+                slots.append(SlotAvailability(code=code, start=slot.start, end=slot.end, window_start=start,
+                                              window_end=end, capacity=slot.capacity, remaining=remaining,
+                                              reason=day_reason or self._slot_reason(slot, start, now, remaining)))
             if day_reason is None and not any(s.available for s in slots):
                 reasons = {s.reason for s in slots}
                 day_reason = "slot-full" if reasons == {"slot-full"} else "no-slot-available"
-            out.dates.append(DateOption(date=day, available=day_reason is None, reason=day_reason,
-                                        detail=self._detail(day_reason, cfg), slots=slots))
+            out.dates.append(DayAvailability(date=day, reason=day_reason, detail=self._detail(day_reason, cfg),
+                                             slots=slots))
         out.zone_id, out.zone_name = (zone.id, zone.name) if zone else (None, None)
         out.fee = zone.fee if zone else 0
-        out.available = any(d.available for d in out.dates)
         return out
 
     @staticmethod
@@ -311,7 +311,8 @@ class DeliveryService:
             raise Conflict(REASONS[reason], code=reason)
         if reason is not None:
             raise Unprocessable(self._detail(reason, cfg), code=reason)
-        return DeliveryQuote(method=method, zone_id=zone.id if zone else None, zip=zip[:5] if zone and zip else None,
+        kind: Literal["delivery", "pickup"] = "pickup" if method == "pickup" else "delivery"  # checked above
+        return DeliveryQuote(method=kind, zone_id=zone.id if zone else None, zip=zip[:5] if zone and zip else None,
                              date=date, slot=slot, fee=zone.fee if zone else 0, window_start=start, window_end=end,
                              zone_name=zone.name if zone else None, capacity=slot_cfg.capacity)
 
@@ -362,4 +363,4 @@ class DeliveryService:
             pass
 
     async def usage(self, day: dt.date) -> list[SlotUsage]:
-        return await SlotUsage.find({"date": day.isoformat()}).sort([("_id", 1)]).to_list()
+        return await SlotUsage.find({"date": day.isoformat()}).sort([("_id", SortDirection.ASCENDING)]).to_list()

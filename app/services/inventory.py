@@ -77,8 +77,8 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
 
 
 def stock_view(product_id: str, size: str, stock: dict[str, int] | None, status: str) -> dict[str, Any]:
-    """What the public product endpoints show for one size (``catalog_read.overlay``): only an active
-    product has units to sell. Shape of the ``stock`` event (schemas/events.py StockEvent)."""
+    """What the public product endpoints show for one size (the size views of ``schemas.catalog.public``): only
+    an active product has units to sell. Shape of the ``stock`` event (schemas/events.py StockEvent)."""
     units = (stock or {}).get(size, 0) if status == "active" else 0
     return {"product_id": product_id, "size": size, "available": max(0, units), "in_stock": units > 0}
 

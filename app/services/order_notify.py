@@ -14,6 +14,7 @@ from datetime import tzinfo
 from typing import Any
 
 from app.config import Settings
+from app.core.money import money
 from app.core.security import hash_token, tokens_equal
 from app.models.order import DeliveryMethod, Order, OrderStatus, PaymentMethod
 from app.models.user import User
@@ -27,13 +28,6 @@ PROGRESS = {
     OrderStatus.ready_for_pickup: "order_ready_for_pickup",
     OrderStatus.picked_up: "order_picked_up",
 }
-
-
-def money(cents: int, currency: str = "USD") -> str:
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(cents), 100)
-    prefix = "$" if currency.upper() == "USD" else f"{currency.upper()} "
-    return f"{sign}{prefix}{whole:,}.{frac:02d}"
 
 
 def order_access_token(settings: Settings, order_id: str, stored_hash: str | None = None) -> str:

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict, NotFound, Unauthorized
 from app.core.ids import looks_like_id
+from app.core.money import money
 from app.core.security import hash_token, tokens_equal
 from app.core.versioned import NOW
 from app.models.cart import Cart
@@ -40,7 +41,7 @@ from app.models.user import User
 from app.services.email import EmailService
 from app.services.inventory import available, record_sale, return_stock, take_stock
 from app.services.order_events import publish_order, update_versioned  # this one publishes each status change
-from app.services.order_notify import OrderNotifier, money
+from app.services.order_notify import OrderNotifier
 from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
 from app.services.payments import StripeGateway
 from app.services.refunds import OrderRefunds

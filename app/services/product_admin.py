@@ -19,7 +19,7 @@ from app.core.text import normalize, word_keys
 from app.models.catalog import Category, Product, ProductStatus, product_search_words
 from app.models.inventory import StockMovement, StockReason
 from app.models.user import User
-from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
+from app.schemas.catalog.admin import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
 from app.services.catalog_cache import notify_catalog_changed
 from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock, publish_product_stock

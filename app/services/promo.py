@@ -19,6 +19,7 @@ from app.config import Settings
 from app.core.atomic import ensure_document
 from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.money import money
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import update_versioned
 from app.models.catalog import Category
@@ -29,11 +30,6 @@ __all__ = ["PromoLine", "PromoResult", "PromoService"]
 
 Clock = Callable[[], datetime]
 _CODE_RE = re.compile(r"^[A-Z0-9_-]{1,32}$")
-
-
-def format_money(cents: int, currency: str) -> str:
-    amount = f"{cents // 100:,}.{cents % 100:02d}"
-    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
 
 
 def percent_of(amount: int, bps: int) -> int:
@@ -176,7 +172,7 @@ class PromoService:
                                     code="promo-customer-limit", limit=promo.per_customer_limit)
         if subtotal < promo.min_subtotal:
             raise Unprocessable(f"This code needs a subtotal of at least "
-                                f"{format_money(promo.min_subtotal, self.settings.currency)}.",
+                                f"{money(promo.min_subtotal, self.settings.currency)}.",
                                 code="promo-min-subtotal", min_subtotal=promo.min_subtotal)
         eligible = subtotal
         if promo.category_ids:

@@ -23,10 +23,10 @@ import stripe
 
 from app.core.errors import Conflict, ServiceUnavailable
 from app.core.ids import new_id
+from app.core.money import money
 from app.core.versioned import NOW
 from app.models.order import Order, PaymentMethod, PaymentStatus, RefundRecord, RefundStatus
 from app.services.order_events import update_versioned  # publishes each payment-status change to live streams
-from app.services.order_notify import money
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only, never run
     from app.services.orders import OrderService

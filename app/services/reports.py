@@ -1,4 +1,5 @@
-"""Sales, product and customer reports for staff, in the shop's time zone.
+"""Sales, product and customer reports for staff, in the shop's time zone. Each report is a result value of
+``app.models.reports``; the router maps it to its response with ``app.schemas.reports``.
 
 Sales, top products and the overview's money figures come from the daily rollups (``sales_days``, one small
 document per shop day and currency, kept exactly once per order change by app/services/sales_rollups.py):
@@ -26,24 +27,21 @@ from app.core.clock import ensure_utc, utcnow
 from app.core.errors import Unprocessable
 from app.core.filters import count_matching
 from app.models.order import SETTLED, Order, OrderStatus
+from app.models.reports import (
+    Bucket,
+    CustomersResult,
+    Figures,
+    Interval,
+    OverviewPeriod,
+    OverviewResult,
+    ProductSales,
+    SalesResult,
+    TopBy,
+    TopProductsResult,
+)
 from app.models.sales import SalesDay
 from app.models.user import Role, User
-from app.schemas.reports import (
-    BucketedRange,
-    CustomerBucket,
-    CustomersReport,
-    CustomerTotals,
-    Interval,
-    Overview,
-    OverviewWindow,
-    SalesBucket,
-    SalesFigures,
-    SalesReport,
-    TopBy,
-    TopProduct,
-    TopProductsQuery,
-    TopProductsReport,
-)
+from app.schemas.reports import BucketedRange, TopProductsQuery
 from app.services.inventory import low_stock_report
 from app.services.sales_rollups import local_midnight
 
@@ -62,13 +60,6 @@ def bucket_key(day: date, interval: Interval) -> str:
     if interval == Interval.month:
         return f"{day.year}-{day.month:02d}"
     return day.isoformat()
-
-
-@dataclass(frozen=True)
-class Bucket:
-    key: str
-    start: date
-    end: date
 
 
 def buckets(start: date, end: date, interval: Interval) -> list[Bucket]:
@@ -104,9 +95,9 @@ class Tally:
         self.orders += int(day.get("orders") or 0)
         self.units += int(day.get("units") or 0)
 
-    def figures(self) -> dict[str, int]:
-        return {"gross": self.gross, "refunded": self.refunded, "net": self.gross - self.refunded,
-                "orders": self.orders, "units": self.units, "average_order_value": half_up(self.gross, self.orders)}
+    def figures(self) -> Figures:
+        return Figures(gross=self.gross, refunded=self.refunded, net=self.gross - self.refunded, orders=self.orders,
+                       units=self.units, average_order_value=half_up(self.gross, self.orders))
 
 
 def customer_key(doc: dict[str, Any]) -> str:
@@ -132,7 +123,7 @@ class ReportService:
     async def _read(self, document: Any, query: dict[str, Any], fields: Iterable[str]) -> list[dict[str, Any]]:
         cap = self.settings.reports_max_rows
         cursor = document.get_pymongo_collection().find(query, {f: 1 for f in fields}).limit(cap + 1)
-        docs = await cursor.to_list(None)
+        docs: list[dict[str, Any]] = await cursor.to_list(None)
         if len(docs) > cap:
             raise ReportTooLarge(f"This report would read more than {cap} records; choose a shorter range.",
                                  limit=cap)
@@ -156,19 +147,18 @@ class ReportService:
         return [self._shop_day(d["created_at"]) for d in docs]
 
     # --- reports --------------------------------------------------------------------------------------
-    async def sales(self, q: BucketedRange) -> SalesReport:
+    async def sales(self, q: BucketedRange) -> SalesResult:
         plan = buckets(q.from_, q.to, q.interval)
         tallies = {b.key: Tally() for b in plan}
         total = Tally()
         for doc in await self._days(q.from_, q.to, "gross", "refunded", "orders", "units"):
             tallies[bucket_key(date.fromisoformat(doc["day"]), q.interval)].add(doc)
             total.add(doc)
-        return SalesReport(
-            from_=q.from_, to=q.to, interval=q.interval, time_zone=self.settings.shop_timezone,
-            currency=self.settings.currency, totals=SalesFigures(**total.figures()),
-            buckets=[SalesBucket(key=b.key, start=b.start, end=b.end, **tallies[b.key].figures()) for b in plan])
+        return SalesResult(start=q.from_, end=q.to, interval=q.interval, time_zone=self.settings.shop_timezone,
+                           currency=self.settings.currency, totals=total.figures(),
+                           buckets=[(b, tallies[b.key].figures()) for b in plan])
 
-    async def top_products(self, q: TopProductsQuery) -> TopProductsReport:
+    async def top_products(self, q: TopProductsQuery) -> TopProductsResult:
         units: Counter[str] = Counter()
         revenue: Counter[str] = Counter()
         orders: Counter[str] = Counter()
@@ -184,25 +174,23 @@ class ReportService:
         names = {pid: (latest.get(pid) or f"|{pid}").split("|", 1)[1] for pid in sold}
         first, second = (revenue, units) if q.by == TopBy.revenue else (units, revenue)
         ranked = sorted(sold, key=lambda pid: (-first[pid], -second[pid], names[pid], pid))[:q.limit]
-        return TopProductsReport(
-            from_=q.from_, to=q.to, by=q.by, currency=self.settings.currency,
-            items=[TopProduct(product_id=pid, name=names[pid], units=units[pid], revenue=revenue[pid],
-                              orders=orders[pid]) for pid in ranked])
+        return TopProductsResult(
+            start=q.from_, end=q.to, by=q.by, currency=self.settings.currency,
+            items=[ProductSales(product_id=pid, name=names[pid], units=units[pid], revenue=revenue[pid],
+                                orders=orders[pid]) for pid in ranked])
 
-    async def customers(self, q: BucketedRange) -> CustomersReport:
+    async def customers(self, q: BucketedRange) -> CustomersResult:
         plan = buckets(q.from_, q.to, q.interval)
         registered = Counter(bucket_key(day, q.interval) for day in await self._new_customers(q.from_, q.to))
         per_customer = Counter(customer_key(doc) for doc in await self._paid_orders(q.from_, q.to, "contact"))
         repeat = sum(1 for n in per_customer.values() if n >= 2)
         rate = round(repeat / len(per_customer), 4) if per_customer else 0.0
-        return CustomersReport(
-            from_=q.from_, to=q.to, interval=q.interval, time_zone=self.settings.shop_timezone,
-            buckets=[CustomerBucket(key=b.key, start=b.start, end=b.end, new_customers=registered[b.key])
-                     for b in plan],
-            totals=CustomerTotals(new_customers=sum(registered.values()), customers=len(per_customer),
-                                  repeat_customers=repeat, repeat_rate=rate))
+        return CustomersResult(
+            start=q.from_, end=q.to, interval=q.interval, time_zone=self.settings.shop_timezone,
+            buckets=[(b, registered[b.key]) for b in plan], new_customers=sum(registered.values()),
+            customers=len(per_customer), repeat_customers=repeat, repeat_rate=rate)
 
-    async def overview(self) -> Overview:
+    async def overview(self) -> OverviewResult:
         now = ensure_utc(self.clock())
         today = self._shop_day(now)
         starts = {"today": today, "last_7_days": today - timedelta(days=6), "last_30_days": today - timedelta(days=29)}
@@ -210,20 +198,22 @@ class ReportService:
         days = await self._days(oldest, today, "gross", "refunded", "orders")
         users = User.get_pymongo_collection()
         orders = Order.get_pymongo_collection()
-        windows = {}
+        windows: dict[str, OverviewPeriod] = {}
         for name, start in starts.items():
             tally = Tally()
             for doc in days:
                 if date.fromisoformat(doc["day"]) >= start:
                     tally.add(doc)
-            figures = tally.figures()
-            figures.pop("units")
+            f = tally.figures()
             new = await count_matching(users, {"role": Role.customer.value,
                                                "created_at": self._utc_range(start, today)})
-            windows[name] = OverviewWindow(from_=start, to=today, new_customers=new, **figures)
+            windows[name] = OverviewPeriod(start=start, end=today, gross=f.gross, refunded=f.refunded, net=f.net,
+                                           orders=f.orders, average_order_value=f.average_order_value,
+                                           new_customers=new)
         placed = self._utc_range(oldest, today)
         by_status = {s: await count_matching(orders, {"status": s.value, "created_at": placed}) for s in OrderStatus}
         pending = await count_matching(orders, {"status": OrderStatus.pending_payment.value})
-        return Overview(
-            as_of=now, time_zone=self.settings.shop_timezone, currency=self.settings.currency, **windows,
+        return OverviewResult(
+            as_of=now, time_zone=self.settings.shop_timezone, currency=self.settings.currency,
+            today=windows["today"], last_7_days=windows["last_7_days"], last_30_days=windows["last_30_days"],
             orders_by_status=by_status, pending_payment=pending, low_stock_sizes=len(await low_stock_report()))

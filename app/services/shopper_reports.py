@@ -22,18 +22,17 @@ from typing import Any
 from app.core.clock import ensure_utc
 from app.models.analytics import AnalyticsBucket, EventKind
 from app.models.catalog import Product
-from app.schemas.reports import ReportRange
-from app.schemas.shopper_reports import (
-    CartAbandonmentReport,
-    FunnelDay,
-    FunnelFigures,
-    FunnelReport,
-    LimitedRange,
-    ProductInterest,
-    ProductInterestReport,
-    SearchesReport,
-    SearchTerm,
+from app.models.reports import (
+    CartAbandonmentResult,
+    FunnelResult,
+    FunnelStages,
+    ProductInterestResult,
+    ProductInterestRow,
+    SearchesResult,
+    SearchTermStats,
 )
+from app.schemas.reports import ReportRange
+from app.schemas.shopper_reports import LimitedRange
 from app.services.reports import ReportService, ReportTooLarge
 
 IN_CHUNK = 500  # order ids per $in look-up
@@ -70,12 +69,12 @@ class Stage:
             self.orders.add(order_id)
 
 
-def figures(view: Stage, cart: Stage, checkout: Stage, paid: Stage) -> dict[str, Any]:
+def figures(view: Stage, cart: Stage, checkout: Stage, paid: Stage) -> FunnelStages:
     v, c, k, p = len(view.shoppers), len(cart.shoppers), len(checkout.shoppers), len(paid.shoppers)
-    return {"viewed": v, "added_to_cart": c, "checked_out": k, "paid": p, "product_views": view.events,
-            "cart_adds": cart.events, "orders_placed": len(checkout.orders), "orders_paid": len(paid.orders),
-            "view_to_cart": ratio(c, v), "cart_to_checkout": ratio(k, c), "checkout_to_paid": ratio(p, k),
-            "view_to_paid": ratio(p, v)}
+    return FunnelStages(viewed=v, added_to_cart=c, checked_out=k, paid=p, product_views=view.events,
+                        cart_adds=cart.events, orders_placed=len(checkout.orders), orders_paid=len(paid.orders),
+                        view_to_cart=ratio(c, v), cart_to_checkout=ratio(k, c), checkout_to_paid=ratio(p, k),
+                        view_to_paid=ratio(p, v))
 
 
 class ShopperReportService(ReportService):
@@ -114,7 +113,7 @@ class ShopperReportService(ReportService):
             e["key"] = by_order.get(e.get("order_id") or "") or shopper_key(e)
         return paid
 
-    async def funnel(self, q: ReportRange) -> FunnelReport:
+    async def funnel(self, q: ReportRange) -> FunnelResult:
         days = [q.from_ + timedelta(days=n) for n in range((q.to - q.from_).days + 1)]
         per_day = {d: (Stage(), Stage(), Stage(), Stage()) for d in days}
         total = (Stage(), Stage(), Stage(), Stage())
@@ -130,11 +129,10 @@ class ShopperReportService(ReportService):
                 order_id = e.get("order_id")
                 per_day[self._shop_day(e["at"])][stage].add(key, order_id)
                 total[stage].add(key, order_id)
-        return FunnelReport(from_=q.from_, to=q.to, time_zone=self.settings.shop_timezone,
-                            days=[FunnelDay(date=d, **figures(*per_day[d])) for d in days],
-                            totals=FunnelFigures(**figures(*total)))
+        return FunnelResult(start=q.from_, end=q.to, time_zone=self.settings.shop_timezone,
+                            days=[(d, figures(*per_day[d])) for d in days], totals=figures(*total))
 
-    async def searches(self, q: LimitedRange) -> SearchesReport:
+    async def searches(self, q: LimitedRange) -> SearchesResult:
         events = await self._events(EventKind.search, q.from_, q.to)  # in time order within each bucket
         events.sort(key=lambda e: ensure_utc(e["at"]))  # stable: equal instants keep their recorded order
         counts: Counter[str] = Counter()
@@ -153,17 +151,17 @@ class ShopperReportService(ReportService):
                 if key:
                     empty_shoppers[query].add(key)
 
-        def top(counter: Counter[str], who: dict[str, set[str]]) -> list[SearchTerm]:
+        def top(counter: Counter[str], who: dict[str, set[str]]) -> list[SearchTermStats]:
             ranked = sorted(counter, key=lambda t: (-counter[t], t))[:q.limit]
-            return [SearchTerm(query=t, searches=counter[t], shoppers=len(who[t]), last_results=last[t])
+            return [SearchTermStats(query=t, searches=counter[t], shoppers=len(who[t]), last_results=last[t])
                     for t in ranked]
 
         total, without = sum(counts.values()), sum(empty.values())
-        return SearchesReport(from_=q.from_, to=q.to, searches=total, searches_without_results=without,
+        return SearchesResult(start=q.from_, end=q.to, searches=total, searches_without_results=without,
                               no_result_rate=ratio(without, total), top=top(counts, shoppers),
                               without_results=top(empty, empty_shoppers))
 
-    async def product_interest(self, q: LimitedRange) -> ProductInterestReport:
+    async def product_interest(self, q: LimitedRange) -> ProductInterestResult:
         views: Counter[str] = Counter()
         viewers: dict[str, set[str]] = defaultdict(set)
         for e in await self._events(EventKind.product_view, q.from_, q.to):
@@ -187,20 +185,20 @@ class ShopperReportService(ReportService):
         names = {d["_id"]: d["name"] for d in await Product.get_pymongo_collection().find(
             {"_id": {"$in": ids}}, {"name": 1}).to_list(None)} if ids else {}
 
-        def row(pid: str) -> ProductInterest:
-            return ProductInterest(product_id=pid, name=names.get(pid) or line_names.get(pid) or pid,
+        def row(pid: str) -> ProductInterestRow:
+            return ProductInterestRow(product_id=pid, name=names.get(pid) or line_names.get(pid) or pid,
                                    views=views[pid], viewers=len(viewers[pid]), units_bought=units[pid],
                                    orders=orders[pid], orders_per_viewer=ratio(orders[pid], len(viewers[pid])))
 
-        return ProductInterestReport(from_=q.from_, to=q.to, most_viewed=[row(p) for p in most_viewed],
+        return ProductInterestResult(start=q.from_, end=q.to, most_viewed=[row(p) for p in most_viewed],
                                      most_bought=[row(p) for p in most_bought])
 
-    async def cart_abandonment(self, q: ReportRange) -> CartAbandonmentReport:
+    async def cart_abandonment(self, q: ReportRange) -> CartAbandonmentResult:
         carts = {k for e in await self._events(EventKind.cart_add, q.from_, q.to) if (k := shopper_key(e))}
         checkouts = {k for e in await self._events(EventKind.checkout_start, q.from_, q.to)
                      if (k := shopper_key(e))} & carts
         paid = {e["key"] for e in await self._paid(q.from_, q.to) if e["key"]} & carts
-        return CartAbandonmentReport(
-            from_=q.from_, to=q.to, shoppers_with_cart=len(carts), checked_out=len(checkouts), paid=len(paid),
+        return CartAbandonmentResult(
+            start=q.from_, end=q.to, shoppers_with_cart=len(carts), checked_out=len(checkouts), paid=len(paid),
             abandoned=len(carts) - len(paid), abandonment_rate=ratio(len(carts) - len(paid), len(carts)),
             checkout_abandonment_rate=ratio(len(checkouts - paid), len(checkouts)))

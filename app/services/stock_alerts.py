@@ -21,12 +21,12 @@ from pymongo.errors import DuplicateKeyError
 from app.config import Settings
 from app.core.errors import Conflict, Unprocessable
 from app.core.jobs import claim, release
+from app.core.money import money
 from app.models.catalog import Product, ProductStatus
 from app.models.marketing import EmailSuppression, StockAlert, StockAlertStatus
 from app.models.user import User
 from app.services.email import EmailService
 from app.services.email_templates import RenderedEmail, render_email
-from app.services.order_notify import money
 from app.services.product_lookup import load_product
 
 log = logging.getLogger("app.stock_alerts")

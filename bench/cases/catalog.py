@@ -25,8 +25,8 @@ DETAILS = 16
 
 async def seed_320(ctx: Ctx) -> None:
     from app.core.ids import new_id
+    from app.demo.catalog import seed_catalog
     from app.models.catalog import Product
-    from app.seed_catalog import seed_catalog
 
     await seed_catalog()
     coll = Product.get_pymongo_collection()

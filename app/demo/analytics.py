@@ -10,7 +10,7 @@ checkouts are ids only: the funnel reads events, while "most bought" reads the r
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.config import get_settings
@@ -49,7 +49,7 @@ async def seed_analytics_history() -> list[str]:
     favourites = rng.sample(ids, k=min(8, len(ids)))  # some bouquets draw more eyes
     events: list[dict[str, Any]] = []
 
-    def add(kind: EventKind, at, visitor: str, user: str | None, **fields: Any) -> None:
+    def add(kind: EventKind, at: datetime, visitor: str, user: str | None, **fields: Any) -> None:
         if at <= now:
             events.append({"kind": kind.value, "at": at, **({"visitor_id": visitor} if visitor else {}),
                            **({"user_id": user} if user else {}), **fields})

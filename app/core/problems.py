@@ -1,25 +1,13 @@
-"""API schemas shared by several resources."""
+"""RFC 9457 problem details as API schemas: the body of every error response (``Problem``), and
+``problem_responses`` for routes declaring the error statuses they may answer. The error machinery itself
+(``AppError`` and its handlers) is in :mod:`app.core.errors`; the OpenAPI builder (:mod:`app.core.openapi`)
+gives each declared error status this schema."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-T = TypeVar("T")
-
-
-class StrictModel(BaseModel):
-    """Base for request bodies: unknown fields are rejected, strings trimmed."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last.")
-    total: int | None = Field(None, description="Number of items matching the list's filters, over all pages "
-                                                "(null where the list does not count them).")
 
 
 class ProblemError(BaseModel):
@@ -86,7 +74,3 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Route-level declaration of statuses an operation may answer besides those its dependencies declare
     (the OpenAPI builder gives each the Problem schema under application/problem+json)."""
     return {c: {"model": Problem} for c in codes}
-
-
-class Message(BaseModel):
-    detail: str

@@ -27,11 +27,13 @@ from app.models.user import User
 from app.schemas.cart import CartItemIn
 from app.schemas.checkout import CheckoutIn
 from app.schemas.reviews import ReviewIn
+from app.services.cart import CartService
 from app.services.checkout import CheckoutService
 from app.services.delivery import DeliveryService
 from app.services.email import EmailService
 from app.services.orders import OrderService
 from app.services.payments import StripeGateway
+from app.services.promo import PromoService
 from app.services.reviews import ReviewService
 
 S = OrderStatus
@@ -143,9 +145,19 @@ async def _existing(user: User, key: str) -> Order | None:
     return await Order.find_one({"contact.user_id": user.id, "idempotency_key": key})
 
 
+def _collaborators(orders: OrderService) -> tuple[CartService, DeliveryService, PromoService]:
+    """The cart, delivery and promo services ``build_order_service`` gave ``orders`` (which types them as the
+    narrow protocols it uses); the demo checkout needs the whole services."""
+    cart, delivery, promo = orders.cart, orders.delivery, orders.promo
+    if not (isinstance(cart, CartService) and isinstance(delivery, DeliveryService)
+            and isinstance(promo, PromoService)):
+        raise RuntimeError("the order service was built without its cart, delivery or promo service")
+    return cart, delivery, promo
+
+
 async def _place(orders: OrderService, user: User, spec: DemoOrder) -> Order:
     """Fill the customer's (empty) cart and check it out as a pickup paid at the counter."""
-    cart = orders.cart
+    cart, delivery, promo = _collaborators(orders)
     existing = await cart.load(user=user, cart_token=None)
     if existing is not None and existing.lines:
         raise Conflict("the customer's cart is not empty")
@@ -159,14 +171,14 @@ async def _place(orders: OrderService, user: User, spec: DemoOrder) -> Order:
                 gift_message=item.gift_message))
         if spec.promo:
             await cart.apply_promo(user=user, cart_token=None, code=spec.promo)
-        day, slot = await _first_pickup(orders.delivery)
+        day, slot = await _first_pickup(delivery)
         body = CheckoutIn.model_validate({
             "payment_method": "pay_on_pickup",
             "delivery": {"method": "pickup", "date": day.isoformat(), "slot": slot,
                          "recipient_name": user.full_name, "recipient_phone": PHONE,
                          "card_message": spec.card_message},
             "contact": {"email": user.email, "phone": PHONE}})
-        checkout = CheckoutService(orders, cart, orders.delivery, orders.promo, orders.delivery.clock)
+        checkout = CheckoutService(orders, cart, delivery, promo, delivery.clock)
         result = await checkout.checkout(user=user, cart_token=None, key=spec.key, body=body)
     except AppError:
         await cart.empty(user=user, cart_token=None)  # it was empty before

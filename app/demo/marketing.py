@@ -6,9 +6,18 @@ that name exists. Nothing is queued for sending.
 
 from __future__ import annotations
 
+from beanie import SortDirection
+
 from app.core.clock import utcnow
 from app.models.catalog import Product, ProductStatus
-from app.models.marketing import Audience, Campaign, CampaignBlock, NewsletterSubscription, SubscriptionStatus
+from app.models.marketing import (
+    Audience,
+    BlockKind,
+    Campaign,
+    CampaignBlock,
+    NewsletterSubscription,
+    SubscriptionStatus,
+)
 from app.models.user import Role, User
 
 DEMO_CAMPAIGN = "Spring collection (demo)"
@@ -36,14 +45,15 @@ async def seed_marketing() -> list[str]:
     if await Campaign.find_one({"name": DEMO_CAMPAIGN}) is None:
         admin = await User.find_one({"role": Role.admin.value})
         featured = await Product.find({"status": ProductStatus.active.value, "featured": True}).sort(
-            [("_id", 1)]).limit(3).to_list()
-        blocks = [CampaignBlock(type="heading", text="Spring is in bloom, {first_name}"),
-                  CampaignBlock(type="paragraph", text="Peonies, tulips and ranunculus have arrived at the shop.\n\n"
-                                                       "Order by 1 pm for same-day delivery in Manhattan.")]
+            [("_id", SortDirection.ASCENDING)]).limit(3).to_list()
+        blocks = [CampaignBlock(type=BlockKind.heading, text="Spring is in bloom, {first_name}"),
+                  CampaignBlock(type=BlockKind.paragraph,
+                                text="Peonies, tulips and ranunculus have arrived at the shop.\n\n"
+                                     "Order by 1 pm for same-day delivery in Manhattan.")]
         if featured:
-            blocks.append(CampaignBlock(type="products", title="Our florists' picks",
+            blocks.append(CampaignBlock(type=BlockKind.products, title="Our florists' picks",
                                         product_ids=[p.id for p in featured]))
-        blocks.append(CampaignBlock(type="button", text="Shop the collection", url="/collections/spring"))
+        blocks.append(CampaignBlock(type=BlockKind.button, text="Shop the collection", url="/collections/spring"))
         campaign = Campaign(name=DEMO_CAMPAIGN, subject="{first_name}, spring is in bloom",
                             preheader="New seasonal bouquets, delivered today", blocks=blocks,
                             audience=Audience(), created_by=admin.id if admin else "seed")

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from app.core.clock import utcnow
 from app.core.security import hash_password
+from app.demo.analytics import seed_analytics_history
+from app.demo.catalog import seed_catalog
+from app.demo.delivery import seed_delivery_and_promos
+from app.demo.marketing import seed_marketing
+from app.demo.orders import seed_demo_orders, seed_demo_reviews
 from app.models.user import Address, Role, User
-from app.seed_analytics import seed_analytics_history
-from app.seed_catalog import seed_catalog
-from app.seed_delivery import seed_delivery_and_promos
-from app.seed_marketing import seed_marketing
-from app.seed_orders import seed_demo_orders, seed_demo_reviews
 
 DEMO_PASSWORD = "Bouquet-Demo-2026"
 
