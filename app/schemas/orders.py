@@ -19,7 +19,7 @@ from app.models.order import (
     PaymentStatus,
     RefundStatus,
 )
-from app.services.order_states import CUSTOMER_CANCELLABLE, next_statuses
+from app.models.order_states import CUSTOMER_CANCELLABLE, STAFF_TARGETS, next_statuses
 
 
 class OrderAddOnOut(BaseModel):
@@ -181,15 +181,10 @@ class AdminOrderOut(OrderOut):
     next_statuses: list[OrderStatus]
 
 
-class StaffStatus(StrEnum):
-    """Statuses staff set by hand; payment states come from payments (and `settle`)."""
-
-    preparing = "preparing"
-    out_for_delivery = "out_for_delivery"
-    delivered = "delivered"
-    ready_for_pickup = "ready_for_pickup"
-    picked_up = "picked_up"
-    cancelled = "cancelled"
+# The statuses staff set by hand (POST /admin/orders/{id}/status), drawn from the state machine in OrderStatus order.
+StaffStatus = StrEnum(  # type: ignore[misc]  # members come from the state machine, so they are not literals here
+    "StaffStatus", [(s.name, s.value) for s in OrderStatus if s in STAFF_TARGETS])
+StaffStatus.__doc__ = "Statuses staff set by hand; payment states come from payments (and `settle`)."
 
 
 class StatusIn(StrictModel):

@@ -18,9 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.clock import utcnow
-from app.core.errors import AppError, Conflict, NotFound, Unauthorized
-from app.core.ids import looks_like_id
-from app.core.security import hash_token, tokens_equal
+from app.core.errors import AppError, Conflict
 from app.core.versioned import NOW
 from app.models.cart import Cart
 from app.models.counter import Counter
@@ -36,15 +34,18 @@ from app.models.order import (
     StatusChange,
     StockHold,
 )
+from app.models.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
 from app.models.user import User
 from app.services.email import EmailService
 from app.services.inventory import available, record_sale, return_stock, take_stock
+from app.services.order_access import load_for_customer, load_order
+from app.services.order_errors import CartAlreadyOrdered, IllegalTransition, NotSettleable, OutOfStock
 from app.services.order_events import publish_order, update_versioned  # this one publishes each status change
 from app.services.order_notify import OrderNotifier, money
-from app.services.order_states import CLOSED, CUSTOMER_CANCELLABLE, FULFILLED, can_move
-from app.services.payments import StripeGateway
 from app.services.refunds import OrderRefunds
 from app.services.sales_rollups import SalesRollups
+from app.services.stock_host import StockHost
+from app.services.stripe_integration.gateway import StripeGateway
 
 log = logging.getLogger("app.orders")
 
@@ -70,12 +71,14 @@ def _dump(items: list[Any]) -> list[dict[str, Any]]:
 
 
 class OrderService:
-    def __init__(self, settings: Settings, email: EmailService, gateway: StripeGateway, *,
+    def __init__(self, settings: Settings, email: EmailService, gateway: StripeGateway, *, stock: StockHost,
                  delivery: SlotReleaser | None = None, promo: PromoReleaser | None = None,
-                 cart: CartClearer | None = None, runtime: Any = None, notify_customers: bool = True) -> None:
-        """``notify_customers=False``: a service that queues no order emails (used by the demo seeder)."""
+                 cart: CartClearer | None = None, notify_customers: bool = True) -> None:
+        """``stock``: what taking and returning stock needs (``app.composition.Runtime``); ``delivery``,
+        ``promo``, ``cart``: the services whose holds are released and whose cart is cleared (None: nothing
+        to do there); ``notify_customers=False``: a service that queues no order emails (the demo seeder)."""
         self.settings = settings
-        self.runtime = runtime
+        self.stock = stock
         self.gateway = gateway
         self.notify = OrderNotifier(settings, email, enabled=notify_customers)
         self.delivery = delivery
@@ -86,21 +89,12 @@ class OrderService:
 
     # --- loading ------------------------------------------------------------------------------------
     async def get(self, order_id: str) -> Order:
-        order = await Order.get(order_id) if looks_like_id(order_id, "ord") else None
-        if order is None:
-            raise NotFound("No order with this id.")
-        return order
+        """The order; NotFound (404) for an unknown id (``app.services.order_access.load_order``)."""
+        return await load_order(order_id)
 
     async def get_for_customer(self, order_id: str, user: User | None, token: str | None) -> Order:
         """The owner (signed in) or the holder of the order's access token; anyone else gets a 404."""
-        if user is None and not token:
-            raise Unauthorized("Sign in, or send the order's access token in X-Order-Token.")
-        order = await self.get(order_id)
-        if user is not None and order.contact.user_id == user.id:
-            return order
-        if token and order.access_token_hash and tokens_equal(hash_token(token), order.access_token_hash):
-            return order
-        raise NotFound("No order with this id.")
+        return await load_for_customer(order_id, user, token)
 
     # --- placing ------------------------------------------------------------------------------------
     async def next_number(self) -> str:
@@ -115,16 +109,16 @@ class OrderService:
             wanted[(line.product_id, line.size)] = wanted.get((line.product_id, line.size), 0) + line.quantity
         taken: list[StockHold] = []
         for (product_id, size), qty in wanted.items():
-            if await take_stock(self.runtime, product_id, size, qty, ref=order_id):
+            if await take_stock(self.stock, product_id, size, qty, ref=order_id):
                 taken.append(StockHold(product_id=product_id, size=size, quantity=qty))
                 continue
             for hold in taken:
-                await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order_id)
+                await return_stock(self.stock, hold.product_id, hold.size, hold.quantity, ref=order_id)
             left = await available(product_id, size)
             index = next(i for i, ln in enumerate(lines) if (ln.product_id, ln.size) == (product_id, size))
             line = lines[index]
-            raise Conflict(f"Only {left} of {line.product_name} ({line.size_name}) left; your order needs {qty}.",
-                           code="out-of-stock", line=index, product_id=product_id, size=size, available=left,
+            raise OutOfStock(f"Only {left} of {line.product_name} ({line.size_name}) left; your order needs {qty}.",
+                             line=index, product_id=product_id, size=size, available=left,
                            requested=qty)
         return taken
 
@@ -145,8 +139,7 @@ class OrderService:
         except BaseException as exc:
             await self._give_back(order)
             if isinstance(exc, DuplicateKeyError):
-                raise Conflict("This cart was already checked out; reload it to see the order.",
-                               code="cart-already-ordered") from exc
+                raise CartAlreadyOrdered() from exc
             raise
         publish_order(order)
         if order.status == S.confirmed:
@@ -181,8 +174,8 @@ class OrderService:
 
         def mutate(doc: Order) -> dict[str, Any]:
             if not can_move(doc.status, to, doc.delivery.method):
-                raise Conflict(f"An order that is {doc.status.value} cannot become {to.value}.",
-                               code="illegal-transition", current_status=doc.status.value)
+                raise IllegalTransition(f"An order that is {doc.status.value} cannot become {to.value}.",
+                                        current_status=doc.status.value)
             if check is not None:
                 check(doc)
             history = [*doc.status_history, StatusChange(by=by, from_status=doc.status, to_status=to, note=note)]
@@ -204,10 +197,8 @@ class OrderService:
         """``move`` for webhooks and jobs: a step the order can no longer take is no change, not an error."""
         try:
             return await self.move(order_id, to, **kw)
-        except Conflict as exc:
-            if exc.code == "illegal-transition":
-                return None
-            raise
+        except IllegalTransition:
+            return None
 
     async def _on_enter(self, order: Order, status: OrderStatus, *, sold: bool = False) -> None:
         """Side effects of entering ``status``; ``sold``: the write that made the change claimed the sale."""
@@ -258,7 +249,7 @@ class OrderService:
             return False
         current = Order.model_validate(before)
         for hold in current.reservation.stock:
-            await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order.id)
+            await return_stock(self.stock, hold.product_id, hold.size, hold.quantity, ref=order.id)
         if current.reservation.sold:
             await record_sale([(h.product_id, h.size, h.quantity) for h in current.reservation.stock], sign=-1)
         return True
@@ -273,7 +264,7 @@ class OrderService:
         """Undo a placement that never produced an order (nothing was recorded, so no marker is needed)."""
         await self._release_holds(order)
         for hold in order.reservation.stock:
-            await return_stock(self.runtime, hold.product_id, hold.size, hold.quantity, ref=order.id)
+            await return_stock(self.stock, hold.product_id, hold.size, hold.quantity, ref=order.id)
 
     # --- payments ---------------------------------------------------------------------------------------
     async def apply_intent(self, order: Order, intent: Any, *, failure_key: str | None = None) -> Order:
@@ -352,11 +343,11 @@ class OrderService:
     async def settle_at_counter(self, order_id: str, *, by: str, note: str | None) -> Order:
         def mutate(doc: Order) -> dict[str, Any]:
             if doc.payment_method != PaymentMethod.pay_on_pickup:
-                raise Conflict("Only pay-on-pickup orders are settled by staff.", code="not-settleable")
+                raise NotSettleable("Only pay-on-pickup orders are settled by staff.")
             if doc.payment_status in SETTLED:
                 raise Conflict("This order's payment is already settled.", code="already-settled")
             if doc.status in CLOSED:
-                raise Conflict(f"An order that is {doc.status.value} cannot be settled.", code="not-settleable")
+                raise NotSettleable(f"An order that is {doc.status.value} cannot be settled.")
             text = "Payment settled at the counter." + (f" {note}" if note else "")
             notes = [*doc.notes, OrderNote(by=by, text=text)]
             return {"payment_status": PaymentStatus.paid, "amount_paid": doc.amounts.total, "paid_at": NOW,

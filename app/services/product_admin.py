@@ -20,16 +20,19 @@ from app.models.catalog import Category, Product, ProductStatus, product_search_
 from app.models.inventory import StockMovement, StockReason
 from app.models.user import User
 from app.schemas.catalog import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock, publish_product_stock
 from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
+from app.services.stock_host import StockHost
 
 
 class ProductAdminService:
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, cache: CatalogCache, stock: StockHost) -> None:
+        """``cache``: the catalog cache bumped after each product write; ``stock``: what stock changes need."""
+        self.cache = cache
+        self.stock = stock
 
     async def get(self, product_id: str) -> Product:
         return await load_product(product_id, active_only=False)
@@ -61,7 +64,7 @@ class ProductAdminService:
             if units:
                 await StockMovement(product_id=product.id, size=code, delta=units, before=0, after=units,
                                     reason=StockReason.initial, actor_id=actor.id).insert()
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
         return product
 
     async def update(self, product_id: str, body: ProductUpdate) -> Product:
@@ -82,7 +85,7 @@ class ProductAdminService:
             except DuplicateKeyError:
                 raise Conflict(f"The slug {patch.get('slug')!r} is taken.", code="slug-taken") from None
             if res.matched_count == 1:
-                await notify_catalog_changed(self.runtime)
+                await notify_catalog_changed(self.cache)
                 if stock_view_changes:
                     await publish_product_stock(product_id)
                 return await self.get(product_id)
@@ -124,7 +127,7 @@ class ProductAdminService:
             await self.get(product_id)  # 404 when it does not exist
             raise Conflict("This product has been ordered, so it is kept for the order history; archive it instead.",
                            code="product-ordered")
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
 
     async def list(self, params: AdminProductParams) -> tuple[list[Product], str | None, int]:
         clauses: list[dict[str, Any]] = []
@@ -152,7 +155,7 @@ class ProductAdminService:
         return docs, cursor, total or 0
 
     async def adjust_stock(self, product_id: str, body: StockAdjust, actor: User) -> StockMovement:
-        return await adjust_stock(self.runtime, product_id, body.size, body.delta, reason=StockReason(body.reason),
+        return await adjust_stock(self.stock, product_id, body.size, body.delta, reason=StockReason(body.reason),
                                   actor_id=actor.id, note=body.note)
 
     async def movements(self, product_id: str, page: PageParams):

@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import stripe
-
 from app.core.errors import Conflict, ServiceUnavailable
 from app.core.ids import new_id
 from app.core.versioned import NOW
 from app.models.order import Order, PaymentMethod, PaymentStatus, RefundRecord, RefundStatus
 from app.services.order_events import update_versioned  # publishes each payment-status change to live streams
 from app.services.order_notify import money
+from app.services.stripe_integration.gateway import StripeError
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only, never run
     from app.services.orders import OrderService
@@ -88,7 +87,7 @@ class OrderRefunds:
         (the refund that follows is still bounded by Stripe itself, and the next event re-reads)."""
         try:
             return await self.sync(order, await self.charge_of(order))
-        except (ServiceUnavailable, stripe.StripeError) as exc:
+        except (ServiceUnavailable, StripeError) as exc:
             log.warning("charge of order %s not re-read: %s", order.id, exc)
             return order
 
@@ -137,7 +136,7 @@ class OrderRefunds:
         try:
             refund = await self.gateway.refund(intent_id=order.payment_intent_id or "", amount=record.amount,
                                                key=record.id, order_id=order.id, reason=record.reason)
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             message = str(exc.user_message or exc)[:300]
             await self._settle(order.id, record_id, RefundStatus.failed, error=message)
             await self.orders.flag(order.id, "refund-failed", f"Refund {record_id} was refused by Stripe: {message}")
@@ -147,7 +146,7 @@ class OrderRefunds:
         # concurrent refund never sees neither (it would pass our limit and be refused by Stripe).
         try:
             charge = await self.gateway.retrieve_charge(refund.charge)
-        except (ServiceUnavailable, stripe.StripeError) as exc:
+        except (ServiceUnavailable, StripeError) as exc:
             log.warning("charge of refund %s not re-read: %s", refund.id, exc)  # the charge.refunded event will
         else:
             order = await self.sync(order, charge, ours=record.amount)

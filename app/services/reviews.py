@@ -24,7 +24,7 @@ from app.models.catalog import Product
 from app.models.review import Review
 from app.models.user import Role, User
 from app.schemas.reviews import ReviewIn, ReviewPatch
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.orders import has_delivered_purchase
 from app.services.product_lookup import load_product
 
@@ -65,8 +65,9 @@ async def apply_rating_delta(product_id: str, d_sum: int, d_count: int) -> None:
 
 
 class ReviewService:
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, cache: CatalogCache) -> None:
+        """``cache``: the catalog cache bumped when a product's rating changes."""
+        self.cache = cache
 
     # --- public reads ---------------------------------------------------------------------------
     async def list(self, product_id: str, sort: ReviewSort, params: PageParams):
@@ -172,7 +173,7 @@ class ReviewService:
 
     async def _aggregates_changed(self, product_id: str, d_sum: int, d_count: int) -> None:
         await apply_rating_delta(product_id, d_sum, d_count)
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
 
 
 async def author_names(reviews: list[Review]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Stripe through its official SDK (async methods). The only module that talks to Stripe.
+"""Stripe through its official SDK (async methods). The only module that calls Stripe (its error classes are
+re-exported here, so no other module imports ``stripe``).
 
 Every write carries an idempotency key derived from our own ids, so a retry (ours, the SDK's, or a
 second process) never creates a second PaymentIntent or refund. Without STRIPE_SECRET_KEY card
@@ -26,6 +27,8 @@ log = logging.getLogger("app.payments")
 WEBHOOK_TOLERANCE = 300  # seconds; Stripe's default tolerance for a webhook signature's timestamp
 
 StripeError = stripe.StripeError
+InvalidRequestError = stripe.InvalidRequestError
+SignatureVerificationError = stripe.SignatureVerificationError
 
 
 class PaymentsUnavailable(ServiceUnavailable):
