@@ -142,10 +142,12 @@ def response_store(app: FastAPI) -> CatalogCache | None:
 
 
 def delivery_service(settings: Settings, clock: Clock = utcnow) -> DeliveryService:
+    """Delivery options, quotes and slot holds, on the shop clock ``clock``."""
     return DeliveryService(settings, clock)
 
 
 def promo_service(settings: Settings, clock: Clock = utcnow) -> PromoService:
+    """Promo codes: evaluation and uses, on the shop clock ``clock``."""
     return PromoService(settings, clock)
 
 
@@ -183,52 +185,65 @@ def checkout_service(rt: Runtime, clock: Clock = utcnow) -> CheckoutService:
 
 
 def auth_service(rt: Runtime) -> AuthService:
+    """Accounts, tokens and the auth emails (through the runtime's outbox)."""
     return AuthService(rt.settings, _started(rt.email, "email outbox"))
 
 
 def account_service(rt: Runtime) -> AccountService:
+    """The signed-in customer's own account."""
     return AccountService(auth_service(rt))
 
 
 def user_admin_service(rt: Runtime) -> UserAdminService:
+    """User management for admins."""
     return UserAdminService(auth_service(rt))
 
 
 def review_service(rt: Runtime) -> ReviewService:
+    """Product reviews; rating changes bump the catalog cache."""
     return ReviewService(rt.catalog_cache)
 
 
 def favorite_service() -> FavoriteService:
+    """A customer's favorite products."""
     return FavoriteService()
 
 
 def image_service(rt: Runtime) -> ImageService:
+    """Product images in the runtime's storage; changes bump the catalog cache."""
     return ImageService(rt.storage, rt.settings, rt.catalog_cache)
 
 
 def category_admin_service(rt: Runtime) -> CategoryAdminService:
+    """Category administration; writes bump the catalog cache."""
     return CategoryAdminService(rt.catalog_cache)
 
 
 def product_admin_service(rt: Runtime) -> ProductAdminService:
+    """Product administration and stock adjustments (through the runtime's stock view)."""
     return ProductAdminService(rt.catalog_cache, rt)
 
 
 def report_service(settings: Settings, clock: Clock = utcnow) -> ReportService:
+    """Sales reports over the shop's days (``clock`` decides today)."""
     return ReportService(settings, clock)
 
 
 def shopper_report_service(settings: Settings, clock: Clock = utcnow) -> ShopperReportService:
+    """Shopper-behaviour reports (funnel, searches, interest, abandonment)."""
     return ShopperReportService(settings, clock)
 
 
 def newsletter_service(rt: Runtime) -> NewsletterService:
+    """Newsletter sign-up, confirmation and unsubscribe (through the outbox)."""
     return NewsletterService(rt.settings, _started(rt.email, "email outbox"))
 
 
 def stock_alert_service(rt: Runtime) -> StockAlertService:
+    """Back-in-stock requests; the job runner is woken when a size returns."""
     return StockAlertService(rt.settings, _started(rt.email, "email outbox"), rt.jobs)
 
 
 def campaign_service(rt: Runtime) -> CampaignService:
+    """Newsletter campaigns; the job runner is woken when one is scheduled."""
     return CampaignService(rt.settings, _started(rt.email, "email outbox"), rt.jobs)

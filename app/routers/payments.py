@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 
 from app.deps import get_stripe_webhooks
 from app.models.common import problem_responses
-from app.services.stripe_integration.webhooks import StripeWebhooks
+from app.services.stripe_integration.webhooks import StripeWebhooks, WebhookResult
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 
 
 class WebhookAck(BaseModel):
     received: bool
-    result: Literal["processed", "ignored", "duplicate"] = Field(
+    result: WebhookResult = Field(
         description="processed; ignored (recorded, but about an object we or Stripe do not know, or a type we "
                     "do not handle); duplicate (this event id was processed before)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -234,7 +235,7 @@ def admin_order_out(order: Order) -> AdminOrderOut:
     })
 
 
-def _base(order: Order) -> dict:
+def _base(order: Order) -> dict[str, Any]:
     data = order.model_dump()
     keys = ("id", "number", "status", "payment_status", "payment_method", "lines", "amounts", "promo_code",
             "delivery", "contact", "amount_paid", "amount_refunded", "paid_at", "expires_at", "created_at",

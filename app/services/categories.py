@@ -38,7 +38,7 @@ class CategoryAdminService:
         return cat
 
     async def list_all(self) -> list[Category]:
-        return await Category.find({}).sort([("depth", 1), ("sort_order", 1), ("name", 1)]).to_list()
+        return await Category.find({}).sort("+depth", "+sort_order", "+name").to_list()
 
     async def _parent(self, parent_id: str | None) -> Category | None:
         if parent_id is None:
@@ -60,7 +60,7 @@ class CategoryAdminService:
                            search_keys=word_keys(body.name))
             return await cat.insert()
 
-        cat = await insert_with_slug(insert, body.name, body.slug)
+        cat: Category = await insert_with_slug(insert, body.name, body.slug)
         await notify_catalog_changed(self.cache)
         return cat
 

@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
@@ -52,7 +51,7 @@ from app.services.order_errors import CartAlreadyOrdered, CartEmpty, CheckoutInP
 from app.services.order_notify import money
 from app.services.orders import OrderService
 from app.services.promo import PromoService
-from app.services.stripe_integration.gateway import PaymentsUnavailable
+from app.services.stripe_integration.gateway import PaymentIntent, PaymentsUnavailable
 
 log = logging.getLogger("app.checkout")
 
@@ -149,7 +148,7 @@ class CheckoutService:
 
     # --- placing ------------------------------------------------------------------------------------
     async def _place(self, *, user: User | None, cart_token: str | None, key: str, request_hash: str,
-                     body: CheckoutIn, order_id: str) -> tuple[Order, Any]:
+                     body: CheckoutIn, order_id: str) -> tuple[Order, PaymentIntent | None]:
         """The order (and its PaymentIntent for a card order), or an error with nothing held."""
         cart = await self.cart.load(user=user, cart_token=cart_token)
         if cart is None or not cart.lines:
@@ -169,15 +168,7 @@ class CheckoutService:
         order = self._order(user, contact, body, quote, priced, cart, key, request_hash, method, order_id)
         order.number = await self.orders.next_number()
 
-        async def hold(o: Order) -> None:
-            await self.delivery.hold_slot(quote, o.id)
-            o.reservation.slot_held = True
-            if o.promo_code:
-                o.reservation.promo_code = o.promo_code  # give_back is a no-op if the take below fails
-                await self.promo.take_use(o.promo_code, order_id=o.id, user_id=o.contact.user_id,
-                                          email=o.contact.email)
-
-        order = await self.orders.place(order, hold=hold)
+        order = await self.orders.place(order, slot=quote, promo=True)
         try:
             if method == PaymentMethod.free:
                 return await self.orders.settle_free(order), None
@@ -273,7 +264,8 @@ class CheckoutService:
         return order
 
     # --- response -------------------------------------------------------------------------------------
-    async def result(self, order: Order, intent: Any = None, *, replayed: bool) -> CheckoutResult:
+    async def result(self, order: Order, intent: PaymentIntent | None = None, *,
+                     replayed: bool) -> CheckoutResult:
         """The checkout's outcome; the client secret of a card order awaiting payment comes from ``intent``
         (just created) or is read from Stripe again (a replay)."""
         secret = None

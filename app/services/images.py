@@ -163,7 +163,7 @@ class ImageService:
                                code="image-set-changed")
             return _images_changes([by_id[i] for i in image_ids])
 
-        product = await update_versioned(Product, product_id, mutate)
+        product: Product = await update_versioned(Product, product_id, mutate)
         await self._changed()
         return product.images
 

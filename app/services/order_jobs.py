@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-
 from app.core.clock import utcnow
-from app.core.jobs import WORKER_ID, JobRunner
+from app.core.jobs import JobRunner
 from app.models.order import Order, OrderStatus, PaymentMethod, RefundStatus
+from app.services import order_repository
 from app.services.orders import OrderService
 from app.services.stripe_integration.gateway import StripeGateway
 
@@ -40,20 +39,15 @@ class OrderJobs:
         self.settings = orders.settings
 
     # --- jobs -----------------------------------------------------------------------------------------
-    async def _drain(self, due: dict[str, Any], sort_key: str, work: Any) -> int:
+    async def _drain(self, due: dict[str, Any], sort_key: str, work: Callable[[Order], Awaitable[Any]]) -> int:
         """Claim due orders one at a time with a lease and work on each. Work that succeeds leaves the order
         no longer due; work that fails keeps the lease, so the order is tried again once the lease is over."""
-        coll = Order.get_pymongo_collection()
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
         done = 0
         for _ in range(self.settings.order_job_batch):
-            raw = await coll.find_one_and_update(
-                {**due, "leased_at": {"$lt": utcnow() - lease}},
-                {"$set": {"lease_owner": WORKER_ID}, "$currentDate": {"leased_at": True}},
-                sort=[(sort_key, 1)], return_document=ReturnDocument.AFTER)
-            if raw is None:
+            order = await order_repository.lease_next_due(due, sort_key, utcnow() - lease)
+            if order is None:
                 break
-            order = Order.model_validate(raw)
             try:
                 await work(order)
             except Exception:
@@ -98,7 +92,7 @@ class OrderJobs:
         if order.payment_intent_id:
             intent = await self.gateway.retrieve_intent(order.payment_intent_id)
             await self.orders.apply_intent(order, intent)
-        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"reconciled_at": True}})
+        await order_repository.mark_reconciled(order.id)
 
     async def settle_rollups_due(self) -> int:
         """Apply rollup changes still pending ROLLUP_RETRY_SECONDS after their order's write (each once: a
@@ -116,7 +110,7 @@ class OrderJobs:
         for record in order.refunds:
             if record.status == RefundStatus.pending:
                 order = await self.orders.refunds.push(order, record.id)
-        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$currentDate": {"updated_at": True}})
+        await order_repository.touch(order.id)
 
 
 def register_order_jobs(jobs: JobRunner, payments: Callable[[], OrderJobs], gateway: StripeGateway) -> None:

@@ -27,6 +27,8 @@ from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
 from app.services.stock_host import StockHost
 
+MovementPage = tuple[list[StockMovement], str | None]  # (stock movements, next cursor)
+
 
 class ProductAdminService:
     def __init__(self, cache: CatalogCache, stock: StockHost) -> None:
@@ -50,7 +52,8 @@ class ProductAdminService:
         sizes = [s.model_dump(exclude={"stock"}) for s in body.sizes]
         derived = {
             "price_min": min(s.price for s in body.sizes),
-            "search_words": product_search_words(body.name, body.tags, body.flower_types, body.description),
+            "search_words": product_search_words(body.name, body.tags, [f.value for f in body.flower_types],
+                                                 body.description),
             "name_keys": word_keys(body.name),
             "category_path": category_path(cat.id, cat.ancestors),
         }
@@ -59,7 +62,7 @@ class ProductAdminService:
             return await Product(**fields, **derived, slug=slug, sizes=sizes, stock=stock,
                                  stock_total=sum(stock.values())).insert()
 
-        product = await insert_with_slug(insert, body.name, body.slug)
+        product: Product = await insert_with_slug(insert, body.name, body.slug)
         for code, units in stock.items():
             if units:
                 await StockMovement(product_id=product.id, size=code, delta=units, before=0, after=units,
@@ -91,7 +94,9 @@ class ProductAdminService:
                 return await self.get(product_id)
         raise Conflict("The product is being changed by another request; try again.", code="concurrent-update")
 
-    async def _changes(self, current: Product, patch: dict[str, Any]):
+    async def _changes(self, current: Product,
+                       patch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+        """(fields to ``$set``, fields to ``$unset``, extra filter guarding the write) for ``patch``."""
         changes = dict(patch)
         unset: dict[str, str] = {}
         guard: dict[str, Any] = {}
@@ -148,7 +153,7 @@ class ProductAdminService:
         query = all_of(*clauses)
         sort = [("_id", -1)]
         if params.page:
-            docs = await Product.find(query).sort(sort).skip((params.page - 1) * params.limit) \
+            docs = await Product.find(query).sort("-_id").skip((params.page - 1) * params.limit) \
                 .limit(params.limit).to_list()
             return docs, None, await count_matching(Product.get_pymongo_collection(), query)
         docs, cursor, total = await paginate(Product, query, sort, params, total=True)
@@ -158,7 +163,8 @@ class ProductAdminService:
         return await adjust_stock(self.stock, product_id, body.size, body.delta, reason=StockReason(body.reason),
                                   actor_id=actor.id, note=body.note)
 
-    async def movements(self, product_id: str, page: PageParams):
+    async def movements(self, product_id: str, page: PageParams) -> MovementPage:
+        """(the product's stock movements, newest first, next cursor); 404 for an unknown product."""
         await self.get(product_id)
         docs, cursor, _ = await paginate(StockMovement, {"product_id": product_id}, [("_id", -1)], page)
         return docs, cursor

@@ -7,19 +7,20 @@ so events applied late or out of order settle an order from its current state.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from pymongo.errors import DuplicateKeyError
+from typing import Any, Literal
 
 from app.core.errors import BadRequest
 from app.core.ids import looks_like_id
 from app.models.order import Order
-from app.models.stripe_event import Event
+from app.services import order_repository
 from app.services.orders import OrderService
 from app.services.stripe_integration.events import PAYMENT_EVENTS, REFUND_EVENTS, StripeEvent, parse_event
-from app.services.stripe_integration.gateway import InvalidRequestError, SignatureVerificationError
+from app.services.stripe_integration.gateway import InvalidRequestError, SignatureVerificationError, id_of
 
 log = logging.getLogger("app.orders.jobs")
+
+
+WebhookResult = Literal["processed", "ignored", "duplicate"]
 
 
 class StripeWebhooks:
@@ -29,7 +30,7 @@ class StripeWebhooks:
         self.orders = orders
         self.gateway = orders.gateway
 
-    async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
+    async def handle_webhook(self, payload: bytes, signature: str | None) -> WebhookResult:
         """Verify, check the structure, store the event id once, process, then mark it processed with its
         outcome. Returns ``processed``, ``ignored`` (recorded; about nothing we know) or ``duplicate``.
         BadRequest ``invalid-signature`` / ``malformed-event``; a failure of our storage, or Stripe being
@@ -44,15 +45,10 @@ class StripeWebhooks:
             raise BadRequest("The event is not JSON.", code="malformed-event") from exc
         event = parse_event(raw)
         key = f"stripe:{event.id}"
-        try:
-            await Event(id=key, kind=event.type, payload={"object_id": event.object_id}).insert()
-        except DuplicateKeyError:  # delivered before: done, or interrupted (then processed again)
-            stored = await Event.get(key)
-            if stored is not None and stored.processed_at is not None:
-                return "duplicate"
+        if not await order_repository.record_event(key, event.type, event.object_id):
+            return "duplicate"  # delivered and processed before (an interrupted one is processed again)
         outcome = await self._process(event)
-        await Event.get_pymongo_collection().update_one(
-            {"_id": key}, {"$set": {"outcome": outcome}, "$currentDate": {"processed_at": True}})
+        await order_repository.mark_event_processed(key, outcome)
         return "processed" if outcome == "processed" else "ignored"
 
     async def _process(self, event: StripeEvent) -> str:
@@ -73,7 +69,7 @@ class StripeWebhooks:
                 charge = await self.gateway.retrieve_charge(event.charge_id or "")
             except InvalidRequestError as exc:
                 return f"ignored: Stripe refused to read the charge ({exc.code})"
-            order = await self._order_for_intent(charge.payment_intent, {})
+            order = await self._order_for_intent(id_of(charge.payment_intent), {})
             if order is None:
                 return "ignored: no order has this charge's PaymentIntent"
             await self.orders.refunds.apply_event(order, charge)
