@@ -18,6 +18,8 @@ class OrderService(OrderPlacement, OrderPayments):
     """Orders of one shop: place, pay, move along the status machine, cancel, refund (``refunds``)."""
 
     async def cancel(self, order: Order, *, by: str, note: str | None = None, staff: bool = False) -> Order:
+        """Cancel (customers: only before preparation, else 409 ``not-cancellable``); an open PaymentIntent is
+        closed first, and money that arrived meanwhile is settled, then refunded with the cancellation."""
         if not staff and order.status not in CUSTOMER_CANCELLABLE:
             raise Conflict(f"An order that is {order.status.value} can no longer be cancelled.",
                            code="not-cancellable", current_status=order.status.value)
@@ -29,6 +31,8 @@ class OrderService(OrderPlacement, OrderPayments):
         return await self.move(order.id, S.cancelled, by=by, note=note)
 
     async def staff_move(self, order: Order, to: OrderStatus, *, by: str, note: str | None) -> Order:
+        """A staff status change (409 ``illegal-transition``; ``payment-not-settled`` for a pay-on-pickup
+        handover before the counter payment)."""
         if to == S.cancelled:
             return await self.cancel(order, by=by, note=note, staff=True)
 
