@@ -1,4 +1,5 @@
-"""Request dependencies: runtime services, the current user and role guards."""
+"""Request dependencies: the current user and role guards, and the services of a request (thin: each reads
+``request.app.state.runtime`` and calls its builder in ``app.composition``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,35 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from app import composition
+from app.composition import Clock, Runtime
 from app.config import Settings
+from app.core.clock import utcnow
 from app.core.context import user_id_var
 from app.core.contract import declares
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
 from app.models.user import Role, User
+from app.services.accounts import AccountService, UserAdminService
+from app.services.analytics import Tracker, tracker_of
+from app.services.auth import AuthService, ClientInfo, session_is_live
+from app.services.campaigns import CampaignService
+from app.services.cart import CartService
+from app.services.categories import CategoryAdminService
+from app.services.checkout import CheckoutService
+from app.services.delivery import DeliveryService
+from app.services.email import EmailService
+from app.services.favorites import FavoriteService
+from app.services.images import ImageService
+from app.services.newsletter import NewsletterService
+from app.services.orders import OrderService
+from app.services.product_admin import ProductAdminService
+from app.services.promo import PromoService
+from app.services.reports import ReportService
+from app.services.reviews import ReviewService
+from app.services.shopper_reports import ShopperReportService
+from app.services.stock_alerts import StockAlertService
+from app.services.stripe_integration.webhooks import StripeWebhooks
 
 # The OAuth2 password flow drives the docs' Authorize button; the OpenAPI builder (app.core.openapi) also
 # publishes the same token as a plain HTTP bearer scheme (what generated clients set) and lists both on every
@@ -23,7 +47,8 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False, s
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -34,8 +59,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 async def optional_user(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> User | None:
     if not token:
         return None
-    from app.services.auth import session_is_live
-
     claims = decode_access_token(request.app.state.settings, token)
     if claims is None:
         raise Unauthorized("The access token is invalid or expired.")
@@ -77,65 +100,49 @@ StaffUser = Annotated[User, Depends(staff_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
-def get_email_service(request: Request):
-    return request.app.state.runtime.email
+def get_runtime(request: Request) -> Runtime:
+    """The app's runtime (``app.composition.Runtime``), opened by the lifespan."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-def get_auth_service(request: Request):
-    from app.services.auth import AuthService
+def get_clock(request: Request) -> Clock:
+    """The current-time function (``app.state.clock`` when set, e.g. by tests; else ``utcnow``)."""
+    clock: Clock | None = getattr(request.app.state, "clock", None)
+    return clock or utcnow
 
-    return AuthService(request.app.state.settings, request.app.state.runtime.email)
+
+def get_email_service(request: Request) -> EmailService | None:
+    return get_runtime(request).email
 
 
-def client_info(request: Request):
-    from app.services.auth import ClientInfo
+def get_auth_service(request: Request) -> AuthService:
+    return composition.auth_service(get_runtime(request))
 
+
+def client_info(request: Request) -> ClientInfo:
     return ClientInfo(ip=request.client.host if request.client else None,
                       user_agent=request.headers.get("user-agent"))
 
 
-def get_account_service(request: Request):
-    from app.services.accounts import AccountService
-
-    return AccountService(get_auth_service(request))
+def get_account_service(request: Request) -> AccountService:
+    return composition.account_service(get_runtime(request))
 
 
-def get_user_admin_service(request: Request):
-    from app.services.accounts import UserAdminService
-
-    return UserAdminService(get_auth_service(request))
+def get_user_admin_service(request: Request) -> UserAdminService:
+    return composition.user_admin_service(get_runtime(request))
 
 
-def get_clock(request: Request):
-    """The current-time function (``app.state.clock`` when set, e.g. by tests; else ``utcnow``)."""
-    from app.core.clock import utcnow
-
-    return getattr(request.app.state, "clock", None) or utcnow
+def get_delivery_service(request: Request) -> DeliveryService:
+    return composition.delivery_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_delivery_service(request: Request):
-    from app.services.delivery import DeliveryService
-
-    return DeliveryService(request.app.state.settings, get_clock(request))
+def get_promo_service(request: Request) -> PromoService:
+    return composition.promo_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_promo_service(request: Request):
-    from app.services.promo import PromoService
-
-    return PromoService(request.app.state.settings, get_clock(request))
-
-
-def build_cart_service(settings, clock):
-    """The cart with the promo and delivery services it prices with (the order service reuses the same)."""
-    from app.services.cart import CartService
-    from app.services.delivery import DeliveryService
-    from app.services.promo import PromoService
-
-    return CartService(settings, PromoService(settings, clock), DeliveryService(settings, clock), clock)
-
-
-def get_cart_service(request: Request):
-    return build_cart_service(request.app.state.settings, get_clock(request))
+def get_cart_service(request: Request) -> CartService:
+    return composition.cart_service(get_runtime(request).settings, get_clock(request))
 
 
 CART_TOKEN_HEADER = "X-Cart-Token"
@@ -160,88 +167,58 @@ def get_tracker(request: Request, visitor: Annotated[str | None, Header(
         "storefront creates once and keeps in the browser (16-64 characters `A-Z a-z 0-9 _ -`, e.g. a UUID). "
         "It links a visitor's product views, searches, cart adds and checkouts; it is never a personal "
         "identifier. A value of another shape is ignored (the request is answered as without it).",
-        examples=["3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"])] = None):
-    """The request's analytics tracker (``app.services.analytics.Tracker``) with the validated visitor id."""
-    from app.services.analytics import tracker_of
-
+        examples=["3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"])] = None) -> Tracker:
+    """The request's analytics tracker with the validated visitor id."""
     return tracker_of(request)  # the header parameter above declares X-Visitor-Id in the OpenAPI document
 
 
-def build_order_service(rt, clock=None, *, notify_customers: bool = True):
-    """The order service with the runtime's Stripe gateway and the services whose holds it releases
-    (also used by the background jobs, which have no request, and by the demo seeder, which sets
-    ``notify_customers=False`` so that seeded orders queue no emails)."""
-    from app.core.clock import utcnow
-    from app.services.orders import OrderService
-
-    cart = build_cart_service(rt.settings, clock or utcnow)
-    return OrderService(rt.settings, rt.email, rt.stripe, delivery=cart.delivery, promo=cart.promos, cart=cart,
-                        runtime=rt, notify_customers=notify_customers)
+def get_order_service(request: Request) -> OrderService:
+    return composition.order_service(get_runtime(request), get_clock(request))
 
 
-def get_order_service(request: Request):
-    return build_order_service(request.app.state.runtime, get_clock(request))
+def get_stripe_webhooks(request: Request) -> StripeWebhooks:
+    return composition.stripe_webhooks(get_runtime(request), get_clock(request))
 
 
-def get_order_payments(request: Request):
-    from app.services.order_jobs import OrderPayments
-
-    return OrderPayments(get_order_service(request))
+def get_checkout_service(request: Request) -> CheckoutService:
+    return composition.checkout_service(get_runtime(request), get_clock(request))
 
 
-def get_checkout_service(request: Request):
-    from app.services.checkout import CheckoutService
-
-    orders = get_order_service(request)
-    return CheckoutService(orders, orders.cart, orders.delivery, orders.promo, get_clock(request))
+def get_review_service(request: Request) -> ReviewService:
+    return composition.review_service(get_runtime(request))
 
 
-def get_review_service(request: Request):
-    from app.services.reviews import ReviewService
-
-    return ReviewService(request.app.state.runtime)
+def get_favorite_service() -> FavoriteService:
+    return composition.favorite_service()
 
 
-def get_favorite_service(request: Request):
-    from app.services.favorites import FavoriteService
-
-    return FavoriteService()
+def get_image_service(request: Request) -> ImageService:
+    return composition.image_service(get_runtime(request))
 
 
-def get_image_service(request: Request):
-    from app.services.images import ImageService
-
-    rt = request.app.state.runtime
-    return ImageService(rt.storage, request.app.state.settings, rt)
+def get_category_admin_service(request: Request) -> CategoryAdminService:
+    return composition.category_admin_service(get_runtime(request))
 
 
-def get_report_service(request: Request):
-    from app.services.reports import ReportService
-
-    return ReportService(request.app.state.settings, get_clock(request))
+def get_product_admin_service(request: Request) -> ProductAdminService:
+    return composition.product_admin_service(get_runtime(request))
 
 
-def get_newsletter_service(request: Request):
-    from app.services.newsletter import NewsletterService
-
-    return NewsletterService(request.app.state.settings, request.app.state.runtime.email)
+def get_report_service(request: Request) -> ReportService:
+    return composition.report_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_stock_alert_service(request: Request):
-    from app.services.stock_alerts import StockAlertService
-
-    rt = request.app.state.runtime
-    return StockAlertService(request.app.state.settings, rt.email, rt.jobs)
+def get_newsletter_service(request: Request) -> NewsletterService:
+    return composition.newsletter_service(get_runtime(request))
 
 
-def get_campaign_service(request: Request):
-    from app.services.campaigns import CampaignService
-
-    rt = request.app.state.runtime
-    return CampaignService(request.app.state.settings, rt.email, rt.jobs)
+def get_stock_alert_service(request: Request) -> StockAlertService:
+    return composition.stock_alert_service(get_runtime(request))
 
 
-def get_shopper_report_service(request: Request):
-    from app.services.shopper_reports import ShopperReportService
+def get_campaign_service(request: Request) -> CampaignService:
+    return composition.campaign_service(get_runtime(request))
 
-    return ShopperReportService(request.app.state.settings, get_clock(request))
+
+def get_shopper_report_service(request: Request) -> ShopperReportService:
+    return composition.shopper_report_service(get_runtime(request).settings, get_clock(request))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.composition import Runtime, open_services, response_store
 from app.config import Settings, get_settings
 from app.core import bus as event_bus
 from app.core.db import connect
@@ -19,7 +18,6 @@ from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
 from app.core.http import HttpMiddleware
 from app.core.http_cache import ResponseCacheMiddleware
-from app.core.jobs import JobRunner
 from app.core.logging import configure_logging
 from app.core.openapi import install as install_openapi
 from app.core.query import known_query_parameters
@@ -29,14 +27,7 @@ from app.core.routing import guard_included_routers
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
-from app.services import analytics, audit
-from app.services.campaign_jobs import register_campaign_job
-from app.services.cart_reminders import register_cart_reminder_job
-from app.services.catalog_cache import response_store
-from app.services.email import EmailService
-from app.services.order_jobs import register_order_jobs
-from app.services.payments import StripeGateway
-from app.services.stock_alerts import register_stock_alert_job
+from app.services import analytics
 from app.services.storage import make_storage, media_app
 
 log = logging.getLogger("app")
@@ -87,23 +78,6 @@ DESCRIPTION = """JSON REST API of the Amour Florals flower shop.
 The integrator's guide is `docs/integrating.md` in the repository."""
 
 
-@dataclass
-class Runtime:
-    """What the lifespan opens and closes; routers reach it through dependencies."""
-
-    settings: Settings
-    mongo: Any = None
-    redis: Any = None
-    embedded: EmbeddedMongo | None = None
-    jobs: JobRunner | None = None
-    email: EmailService | None = None
-    storage: Any = None  # app.services.storage.Storage: product images (local disk or Cloudinary)
-    stripe: Any = None  # app.services.payments.StripeGateway
-    bus: event_bus.EventBus | None = None  # live events: in memory, or fanned out through Redis
-    analytics: Any = None  # app.services.analytics.AnalyticsRecorder (None when ANALYTICS_ENABLED is false)
-    extras: dict[str, Any] = field(default_factory=dict)  # lazily built per-app helpers (catalog cache/reader)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     sentry = setup_sentry(settings)
@@ -116,43 +90,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rt.embedded = EmbeddedMongo(settings.embedded_db_dir / "mongo")
             url = rt.embedded.start()
             log.warning("MONGODB_URL is unset: using the embedded nx-27017 server (development/demo only)")
-        rt.mongo = await connect(settings, url)
+        mongo = rt.mongo = await connect(settings, url)
         rt.redis = make_redis(settings.redis_url)
         await app.state.limiter.start(rt.redis)
-        rt.bus = event_bus.EventBus(settings.redis_url, namespace=settings.mongodb_db,
-                                    queue_size=settings.events_queue_size)
-        await rt.bus.start()
-        event_bus.install(rt.bus)
-        rt.jobs = JobRunner(settings.worker_poll_seconds)
-        rt.email = EmailService(settings, wake=lambda: rt.jobs.wake("email"))
-        rt.jobs.register("email", rt.email.send_due)
-        rt.stripe = StripeGateway(settings)
-        register_order_jobs(rt)
-        rt.jobs.register("audit-recovery", audit.recovery_job(settings))
-        register_campaign_job(rt)
-        register_stock_alert_job(rt)
-        register_cart_reminder_job(rt)
+        bus = rt.bus = event_bus.EventBus(settings.redis_url, namespace=settings.mongodb_db,
+                                          queue_size=settings.events_queue_size)
+        await bus.start()
+        event_bus.install(bus)
+        jobs = open_services(rt)
         if settings.analytics_enabled:
-            rt.analytics = analytics.AnalyticsRecorder(settings)
-            rt.analytics.start()
-            analytics.install(rt.analytics)
+            recorder = rt.analytics = analytics.AnalyticsRecorder(settings)
+            recorder.start()
+            analytics.install(recorder)
         if settings.workers_enabled:
-            rt.jobs.start()
+            jobs.start()
         try:
             yield
         finally:
-            await rt.jobs.stop()
+            await jobs.stop()
             if rt.analytics is not None:
                 analytics.uninstall(rt.analytics)
                 await rt.analytics.stop()
-            if "catalog_cache" in rt.extras:
-                await rt.extras["catalog_cache"].close()
-            event_bus.uninstall(rt.bus)
-            await rt.bus.stop()
+            if rt.built_catalog_cache is not None:
+                await rt.built_catalog_cache.close()
+            event_bus.uninstall(bus)
+            await bus.stop()
             await app.state.limiter.stop()
             if rt.redis is not None:
                 await rt.redis.aclose()
-            await rt.mongo.close()
+            await mongo.close()
             if rt.embedded:
                 rt.embedded.stop()
             stop_tracing(tracing)

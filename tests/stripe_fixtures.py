@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.deps import build_order_service
+from app.composition import order_service as build_order_service
 from app.models.order import DeliveryMethod, Order, OrderLine, PaymentMethod
-from app.services.order_jobs import OrderPayments
+from app.services.order_jobs import OrderJobs
 from app.services.orders import OrderService
 from tests.stripe_double import StripeDouble, event, sign
 
@@ -45,8 +45,8 @@ def order_service(app) -> OrderService:
     return build_order_service(app.state.runtime)
 
 
-def order_payments(app) -> OrderPayments:
-    return OrderPayments(order_service(app))
+def order_payments(app) -> OrderJobs:
+    return OrderJobs(order_service(app))
 
 
 async def place_order(app, lines: list[OrderLine], *, user_id: str | None = None, email: str = "buyer@example.com",
@@ -60,7 +60,7 @@ async def place_order(app, lines: list[OrderLine], *, user_id: str | None = None
                         payment=payment, **fields)
     if user_id is None:
         from app.core.security import hash_token
-        from app.services.order_notify import order_access_token
+        from app.services.order_access import order_access_token
 
         order.access_token_hash = hash_token(order_access_token(app.state.settings, order.id))
     await service.place(order)

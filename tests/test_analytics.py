@@ -102,7 +102,7 @@ async def test_answers_from_the_response_store_and_304s_are_counted_too(app, cli
     again = await client.get(url, headers={"X-Visitor-Id": "visitor-two-0000000002"})
     etag = again.headers["etag"]
     assert (await client.get(url, headers={"If-None-Match": etag})).status_code == 304
-    assert app.state.runtime.extras["catalog_cache"]._responses  # the store answered the later ones
+    assert app.state.runtime.built_catalog_cache._responses  # the store answered the later ones
     for _ in range(2):
         assert (await client.get(f"{API}/products", params={"q": "ranunculus"})).json()["total"] == 1
     assert (await client.get(f"{API}/products", params={"q": "ranunculus", "limit": 1})).status_code == 200

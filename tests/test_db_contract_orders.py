@@ -9,8 +9,8 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from app.core.clock import utcnow
-from app.models.counter import Event
 from app.models.order import IdempotencyRecord, Order
+from app.models.stripe_event import Event
 from app.services.inventory import return_stock, take_stock
 from app.services.orders import OrderService
 from tests.factories import make_order_doc, make_product
@@ -24,7 +24,8 @@ def settings(make_settings):
 
 
 async def test_counter_inc_upsert_gives_distinct_numbers(app):
-    service = OrderService(app.state.settings, app.state.runtime.email, app.state.runtime.stripe)
+    rt = app.state.runtime
+    service = OrderService(app.state.settings, rt.email, rt.stripe, stock=rt)
     numbers = await asyncio.gather(*(service.next_number() for _ in range(30)))
     assert len(set(numbers)) == 30
     assert sorted(numbers)[0] == "AF-10001" and sorted(numbers)[-1] == "AF-10030"

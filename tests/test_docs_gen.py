@@ -22,9 +22,8 @@ from app.docgen.indexes import INDEX_QUERIES, index_section
 from app.docgen.routes import route_section
 from app.docgen.settings_doc import env_comments, settings_section
 from app.docgen.states import order_state_mermaid
-from app.models import DOCUMENT_MODELS
+from app.models import DOCUMENT_MODELS, order_states
 from app.models.order import OrderStatus
-from app.services import order_states
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "system-design.md"

@@ -11,7 +11,7 @@ from app.core.clock import utcnow
 from app.models.events import StreamTicket
 from app.models.order import DeliveryMethod, PaymentMethod
 from app.models.user import Role
-from app.services.order_notify import order_access_token
+from app.services.order_access import order_access_token
 from tests.events_support import Stream, ticket
 from tests.factories import line_for, make_product
 from tests.stripe_fixtures import place_order, send_webhook

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.security import ALGORITHM, hash_token
-from app.services.order_notify import order_access_token
+from app.services.order_access import order_access_token
 from tests.checkout_helpers import NOW, checkout, checkout_body, guest_cart, open_shop
 from tests.conftest import login_headers
 from tests.factories import make_product

@@ -15,11 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.composition import Runtime, order_service, review_service
 from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict
 from app.core.redis import make_redis
-from app.deps import build_order_service
-from app.main import Runtime
 from app.models.catalog import Product
 from app.models.order import Order, OrderStatus, PaymentStatus
 from app.models.review import Review
@@ -32,9 +31,9 @@ from app.services.checkout import CheckoutService
 from app.services.delivery import DeliveryService
 from app.services.email import EmailService
 from app.services.orders import OrderService
-from app.services.payments import StripeGateway
 from app.services.promo import PromoService
-from app.services.reviews import ReviewService
+from app.services.storage import make_storage
+from app.services.stripe_integration.gateway import StripeGateway
 
 S = OrderStatus
 STAFF_EMAIL = "staff@amourflorals.com"
@@ -106,8 +105,8 @@ async def seed_runtime() -> AsyncIterator[Runtime]:
     from app.config import get_settings
 
     settings = get_settings()
-    rt = Runtime(settings=settings, redis=make_redis(settings.redis_url), email=EmailService(settings),
-                 extras={"stripe": StripeGateway(settings)})
+    rt = Runtime(settings=settings, storage=make_storage(settings), redis=make_redis(settings.redis_url),
+                 email=EmailService(settings), stripe=StripeGateway(settings))
     try:
         yield rt
     finally:
@@ -129,7 +128,7 @@ async def seed_demo_orders() -> list[str]:
             if user is None:
                 continue
             placed_at = now - timedelta(days=spec.days_ago)
-            orders = build_order_service(rt, lambda t=placed_at: t, notify_customers=False)
+            orders = order_service(rt, lambda t=placed_at: t, notify_customers=False)
             try:
                 order = await _existing(user, spec.key)
                 if order is None:
@@ -183,7 +182,7 @@ async def _place(orders: OrderService, user: User, spec: DemoOrder) -> Order:
     except AppError:
         await cart.empty(user=user, cart_token=None)  # it was empty before
         raise
-    return await orders.get(result.body.order.id)
+    return await orders.get(result.order.id)
 
 
 async def _first_pickup(delivery: DeliveryService) -> tuple[date, str]:
@@ -215,7 +214,7 @@ async def seed_demo_reviews() -> list[str]:
                 .to_list()}
     added = 0
     async with seed_runtime() as rt:
-        reviews = ReviewService(rt)
+        reviews = review_service(rt)
         for spec in DEMO_REVIEWS:
             user, product = users.get(spec.email), products.get(spec.product)
             if user is None or product is None:

@@ -14,7 +14,7 @@ land undocumented. The sections (``SECTIONS``):
   references (``app/docgen/erd.py``; unknown ``*_id`` fields are an error until ``REFERENCES`` names them).
 - ``indexes``: every declared index and the queries it serves (``app/docgen/indexes.py``; an index
   without an ``INDEX_QUERIES`` entry is an error).
-- ``order-states``: Mermaid ``stateDiagram-v2`` from ``app/services/order_states.py``.
+- ``order-states``: Mermaid ``stateDiagram-v2`` from ``app/models/order_states.py``.
 - ``routes``: method, path, auth and summary of every API route of ``app.main.create_app``.
 - ``settings``: every ``app.config.Settings`` field with its env var, default and description.
 """

@@ -1,4 +1,4 @@
-"""The order state diagram (Mermaid ``stateDiagram-v2``), drawn from ``app/services/order_states.py``.
+"""The order state diagram (Mermaid ``stateDiagram-v2``), drawn from ``app/models/order_states.py``.
 
 Edges come from its transition table; each is labelled with who moves it (``STAFF_TARGETS`` and
 ``CUSTOMER_CANCELLABLE``; other targets are set by the system: payments, the expiry sweeper) and the
@@ -11,7 +11,7 @@ from app.models.order import OrderStatus
 
 
 def edge_label(source: OrderStatus, target: OrderStatus) -> str:
-    from app.services import order_states as st
+    from app.models import order_states as st
 
     if target == OrderStatus.cancelled:
         who = "customer or staff" if source in st.CUSTOMER_CANCELLABLE else "staff"
@@ -24,7 +24,7 @@ def edge_label(source: OrderStatus, target: OrderStatus) -> str:
 
 
 def order_state_mermaid() -> str:
-    from app.services import order_states as st
+    from app.models import order_states as st
 
     edges = [(s, t) for s in OrderStatus for t in OrderStatus if t in st._EDGES.get(s, set())]
     reached = {t for _, t in edges}
@@ -38,8 +38,8 @@ def order_state_mermaid() -> str:
 
 
 def order_state_section() -> str:
-    from app.services import order_states as st
+    from app.models import order_states as st
 
     terminal = ", ".join(f"`{s.value}`" for s in OrderStatus if s in st.TERMINAL)
     return (order_state_mermaid() + "\n\n" + f"Terminal: {terminal}. Any other move is a 409 "
-            "(`app/services/order_states.can_move`).")
+            "(`app/models/order_states.can_move`).")

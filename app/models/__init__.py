@@ -7,7 +7,7 @@ from app.models.audit import AuditEntry
 from app.models.auth import OneTimeToken, RefreshSession
 from app.models.cart import Cart
 from app.models.catalog import Category, Product
-from app.models.counter import Counter, Event
+from app.models.counter import Counter
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
 from app.models.events import StreamTicket
 from app.models.inventory import StockMovement
@@ -17,6 +17,7 @@ from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
 from app.models.review import Review
 from app.models.sales import SalesDay
+from app.models.stripe_event import Event
 from app.models.user import User
 
 DOCUMENT_MODELS: list[type[Document]] = [

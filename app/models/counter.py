@@ -1,13 +1,8 @@
-"""Small shared documents: atomic counters and processed-once events."""
+"""Atomic counters (e.g. order numbers)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from beanie import Document
-from pydantic import Field
-
-from app.models.base import UtcDateTime, now_field
 
 
 class Counter(Document):
@@ -18,17 +13,3 @@ class Counter(Document):
 
     class Settings:
         name = "counters"
-
-
-class Event(Document):
-    """Something that must be processed exactly once, keyed by its external id (e.g. a Stripe event)."""
-
-    id: str
-    kind: str
-    payload: dict[str, Any] = Field(default_factory=dict)
-    processed_at: UtcDateTime | None = None
-    outcome: str | None = None  # "processed", or "ignored: <why>" (e.g. about a payment we do not know)
-    created_at: UtcDateTime = now_field()
-
-    class Settings:
-        name = "events"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.pagination import PageParams
 from app.core.problems import problem_responses
-from app.deps import StaffUser
+from app.deps import StaffUser, get_category_admin_service, get_product_admin_service
 from app.routers.params import CREATED, CategoryId, ProductId, created
 from app.schemas.catalog.admin import (
     AdminCategory,
@@ -37,11 +37,11 @@ inventory = APIRouter(prefix="/inventory", tags=["admin: inventory"])
 
 
 async def category_service(request: Request) -> CategoryAdminService:
-    return CategoryAdminService(request.app.state.runtime)
+    return get_category_admin_service(request)
 
 
 async def product_service(request: Request) -> ProductAdminService:
-    return ProductAdminService(request.app.state.runtime)
+    return get_product_admin_service(request)
 
 
 Categories = Annotated[CategoryAdminService, Depends(category_service)]

@@ -10,7 +10,7 @@ from app.core.openapi import response_headers
 from app.core.problems import problem_responses
 from app.deps import CartToken, OptionalUser, get_checkout_service, get_tracker
 from app.routers.params import created
-from app.schemas.checkout import CheckoutIn, CheckoutOut
+from app.schemas.checkout import CheckoutIn, CheckoutOut, checkout_out
 from app.services.analytics import Tracker
 from app.services.checkout import CheckoutService
 
@@ -41,6 +41,6 @@ async def checkout(body: CheckoutIn, response: Response, user: OptionalUser, car
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        track.checkout_started(result.body.order.id)
-    created(response, f"/orders/{result.body.order.id}")
-    return result.body
+        track.checkout_started(result.order.id)
+    created(response, f"/orders/{result.order.id}")
+    return checkout_out(result.order, client_secret=result.client_secret, access_token=result.access_token)

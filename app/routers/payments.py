@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 
 from app.core.problems import problem_responses
-from app.deps import get_order_payments
-from app.services.order_jobs import OrderPayments
+from app.deps import get_stripe_webhooks
+from app.services.stripe_integration.webhooks import StripeWebhooks, WebhookResult
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 
 
 class WebhookAck(BaseModel):
     received: bool
-    result: Literal["processed", "ignored", "duplicate"] = Field(
+    result: WebhookResult = Field(
         description="processed; ignored (recorded, but about an object we or Stripe do not know, or a type we "
                     "do not handle); duplicate (this event id was processed before)")
 
@@ -28,7 +28,7 @@ class WebhookAck(BaseModel):
                          "type). Events about objects we do not know are answered 200 `ignored`. 500 when our "
                          "storage fails and 503 when Stripe cannot be reached to re-read the object: the event "
                          "stays unprocessed and Stripe's retry processes it.")
-async def stripe_webhook(request: Request, payments: Annotated[OrderPayments, Depends(get_order_payments)],
+async def stripe_webhook(request: Request, webhooks: Annotated[StripeWebhooks, Depends(get_stripe_webhooks)],
                          stripe_signature: Annotated[str | None, Header(max_length=2048)] = None) -> WebhookAck:
-    result = await payments.handle_webhook(await request.body(), stripe_signature)
+    result = await webhooks.handle_webhook(await request.body(), stripe_signature)
     return WebhookAck(received=True, result=result)

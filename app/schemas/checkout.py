@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.text import free_text
 from app.core.types import RequestDate
-from app.models.order import PaymentMethod, PaymentStatus
+from app.models.order import Order, PaymentMethod, PaymentStatus
 from app.schemas.auth import Email
 from app.schemas.common import StrictModel
 from app.schemas.delivery import ZipCode
-from app.schemas.orders import OrderOut
+from app.schemas.orders import OrderOut, order_out
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=7, max_length=20,
                                          pattern=r"^\+?[0-9 ().-]{7,20}$")]
@@ -89,3 +89,13 @@ class CheckoutOut(BaseModel):
     payment: PaymentOut
     access_token: str | None = Field(None, description="Guests: the order access token for X-Order-Token "
                                                        "(keep it; it is also in the confirmation email link).")
+
+
+def checkout_out(order: Order, *, client_secret: str | None, access_token: str | None) -> CheckoutOut:
+    """The checkout's answer for ``order``: the order, its payment (``client_secret``: for Stripe.js while a
+    card payment is awaited) and, for a guest's order, its access token. Pure: no I/O."""
+    a = order.amounts
+    payment = PaymentOut(method=order.payment_method, status=order.payment_status,
+                         payment_intent_id=order.payment_intent_id, client_secret=client_secret, amount=a.total,
+                         currency=a.currency)
+    return CheckoutOut(order=order_out(order), payment=payment, access_token=access_token)

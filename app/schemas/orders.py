@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -18,8 +19,8 @@ from app.models.order import (
     PaymentStatus,
     RefundStatus,
 )
+from app.models.order_states import CUSTOMER_CANCELLABLE, STAFF_TARGETS, next_statuses
 from app.schemas.common import StrictModel
-from app.services.order_states import CUSTOMER_CANCELLABLE, next_statuses
 
 
 class OrderAddOnOut(BaseModel):
@@ -181,15 +182,10 @@ class AdminOrderOut(OrderOut):
     next_statuses: list[OrderStatus]
 
 
-class StaffStatus(StrEnum):
-    """Statuses staff set by hand; payment states come from payments (and `settle`)."""
-
-    preparing = "preparing"
-    out_for_delivery = "out_for_delivery"
-    delivered = "delivered"
-    ready_for_pickup = "ready_for_pickup"
-    picked_up = "picked_up"
-    cancelled = "cancelled"
+# The statuses staff set by hand (POST /admin/orders/{id}/status), drawn from the state machine in OrderStatus order.
+StaffStatus = StrEnum(  # type: ignore[misc]  # members come from the state machine, so they are not literals here
+    "StaffStatus", [(s.name, s.value) for s in OrderStatus if s in STAFF_TARGETS])
+StaffStatus.__doc__ = "Statuses staff set by hand; payment states come from payments (and `settle`)."
 
 
 class StatusIn(StrictModel):
@@ -239,7 +235,7 @@ def admin_order_out(order: Order) -> AdminOrderOut:
     })
 
 
-def _base(order: Order) -> dict:
+def _base(order: Order) -> dict[str, Any]:
     data = order.model_dump()
     keys = ("id", "number", "status", "payment_status", "payment_method", "lines", "amounts", "promo_code",
             "delivery", "contact", "amount_paid", "amount_refunded", "paid_at", "expires_at", "created_at",

@@ -22,7 +22,7 @@ from beanie import SortDirection
 
 from app.config import Settings
 from app.core.clock import utcnow
-from app.core.jobs import claim, release
+from app.core.jobs import JobRunner, claim, release
 from app.models.catalog import Product
 from app.models.marketing import AudienceKind, Campaign, CampaignStatus, NewsletterSubscription, SubscriptionStatus
 from app.models.order import Order, OrderStatus
@@ -127,9 +127,9 @@ class CampaignSender:
         return [s for s in subscribers if s.email in latest and latest[s.email] < cutoff]
 
 
-def register_campaign_job(rt: Any) -> None:
+def register_campaign_job(jobs: JobRunner, settings: Settings, email: EmailService) -> None:
     """Register the campaign sender with the runtime's job runner (woken when a campaign is scheduled)."""
     async def run() -> int:
-        return await CampaignSender(rt.settings, rt.email).run_due()
+        return await CampaignSender(settings, email).run_due()
 
-    rt.jobs.register("campaigns", run, poll_seconds=rt.settings.marketing_poll_seconds)
+    jobs.register("campaigns", run, poll_seconds=settings.marketing_poll_seconds)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from beanie import SortDirection
 
 from app.config import Settings
 from app.core.clock import utcnow
-from app.core.jobs import claim, release
+from app.core.jobs import JobRunner, claim, release
 from app.core.pagination import keyset_filter
 from app.models.cart import Cart
 from app.models.marketing import CursorMark, JobCursor
@@ -92,10 +91,10 @@ class CartReminders:
                                                  dedupe_key=f"cart-reminder:{cart.id}:{cart.version}")
 
 
-def register_cart_reminder_job(rt: Any) -> None:
+def register_cart_reminder_job(jobs: JobRunner, settings: Settings, email: EmailService) -> None:
     """Register the abandoned-cart scan with the runtime's job runner (it polls MARKETING_POLL_SECONDS)."""
     async def run() -> int:
-        return await CartReminders(rt.settings, rt.email).run()
+        return await CartReminders(settings, email).run()
 
-    rt.jobs.register(JOB, run, poll_seconds=rt.settings.marketing_poll_seconds)
+    jobs.register(JOB, run, poll_seconds=settings.marketing_poll_seconds)
 

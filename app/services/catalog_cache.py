@@ -45,7 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from pydantic_core import from_json, to_json
 from redis.exceptions import RedisError
@@ -314,29 +314,31 @@ def digest(params: Any) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def get_catalog_cache(runtime: Any) -> CatalogCache:
-    cache: CatalogCache | None = runtime.extras.get("catalog_cache")
-    if cache is None:
-        cache = runtime.extras["catalog_cache"] = CatalogCache(runtime.settings, runtime.redis,
-                                                               getattr(runtime, "bus", None))
-    return cache
+class CatalogCacheOwner(Protocol):
+    """What holds the app's one catalog cache (``app.composition.Runtime``, which builds it on first use)."""
+
+    @property
+    def catalog_cache(self) -> CatalogCache: ...
 
 
-def response_store(app: Any) -> CatalogCache | None:
-    """The store of ``ResponseCacheMiddleware``: the app's catalog cache, once the lifespan has started."""
-    runtime = app.state.runtime
-    cache = runtime.extras.get("catalog_cache")
-    return cache if cache is not None and cache._responses else None
+def get_catalog_cache(owner: CatalogCacheOwner) -> CatalogCache:
+    """The app's catalog cache, held by ``owner``."""
+    return owner.catalog_cache
 
 
-async def notify_catalog_changed(runtime: Any) -> None:
-    """Call after any committed write that changes public catalog data (products, categories, ratings).
+def _cache_of(target: CatalogCache | CatalogCacheOwner) -> CatalogCache:
+    return target if isinstance(target, CatalogCache) else target.catalog_cache
+
+
+async def notify_catalog_changed(target: CatalogCache | CatalogCacheOwner) -> None:
+    """Call after any committed write that changes public catalog data (products, categories, ratings);
+    ``target``: the app's catalog cache, or what holds it.
 
     Not needed for stock changes: ``app/services/inventory.py`` handles those (notify_stock_changed).
     """
-    await get_catalog_cache(runtime).bump()
+    await _cache_of(target).bump()
 
 
-async def notify_stock_changed(runtime: Any) -> None:
+async def notify_stock_changed(target: CatalogCache | CatalogCacheOwner) -> None:
     """Called by inventory.adjust_stock after every committed stock change: stock maps are read again."""
-    await get_catalog_cache(runtime).bump_stock()
+    await _cache_of(target).bump_stock()

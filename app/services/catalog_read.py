@@ -13,7 +13,7 @@ case, and lists filtered on stock also drop any item the current stock contradic
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 from app.core.errors import NotFound
@@ -370,8 +370,13 @@ def _word_starts(label: str) -> list[str]:
     return [norm, *(" ".join(words[i:]) for i in range(1, len(words)))]
 
 
-def get_catalog_reader(runtime: Any) -> CatalogReader:
-    reader: CatalogReader | None = runtime.extras.get("catalog_reader")
-    if reader is None:
-        reader = runtime.extras["catalog_reader"] = CatalogReader(runtime)
-    return reader
+class CatalogReaderOwner(Protocol):
+    """What holds the app's one catalog reader (``app.composition.Runtime``, which builds it on first use)."""
+
+    @property
+    def catalog_reader(self) -> CatalogReader: ...
+
+
+def get_catalog_reader(owner: CatalogReaderOwner) -> CatalogReader:
+    """The app's catalog reader, held by ``owner``."""
+    return owner.catalog_reader

@@ -7,15 +7,13 @@ for the moved subtree, so "products in X or below" stays one indexed match.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo.errors import DuplicateKeyError
 
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.text import word_keys
 from app.models.catalog import Category, Product
 from app.schemas.catalog.admin import CategoryCreate, CategoryUpdate
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.slugs import insert_with_slug
 
 MAX_DEPTH = 3  # depth 0..3 = 4 levels
@@ -29,8 +27,9 @@ def category_path(category_id: str, ancestors: list[str]) -> list[str]:
 
 
 class CategoryAdminService:
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, cache: CatalogCache) -> None:
+        """``cache``: the catalog cache bumped after each category write."""
+        self.cache = cache
 
     async def get(self, category_id: str) -> Category:
         cat = await Category.get(category_id)
@@ -39,7 +38,7 @@ class CategoryAdminService:
         return cat
 
     async def list_all(self) -> list[Category]:
-        return await Category.find({}).sort([("depth", 1), ("sort_order", 1), ("name", 1)]).to_list()
+        return await Category.find({}).sort("+depth", "+sort_order", "+name").to_list()
 
     async def _parent(self, parent_id: str | None) -> Category | None:
         if parent_id is None:
@@ -61,8 +60,8 @@ class CategoryAdminService:
                            search_keys=word_keys(body.name))
             return await cat.insert()
 
-        cat = await insert_with_slug(insert, body.name, body.slug)
-        await notify_catalog_changed(self.runtime)
+        cat: Category = await insert_with_slug(insert, body.name, body.slug)
+        await notify_catalog_changed(self.cache)
         return cat
 
     async def update(self, category_id: str, body: CategoryUpdate) -> Category:
@@ -79,7 +78,7 @@ class CategoryAdminService:
                                                                    {"$set": changes, "$currentDate": TOUCH})
             except DuplicateKeyError:
                 raise Conflict(f"The slug {changes['slug']!r} is taken.", code="slug-taken") from None
-            await notify_catalog_changed(self.runtime)
+            await notify_catalog_changed(self.cache)
         return await self.get(category_id)
 
     async def move(self, category_id: str, parent_id: str | None) -> Category:
@@ -109,7 +108,7 @@ class CategoryAdminService:
             await products.update_many({"category_id": cid},
                                        {"$set": {"category_path": category_path(cid, ancestors)},
                                         "$currentDate": TOUCH})
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
         return await self.get(cat.id)
 
     async def delete(self, category_id: str) -> None:
@@ -120,4 +119,4 @@ class CategoryAdminService:
             raise Conflict("Move or delete the products of this category first (archived ones too).",
                            code="category-has-products")
         await Category.get_pymongo_collection().delete_one({"_id": category_id})
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)

@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
@@ -46,14 +45,14 @@ from app.models.order import (
     PaymentMethod,
 )
 from app.models.user import User
-from app.schemas.checkout import CheckoutIn, CheckoutOut, CheckoutPaymentMethod, PaymentOut
-from app.schemas.orders import order_out
+from app.schemas.checkout import CheckoutIn, CheckoutPaymentMethod
 from app.services.cart import CartService
 from app.services.delivery import DeliveryQuote, DeliveryService
-from app.services.order_notify import order_access_token
+from app.services.order_access import order_access_token
+from app.services.order_errors import CartAlreadyOrdered, CartEmpty, CheckoutInProgress, OutOfStock
 from app.services.orders import OrderService
-from app.services.payments import PaymentsUnavailable
 from app.services.promo import PromoService
+from app.services.stripe_integration.gateway import PaymentIntent, PaymentsUnavailable
 
 log = logging.getLogger("app.checkout")
 
@@ -72,9 +71,15 @@ def request_fingerprint(body: CheckoutIn) -> str:
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckoutResult:
-    body: CheckoutOut
+    """What a checkout produced: the order; the client secret of its PaymentIntent while a card payment is
+    awaited (for Stripe.js; else None); the guest's order access token (None for a customer's order); and
+    whether this answer replays an earlier checkout with the same Idempotency-Key."""
+
+    order: Order
+    client_secret: str | None
+    access_token: str | None
     replayed: bool
 
 
@@ -97,12 +102,12 @@ class CheckoutService:
     async def checkout(self, *, user: User | None, cart_token: str | None, key: str,
                        body: CheckoutIn) -> CheckoutResult:
         if user is None and not cart_token:
-            raise Unprocessable("There is no cart to check out (send X-Cart-Token).", code="cart-empty")
+            raise CartEmpty("There is no cart to check out (send X-Cart-Token).")
         scope_key, request_hash = idempotency_scope(user, cart_token, key), request_fingerprint(body)
         order_id = new_id("ord")  # named in the key's record from the start: no second write of the record
         record, done = await self._claim_key(scope_key, request_hash, order_id)
         if done is not None:
-            return CheckoutResult(await self.response(done), replayed=True)
+            return await self.result(done, replayed=True)
         try:
             order, intent = await self._place(user=user, cart_token=cart_token, key=key, request_hash=request_hash,
                                               body=body, order_id=order_id)
@@ -110,7 +115,7 @@ class CheckoutService:
             # Nothing is kept (the order, if any, is closed), so the key is forgotten: a retry runs again.
             await IdempotencyRecord.get_pymongo_collection().delete_one({"_id": record.id})
             raise
-        return CheckoutResult(await self.response(order, intent), replayed=False)
+        return await self.result(order, intent, replayed=False)
 
     async def _claim_key(self, scope_key: str, request_hash: str,
                          order_id: str) -> tuple[IdempotencyRecord, Order | None]:
@@ -119,7 +124,7 @@ class CheckoutService:
         ``checkout-in-progress`` (still running; a crashed one's key is taken over once its lock expired)."""
         coll = IdempotencyRecord.get_pymongo_collection()
         for _ in range(3):
-            record = IdempotencyRecord(scope_key=scope_key, request_hash=request_hash, locked_until=utcnow() + LOCK,
+            record = IdempotencyRecord(scope_key=scope_key, request_hash=request_hash, locked_until=self.clock() + LOCK,
                                        order_id=order_id)
             try:
                 await record.insert()
@@ -135,25 +140,22 @@ class CheckoutService:
             placed = await Order.get(existing.order_id) if existing.order_id else None
             if placed is not None and (existing.status == IdempotencyStatus.done or _completed(placed)):
                 return existing, placed
-            if existing.locked_until > utcnow():
-                raise Conflict("A checkout with this Idempotency-Key is still being processed; retry shortly.",
-                               code="checkout-in-progress", headers={"Retry-After": "2"})
+            if existing.locked_until > self.clock():
+                raise CheckoutInProgress()
             # A crashed request left the key locked: take it over (one taker wins the delete).
             await coll.delete_one({"_id": existing.id, "status": IdempotencyStatus.in_progress.value,
-                                   "locked_until": {"$lte": utcnow()}})
-        raise Conflict("A checkout with this Idempotency-Key is still being processed; retry shortly.",
-                       code="checkout-in-progress", headers={"Retry-After": "2"})
+                                   "locked_until": {"$lte": self.clock()}})
+        raise CheckoutInProgress()
 
     # --- placing ------------------------------------------------------------------------------------
     async def _place(self, *, user: User | None, cart_token: str | None, key: str, request_hash: str,
-                     body: CheckoutIn, order_id: str) -> tuple[Order, Any]:
+                     body: CheckoutIn, order_id: str) -> tuple[Order, PaymentIntent | None]:
         """The order (and its PaymentIntent for a card order), or an error with nothing held."""
         cart = await self.cart.load(user=user, cart_token=cart_token)
         if cart is None or not cart.lines:
-            raise Unprocessable("Your cart is empty.", code="cart-empty")
+            raise CartEmpty("Your cart is empty.")
         if await Order.find_one({"cart_id": cart.id, "cart_version": cart.version}) is not None:
-            raise Conflict("This cart was already checked out; reload it to see the order.",
-                           code="cart-already-ordered")
+            raise CartAlreadyOrdered()
         contact = self._contact(user, body)
         d = body.delivery
         # The slot's capacity is checked by taking a place (hold_slot): a full slot is refused there (409
@@ -167,15 +169,7 @@ class CheckoutService:
         order = self._order(user, contact, body, quote, priced, cart, key, request_hash, method, order_id)
         order.number = await self.orders.next_number()
 
-        async def hold(o: Order) -> None:
-            await self.delivery.hold_slot(quote, o.id)
-            o.reservation.slot_held = True
-            if o.promo_code:
-                o.reservation.promo_code = o.promo_code  # give_back is a no-op if the take below fails
-                await self.promo.take_use(o.promo_code, order_id=o.id, user_id=o.contact.user_id,
-                                          email=o.contact.email)
-
-        order = await self.orders.place(order, hold=hold)
+        order = await self.orders.place(order, slot=quote, promo=True)
         try:
             if method == PaymentMethod.free:
                 return await self.orders.settle_free(order), None
@@ -236,8 +230,8 @@ class CheckoutService:
                 raise Conflict(f"{line.product_name} ({line.size_name}) is no longer available; remove it from "
                                "your cart.", code="line-unavailable", line=index, item_id=line.id)
             if f.insufficient_stock:
-                raise Conflict(f"Only {f.available} of {line.product_name} ({line.size_name}) left.",
-                               code="out-of-stock", line=index, item_id=line.id, available=f.available)
+                raise OutOfStock(f"Only {f.available} of {line.product_name} ({line.size_name}) left.",
+                                 line=index, item_id=line.id, available=f.available)
 
     def _order(self, user: User | None, contact: OrderContact, body: CheckoutIn, quote: DeliveryQuote,
                priced: PricedCart, cart: Cart, key: str, request_hash: str, method: PaymentMethod,
@@ -264,26 +258,23 @@ class CheckoutService:
                 date=quote.date.isoformat(), slot=quote.slot, window_start=quote.window_start,
                 window_end=quote.window_end, card_message=d.card_message, instructions=d.instructions),
             contact=contact, payment_method=method,
-            expires_at=utcnow() + timedelta(minutes=self.settings.order_payment_minutes) if online else None,
+            expires_at=self.clock() + timedelta(minutes=self.settings.order_payment_minutes) if online else None,
             idempotency_key=key, request_hash=request_hash, cart_id=cart.id, cart_version=cart.version)
         if user is None:
             order.access_token_hash = hash_token(order_access_token(self.settings, order.id))
         return order
 
     # --- response -------------------------------------------------------------------------------------
-    async def response(self, order: Order, intent: Any = None) -> CheckoutOut:
-        """The checkout's answer; the client secret of a card order awaiting payment comes from ``intent``
+    async def result(self, order: Order, intent: PaymentIntent | None = None, *,
+                     replayed: bool) -> CheckoutResult:
+        """The checkout's outcome; the client secret of a card order awaiting payment comes from ``intent``
         (just created) or is read from Stripe again (a replay)."""
         secret = None
         if order.payment_intent_id and order.status == OrderStatus.pending_payment:
             if intent is None:
                 intent = await self.orders.gateway.retrieve_intent(order.payment_intent_id)
             secret = intent.client_secret
-        a = order.amounts
-        payment = PaymentOut(method=order.payment_method, status=order.payment_status,
-                             payment_intent_id=order.payment_intent_id, client_secret=secret, amount=a.total,
-                             currency=a.currency)
         token = (order_access_token(self.settings, order.id, order.access_token_hash)
                  if order.contact.user_id is None else None)
-        return CheckoutOut(order=order_out(order), payment=payment, access_token=token)
+        return CheckoutResult(order, client_secret=secret, access_token=token, replayed=replayed)
 

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from beanie import SortDirection
 from pydantic_core import to_json
@@ -285,11 +285,13 @@ def _end(reason: str) -> ServerSentEvent:
     return _sse("end", {"reason": reason}, new_id("sev"), RETRY_MS.get(reason))
 
 
-def get_stream_service(runtime: Any) -> StreamService:
-    """One per app (its slots remember this process's streams)."""
-    service = runtime.extras.get("streams")
-    if service is None:
-        s = runtime.settings
-        slots = StreamSlots(runtime.redis, s.mongodb_db, lease_seconds=max(3 * s.events_recheck_seconds, 5.0))
-        service = runtime.extras["streams"] = StreamService(s, runtime.bus, slots)
-    return service
+class StreamsOwner(Protocol):
+    """What holds the app's one stream service (``app.composition.Runtime``, which builds it on first use)."""
+
+    @property
+    def streams(self) -> StreamService: ...
+
+
+def get_stream_service(owner: StreamsOwner) -> StreamService:
+    """One per app (its slots remember this process's streams), held by ``owner``."""
+    return owner.streams

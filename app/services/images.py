@@ -23,7 +23,7 @@ from app.core.errors import AppError, Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.versioned import NOW, update_versioned
 from app.models.catalog import Product, ProductImage
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.product_lookup import load_product
 from app.services.storage import Storage
 
@@ -110,10 +110,11 @@ def _normalize_mode(img: Image.Image, fmt: str) -> Image.Image:
 
 
 class ImageService:
-    def __init__(self, storage: Storage, settings: Settings, runtime: Any = None) -> None:
+    def __init__(self, storage: Storage, settings: Settings, cache: CatalogCache | None = None) -> None:
+        """``cache``: the catalog cache bumped after each image change (None: nothing is cached, e.g. seeding)."""
         self.storage = storage
         self.settings = settings
-        self.runtime = runtime
+        self.cache = cache
 
     async def upload(self, product_id: str, data: bytes, alt: str) -> ProductImage:
         if len(data) > self.settings.max_upload_bytes:
@@ -162,7 +163,7 @@ class ImageService:
                                code="image-set-changed")
             return _images_changes([by_id[i] for i in image_ids])
 
-        product = await update_versioned(Product, product_id, mutate)
+        product: Product = await update_versioned(Product, product_id, mutate)
         await self._changed()
         return product.images
 
@@ -191,8 +192,8 @@ class ImageService:
             log.exception("could not delete asset %s of image %s", image.storage_key, image.id)
 
     async def _changed(self) -> None:
-        if self.runtime is not None:
-            await notify_catalog_changed(self.runtime)
+        if self.cache is not None:
+            await notify_catalog_changed(self.cache)
 
 
 def _check_room(product: Product) -> None:

@@ -31,11 +31,12 @@ from app.models.inventory import StockMovement, StockReason
 from app.services import audit
 from app.services.catalog_cache import notify_catalog_changed, notify_stock_changed
 from app.services.stock_alerts import stock_returned
+from app.services.stock_host import StockHost
 
 log = logging.getLogger("app.inventory")
 
 
-async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, reason: StockReason,
+async def adjust_stock(runtime: StockHost, product_id: str, size: str, delta: int, *, reason: StockReason,
                        actor_id: str | None = None, note: str | None = None,
                        ref: str | None = None, mark_ordered: bool = False) -> StockMovement:
     """Add (``delta`` > 0) or take (``delta`` < 0) units of one size atomically. ``mark_ordered`` also sets
@@ -70,7 +71,7 @@ async def adjust_stock(runtime: Any, product_id: str, size: str, delta: int, *, 
         await notify_catalog_changed(runtime)  # sold out, or back in stock
     publish_stock(doc, [size])
     if after > 0 >= after - delta and doc.get("status") == "active":  # the size is back: back-in-stock requests
-        await stock_returned(getattr(runtime, "jobs", None), product_id, size)
+        await stock_returned(runtime.jobs, product_id, size)
     if after <= doc.get("low_stock_threshold", 0):
         await _alert_low_stock(runtime, doc, size, after)
     return movement
@@ -120,12 +121,12 @@ async def _refusal(product_id: str, size: str, delta: int) -> NoReturn:
                    code="insufficient-stock", available=stock[size])
 
 
-async def _alert_low_stock(runtime: Any, doc: dict[str, Any], size: str, available: int) -> None:
-    settings = runtime.settings
-    if not settings.low_stock_alert_email or runtime.email is None:
+async def _alert_low_stock(runtime: StockHost, doc: dict[str, Any], size: str, available: int) -> None:
+    settings, email = runtime.settings, runtime.email
+    if not settings.low_stock_alert_email or email is None:
         return
     day = shop_today(settings.tz).isoformat()
-    await runtime.email.enqueue(
+    await email.enqueue(
         to=settings.low_stock_alert_email, template="low_stock",
         context={"name": doc.get("name", doc["_id"]), "size": size, "available": available,
                  "threshold": doc.get("low_stock_threshold", 0), "product_id": doc["_id"],
@@ -151,7 +152,7 @@ async def low_stock_report() -> list[dict[str, Any]]:
 
 
 # --- checkout's view: reserve / give back units of one size -------------------------------------------
-async def take_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref: str | None = None) -> bool:
+async def take_stock(runtime: StockHost, product_id: str, size: str, qty: int, *, ref: str | None = None) -> bool:
     """Hold ``qty`` units for an order if that many are available (the product is then ``ever_ordered``);
     False (nothing changed) otherwise."""
     if qty <= 0:
@@ -163,7 +164,7 @@ async def take_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref:
     return True
 
 
-async def return_stock(runtime: Any, product_id: str, size: str, qty: int, *, ref: str | None = None) -> None:
+async def return_stock(runtime: StockHost, product_id: str, size: str, qty: int, *, ref: str | None = None) -> None:
     """Give back units an order held (the caller guarantees once per reservation)."""
     if qty <= 0:
         return

@@ -1,8 +1,8 @@
 """Live order events: every change of an order's status or payment status is published on the event bus.
 
-``app/services/orders.py`` and ``refunds.py`` write every status and payment change of an order through
-``update_versioned``; they import the one below, which is the core version-guarded write plus a publication
-when the status or the payment status changed (and, when the payment became paid, the analytics
+``app/services/order_lifecycle.py``, ``order_payments.py`` and ``refunds.py`` write every status and payment
+change of an order through ``update_versioned``; they import the one below, which is the core version-guarded
+write plus a publication when the status or the payment status changed (and, when the payment became paid, the analytics
 ``order_paid`` event), and the daily sales rollups kept with it: a write that changes the order's share of
 them queues that change in the same write, and it is applied right after (``app.services.sales_rollups``).
 ``publish_order`` publishes a newly placed order. Each order event goes to
@@ -64,7 +64,7 @@ async def update_versioned(document: type[Order], doc_id: str, mutate: Mutation,
             changes = await changes
         return rollups.queue(doc, changes) if changes else changes
 
-    result = await _update_versioned(document, doc_id, watch, **kw)
+    result: Order = await _update_versioned(document, doc_id, watch, **kw)
     if before and result.version != before[0].version:
         old = before[0]
         if (result.status, result.payment_status) != (old.status, old.payment_status):

@@ -7,18 +7,15 @@ Receipts (confirmation, cancellation, refund) are transactional and always sent;
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import tzinfo
 from typing import Any
 
 from app.config import Settings
 from app.core.money import money
-from app.core.security import hash_token, tokens_equal
 from app.models.order import DeliveryMethod, Order, OrderStatus, PaymentMethod
 from app.models.user import User
 from app.services.email import EmailService
+from app.services.order_access import order_access_token
 
 RECEIPTS = frozenset({"order_confirmation", "order_cancelled", "order_refunded"})
 PROGRESS = {
@@ -30,25 +27,6 @@ PROGRESS = {
 }
 
 
-def order_access_token(settings: Settings, order_id: str, stored_hash: str | None = None) -> str:
-    """The guest's order access token: derived from the order id with the server secret, so it can be
-    shown again on an idempotent replay and put in emails without ever being stored (only its hash is).
-
-    New orders use JWT_SECRET. For an existing order pass its ``access_token_hash``: the token is then
-    derived with whichever of JWT_SECRET and JWT_PREVIOUS_SECRETS made it, so links sent during a secret
-    rotation keep opening orders placed before it.
-    """
-    tokens = [_derive_order_token(secret, order_id) for secret in settings.jwt_verify_secrets]
-    if stored_hash is not None:
-        for token in tokens:
-            if tokens_equal(hash_token(token), stored_hash):
-                return token
-    return tokens[0]
-
-
-def _derive_order_token(secret: str, order_id: str) -> str:
-    mac = hmac.new(secret.encode(), f"order-access:{order_id}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 def summary(order: Order, tz: tzinfo) -> str:

@@ -12,7 +12,8 @@ from app.core.pagination import PageParams, paginate
 from app.models.order import Order
 from app.schemas.orders import AdminOrderFilters
 
-NEWEST = [("_id", -1)]
+NEWEST = [("_id", -1)]  # for paginate
+NEWEST_SORT = "-_id"  # the same order for Beanie's find().sort
 
 
 async def list_for_user(user_id: str, params: PageParams) -> tuple[list[Order], str | None, int | None]:
@@ -44,9 +45,9 @@ def admin_query(f: AdminOrderFilters) -> dict[str, Any]:
 async def list_for_staff(f: AdminOrderFilters, params: PageParams) -> tuple[list[Order], str | None, int]:
     query = admin_query(f)
     if f.page is not None:
-        docs = await Order.find(query).sort(NEWEST).skip((f.page - 1) * params.limit).limit(params.limit).to_list()
+        docs = await Order.find(query).sort(NEWEST_SORT).skip((f.page - 1) * params.limit).limit(params.limit).to_list()
         total = await count_matching(Order.get_pymongo_collection(), query)
         return docs, None, total
-    docs, cursor, total = await paginate(Order, query, NEWEST, params, total=True)
-    return docs, cursor, total or 0
+    docs, cursor, counted = await paginate(Order, query, NEWEST, params, total=True)
+    return docs, cursor, counted or 0
 

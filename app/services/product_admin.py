@@ -20,16 +20,21 @@ from app.models.catalog import Category, Product, ProductStatus, product_search_
 from app.models.inventory import StockMovement, StockReason
 from app.models.user import User
 from app.schemas.catalog.admin import AdminProductParams, ProductCreate, ProductUpdate, StockAdjust
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.categories import TOUCH, category_path
 from app.services.inventory import adjust_stock, publish_product_stock
 from app.services.product_lookup import load_product
 from app.services.slugs import insert_with_slug
+from app.services.stock_host import StockHost
+
+MovementPage = tuple[list[StockMovement], str | None]  # (stock movements, next cursor)
 
 
 class ProductAdminService:
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, cache: CatalogCache, stock: StockHost) -> None:
+        """``cache``: the catalog cache bumped after each product write; ``stock``: what stock changes need."""
+        self.cache = cache
+        self.stock = stock
 
     async def get(self, product_id: str) -> Product:
         return await load_product(product_id, active_only=False)
@@ -47,7 +52,8 @@ class ProductAdminService:
         sizes = [s.model_dump(exclude={"stock"}) for s in body.sizes]
         derived = {
             "price_min": min(s.price for s in body.sizes),
-            "search_words": product_search_words(body.name, body.tags, body.flower_types, body.description),
+            "search_words": product_search_words(body.name, body.tags, [f.value for f in body.flower_types],
+                                                 body.description),
             "name_keys": word_keys(body.name),
             "category_path": category_path(cat.id, cat.ancestors),
         }
@@ -56,12 +62,12 @@ class ProductAdminService:
             return await Product(**fields, **derived, slug=slug, sizes=sizes, stock=stock,
                                  stock_total=sum(stock.values())).insert()
 
-        product = await insert_with_slug(insert, body.name, body.slug)
+        product: Product = await insert_with_slug(insert, body.name, body.slug)
         for code, units in stock.items():
             if units:
                 await StockMovement(product_id=product.id, size=code, delta=units, before=0, after=units,
                                     reason=StockReason.initial, actor_id=actor.id).insert()
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
         return product
 
     async def update(self, product_id: str, body: ProductUpdate) -> Product:
@@ -82,13 +88,15 @@ class ProductAdminService:
             except DuplicateKeyError:
                 raise Conflict(f"The slug {patch.get('slug')!r} is taken.", code="slug-taken") from None
             if res.matched_count == 1:
-                await notify_catalog_changed(self.runtime)
+                await notify_catalog_changed(self.cache)
                 if stock_view_changes:
                     await publish_product_stock(product_id)
                 return await self.get(product_id)
         raise Conflict("The product is being changed by another request; try again.", code="concurrent-update")
 
-    async def _changes(self, current: Product, patch: dict[str, Any]):
+    async def _changes(self, current: Product,
+                       patch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+        """(fields to ``$set``, fields to ``$unset``, extra filter guarding the write) for ``patch``."""
         changes = dict(patch)
         unset: dict[str, str] = {}
         guard: dict[str, Any] = {}
@@ -124,7 +132,7 @@ class ProductAdminService:
             await self.get(product_id)  # 404 when it does not exist
             raise Conflict("This product has been ordered, so it is kept for the order history; archive it instead.",
                            code="product-ordered")
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
 
     async def list(self, params: AdminProductParams) -> tuple[list[Product], str | None, int]:
         clauses: list[dict[str, Any]] = []
@@ -145,17 +153,18 @@ class ProductAdminService:
         query = all_of(*clauses)
         sort = [("_id", -1)]
         if params.page:
-            docs = await Product.find(query).sort(sort).skip((params.page - 1) * params.limit) \
+            docs = await Product.find(query).sort("-_id").skip((params.page - 1) * params.limit) \
                 .limit(params.limit).to_list()
             return docs, None, await count_matching(Product.get_pymongo_collection(), query)
         docs, cursor, total = await paginate(Product, query, sort, params, total=True)
         return docs, cursor, total or 0
 
     async def adjust_stock(self, product_id: str, body: StockAdjust, actor: User) -> StockMovement:
-        return await adjust_stock(self.runtime, product_id, body.size, body.delta, reason=StockReason(body.reason),
+        return await adjust_stock(self.stock, product_id, body.size, body.delta, reason=StockReason(body.reason),
                                   actor_id=actor.id, note=body.note)
 
-    async def movements(self, product_id: str, page: PageParams):
+    async def movements(self, product_id: str, page: PageParams) -> MovementPage:
+        """(the product's stock movements, newest first, next cursor); 404 for an unknown product."""
         await self.get(product_id)
         docs, cursor, _ = await paginate(StockMovement, {"product_id": product_id}, [("_id", -1)], page)
         return docs, cursor

@@ -19,17 +19,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import stripe
-
 from app.core.errors import Conflict, ServiceUnavailable
 from app.core.ids import new_id
 from app.core.money import money
 from app.core.versioned import NOW
 from app.models.order import Order, PaymentMethod, PaymentStatus, RefundRecord, RefundStatus
 from app.services.order_events import update_versioned  # publishes each payment-status change to live streams
+from app.services.stripe_integration.gateway import Charge, StripeError, id_of
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only, never run
-    from app.services.orders import OrderService
+    from app.services.order_lifecycle import OrderLifecycle
 
 log = logging.getLogger("app.refunds")
 
@@ -46,21 +45,21 @@ def _has_card_payment(order: Order) -> bool:
 
 
 class OrderRefunds:
-    """Refunds of one shop's orders, on behalf of ``OrderService`` (its gateway, emails and flags)."""
+    """Refunds of one shop's orders, on behalf of the order lifecycle (its gateway, emails and flags)."""
 
-    def __init__(self, orders: OrderService) -> None:
+    def __init__(self, orders: OrderLifecycle) -> None:
         self.orders = orders
         self.gateway = orders.gateway
         self.notify = orders.notify
 
     # --- Stripe's figure --------------------------------------------------------------------------
-    async def charge_of(self, order: Order) -> Any | None:
+    async def charge_of(self, order: Order) -> Charge | None:
         """The order's charge as Stripe holds it now (via its PaymentIntent's latest charge), or None."""
         intent = await self.gateway.retrieve_intent(order.payment_intent_id or "")
         charge_id = intent.latest_charge  # an id: we never ask Stripe to expand it (None before any charge)
         return await self.gateway.retrieve_charge(charge_id) if isinstance(charge_id, str) else None
 
-    async def sync(self, order: Order, charge: Any, *, ours: int = 0) -> Order:
+    async def sync(self, order: Order, charge: Charge | None, *, ours: int = 0) -> Order:
         """Write Stripe's ``amount_refunded`` of ``charge`` (and the payment status it implies) on the order.
         An increase beyond ``ours`` (the refund we just made, whose record is still pending while this runs) was
         made elsewhere, e.g. in the dashboard: the customer is told, unless another refund of ours is still
@@ -88,11 +87,11 @@ class OrderRefunds:
         (the refund that follows is still bounded by Stripe itself, and the next event re-reads)."""
         try:
             return await self.sync(order, await self.charge_of(order))
-        except (ServiceUnavailable, stripe.StripeError) as exc:
+        except (ServiceUnavailable, StripeError) as exc:
             log.warning("charge of order %s not re-read: %s", order.id, exc)
             return order
 
-    async def apply_event(self, order: Order, charge: Any) -> Order:
+    async def apply_event(self, order: Order, charge: Charge) -> Order:
         """``charge.refunded`` / ``charge.refund.updated``: ``charge`` as just re-fetched from Stripe."""
         return await self.sync(order, charge)
 
@@ -137,7 +136,7 @@ class OrderRefunds:
         try:
             refund = await self.gateway.refund(intent_id=order.payment_intent_id or "", amount=record.amount,
                                                key=record.id, order_id=order.id, reason=record.reason)
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             message = str(exc.user_message or exc)[:300]
             await self._settle(order.id, record_id, RefundStatus.failed, error=message)
             await self.orders.flag(order.id, "refund-failed", f"Refund {record_id} was refused by Stripe: {message}")
@@ -146,8 +145,8 @@ class OrderRefunds:
         # Stripe's figure first, then the record: the record stays pending until the amount counts it, so a
         # concurrent refund never sees neither (it would pass our limit and be refused by Stripe).
         try:
-            charge = await self.gateway.retrieve_charge(refund.charge)
-        except (ServiceUnavailable, stripe.StripeError) as exc:
+            charge = await self.gateway.retrieve_charge(id_of(refund.charge) or "")
+        except (ServiceUnavailable, StripeError) as exc:
             log.warning("charge of refund %s not re-read: %s", refund.id, exc)  # the charge.refunded event will
         else:
             order = await self.sync(order, charge, ours=record.amount)

@@ -24,7 +24,7 @@ from app.models.catalog import Product
 from app.models.review import Review
 from app.models.user import Role, User
 from app.schemas.reviews import ReviewIn, ReviewPatch
-from app.services.catalog_cache import notify_catalog_changed
+from app.services.catalog_cache import CatalogCache, notify_catalog_changed
 from app.services.orders import has_delivered_purchase
 from app.services.product_lookup import load_product
 
@@ -64,12 +64,19 @@ async def apply_rating_delta(product_id: str, d_sum: int, d_count: int) -> None:
                 product_id, AVG_ATTEMPTS)
 
 
+# (reviews, next cursor, total, author names by user id): a page of reviews as the routers show it.
+ReviewPage = tuple[list[Review], str | None, int | None, dict[str, str]]
+
+
 class ReviewService:
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, cache: CatalogCache) -> None:
+        """``cache``: the catalog cache bumped when a product's rating changes."""
+        self.cache = cache
 
     # --- public reads ---------------------------------------------------------------------------
-    async def list(self, product_id: str, sort: ReviewSort, params: PageParams):
+    async def list(self, product_id: str, sort: ReviewSort,
+                   params: PageParams) -> ReviewPage:
+        """(visible reviews of the product, next cursor, total, author names by user id); 404 unknown product."""
         await load_product(product_id)
         query = {"product_id": product_id, "hidden": False}
         docs, cursor, total = await paginate(Review, query, SORTS[sort], params, total=True)
@@ -78,8 +85,8 @@ class ReviewService:
     async def summary(self, product_id: str) -> tuple[dict[int, int], int, int]:
         """(histogram 1..5 → count, count, sum) over visible reviews, by aggregation."""
         await load_product(product_id)
-        pipeline = [{"$match": {"product_id": product_id, "hidden": False}},
-                    {"$group": {"_id": "$rating", "n": {"$sum": 1}}}]
+        pipeline: list[dict[str, Any]] = [{"$match": {"product_id": product_id, "hidden": False}},
+                                          {"$group": {"_id": "$rating", "n": {"$sum": 1}}}]
         histogram = dict.fromkeys(range(1, 6), 0)
         async for row in await Review.get_pymongo_collection().aggregate(pipeline):
             if row["_id"] in histogram:
@@ -146,7 +153,9 @@ class ReviewService:
         return review
 
     # --- staff moderation -----------------------------------------------------------------------
-    async def admin_list(self, params: PageParams, *, product_id: str | None, hidden: bool | None):
+    async def admin_list(self, params: PageParams, *, product_id: str | None,
+                         hidden: bool | None) -> ReviewPage:
+        """(reviews matching the filters, next cursor, total, author names by user id), newest first."""
         query: dict[str, Any] = {}
         if product_id is not None:
             query["product_id"] = product_id
@@ -172,7 +181,7 @@ class ReviewService:
 
     async def _aggregates_changed(self, product_id: str, d_sum: int, d_count: int) -> None:
         await apply_rating_delta(product_id, d_sum, d_count)
-        await notify_catalog_changed(self.runtime)
+        await notify_catalog_changed(self.cache)
 
 
 async def author_names(reviews: list[Review]) -> dict[str, str]:

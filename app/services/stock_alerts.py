@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.errors import Conflict, Unprocessable
-from app.core.jobs import claim, release
+from app.core.jobs import JobRunner, claim, release
 from app.core.money import money
 from app.models.catalog import Product, ProductStatus
 from app.models.marketing import EmailSuppression, StockAlert, StockAlertStatus
@@ -116,9 +116,9 @@ async def stock_returned(jobs: Any, product_id: str, size: str) -> None:
         jobs.wake(JOB)
 
 
-def register_stock_alert_job(rt: Any) -> None:
+def register_stock_alert_job(jobs: JobRunner, settings: Settings, email: EmailService) -> None:
     """Register the back-in-stock sender with the runtime's job runner (woken by ``stock_returned``)."""
     async def run() -> int:
-        return await StockAlertService(rt.settings, rt.email, rt.jobs).send_due()
+        return await StockAlertService(settings, email, jobs).send_due()
 
-    rt.jobs.register(JOB, run, poll_seconds=rt.settings.marketing_poll_seconds)
+    jobs.register(JOB, run, poll_seconds=settings.marketing_poll_seconds)

@@ -8,7 +8,7 @@ from app.models.catalog import Product
 from app.models.delivery import SlotUsage
 from app.models.order import Order
 from app.models.promo import PromoCode
-from app.services.payments import StripeGateway
+from app.services.stripe_integration.gateway import StripeGateway
 from tests.checkout_helpers import (
     API,
     add_to_cart,

@@ -15,7 +15,7 @@ from app.models.delivery import SlotUsage
 from app.models.order import Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode
-from app.services.payments import StripeGateway
+from app.services.stripe_integration.gateway import StripeGateway
 from tests.checkout_helpers import API, add_to_cart, checkout, checkout_body, guest_cart, open_shop
 from tests.factories import make_product
 from tests.support import assert_problem

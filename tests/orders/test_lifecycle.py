@@ -7,7 +7,7 @@ import asyncio
 from app.models.catalog import Product
 from app.models.order import DeliveryMethod, Order, PaymentMethod
 from app.models.user import Preferences
-from app.services.order_notify import order_access_token
+from app.services.order_access import order_access_token
 from tests.factories import line_for, make_product
 from tests.stripe_fixtures import paid_order, place_order, send_webhook
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from app.core.clock import utcnow
 from app.core.errors import AppError, Conflict
 from app.core.ids import new_id
 from app.models.catalog import Product
@@ -50,12 +49,12 @@ async def test_a_second_order_for_one_cart_version_is_refused_and_holds_nothing(
     assert await Order.find_all().count() == 1 and len(stripe_double.intents) == 1
 
 
-async def _stored_key(user: User, key: str, body: dict, *, locked_for: timedelta) -> None:
+async def _stored_key(app, user: User, key: str, body: dict, *, locked_for: timedelta) -> None:
     """An Idempotency-Key record left ``in_progress`` by a request that is still running (or that crashed,
-    when ``locked_for`` is negative), as the checkout service stores it."""
+    when ``locked_for`` is negative), as the checkout service stores it (by the app's clock)."""
     await IdempotencyRecord(scope_key=idempotency_scope(user, None, key),
                             request_hash=request_fingerprint(CheckoutIn.model_validate(body)),
-                            locked_until=utcnow() + locked_for).insert()
+                            locked_until=app.state.clock() + locked_for).insert()
 
 
 async def test_a_running_checkouts_key_is_a_409_and_a_crashed_ones_is_taken_over(app, client, admin, customer,
@@ -65,14 +64,15 @@ async def test_a_running_checkouts_key_is_a_409_and_a_crashed_ones_is_taken_over
     product = await make_product(stock={"standard": 2})
     await add_to_cart(client, product, headers=h)
     body = checkout_body()
-    await _stored_key(user, "key-running-1", body, locked_for=timedelta(minutes=1))
+    await _stored_key(app, user, "key-running-1", body, locked_for=timedelta(minutes=1))
     r = await checkout(client, h, body, key="key-running-1")
     assert_problem(r, 409, "checkout-in-progress")
     assert r.headers["Retry-After"] == "2"
     assert await Order.find_all().count() == 0 and (await Product.get(product.id)).stock["standard"] == 2
 
     record = await IdempotencyRecord.find_one({})
-    await rewrite(IdempotencyRecord, record.id, locked_until=utcnow() - timedelta(seconds=1))  # its process died
+    died = app.state.clock() - timedelta(seconds=1)
+    await rewrite(IdempotencyRecord, record.id, locked_until=died)  # its process died
     r = await checkout(client, h, body, key="key-running-1")
     assert r.status_code == 201, r.text
     assert await IdempotencyRecord.find_all().count() == 1

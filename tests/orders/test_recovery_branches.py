@@ -10,9 +10,9 @@ import pytest
 
 from app.core.clock import utcnow
 from app.models.catalog import Product
-from app.models.counter import Event
 from app.models.order import DeliveryMethod, Order, PaymentMethod
 from app.models.outbox import OutboxEmail
+from app.models.stripe_event import Event
 from app.services.refunds import refund_status
 from tests.factories import line_for, make_product
 from tests.stripe_fixtures import order_payments, order_service, paid_order, place_order, send_webhook

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from app.models.catalog import Product
-from app.models.counter import Event
 from app.models.order import Order
 from app.models.outbox import OutboxEmail
+from app.models.stripe_event import Event
 from tests.factories import line_for, make_product
 from tests.services import body_text
 from tests.stripe_double import event, sign

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.models.counter import Event
 from app.models.order import Order
+from app.models.stripe_event import Event
 from tests.factories import line_for, make_product
 from tests.stripe_double import event, sign
 from tests.stripe_fixtures import WEBHOOK_SECRET, paid_order, place_order, send_webhook

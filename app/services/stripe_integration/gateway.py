@@ -1,4 +1,5 @@
-"""Stripe through its official SDK (async methods). The only module that talks to Stripe.
+"""Stripe through its official SDK (async methods). The only module that calls Stripe (its error classes are
+re-exported here, so no other module imports ``stripe``).
 
 Every write carries an idempotency key derived from our own ids, so a retry (ours, the SDK's, or a
 second process) never creates a second PaymentIntent or refund. Without STRIPE_SECRET_KEY card
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import stripe
+from stripe._base_address import BaseAddresses  # the SDK's TypedDict of base URLs (not re-exported)
+from stripe.params import PaymentIntentCreateParams
 
 from app.config import Settings
 from app.core.errors import AppError, ServiceUnavailable
@@ -25,7 +28,13 @@ log = logging.getLogger("app.payments")
 
 WEBHOOK_TOLERANCE = 300  # seconds; Stripe's default tolerance for a webhook signature's timestamp
 
+# Stripe's objects and errors as the rest of the app names them (so that only this module imports ``stripe``).
+PaymentIntent = stripe.PaymentIntent
+Charge = stripe.Charge
+Refund = stripe.Refund
 StripeError = stripe.StripeError
+InvalidRequestError = stripe.InvalidRequestError
+SignatureVerificationError = stripe.SignatureVerificationError
 
 
 class PaymentsUnavailable(ServiceUnavailable):
@@ -60,12 +69,25 @@ def provider_errors() -> Iterator[None]:
         raise PaymentsUnavailable("The payment provider could not be reached. Try again in a moment.") from exc
 
 
+def id_of(ref: str | stripe.StripeObject | None) -> str | None:
+    """The id a reference field holds (we never ask Stripe to expand one; an expanded object gives its id)."""
+    if ref is None or isinstance(ref, str):
+        return ref
+    object_id = getattr(ref, "id", None)
+    return object_id if isinstance(object_id, str) else None
+
+
+def _bad_signature(message: str, signature: str | None, payload: bytes) -> stripe.SignatureVerificationError:
+    # The SDK's exception class has an unannotated __init__.
+    return stripe.SignatureVerificationError(message, signature, payload)  # type: ignore[no-untyped-call]
+
+
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: stripe.StripeClient | None = None
         if settings.stripe_secret_key:
-            base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+            base: BaseAddresses | None = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
             self._client = stripe.StripeClient(settings.stripe_secret_key.get_secret_value(), base_addresses=base,
                                                max_network_retries=settings.stripe_max_network_retries)
 
@@ -81,10 +103,10 @@ class StripeGateway:
         return self._client
 
     async def create_intent(self, *, order_id: str, number: str, amount: int, currency: str,
-                            email: str) -> Any:
+                            email: str) -> stripe.PaymentIntent:
         """A PaymentIntent for the order (the same one again on a repeat: the key is the order's).
         Raises PaymentsUnavailable (503) or PaymentProviderError (502, e.g. ``amount_too_small``)."""
-        params = {
+        params: PaymentIntentCreateParams = {
             "amount": amount, "currency": currency.lower(),
             "automatic_payment_methods": {"enabled": True},
             "description": f"Amour Florals order {number}",
@@ -99,11 +121,11 @@ class StripeGateway:
             raise provider_refusal(exc, "The payment provider refused the payment. Try again later or choose "
                                         "another way to pay.") from exc
 
-    async def retrieve_intent(self, intent_id: str) -> Any:
+    async def retrieve_intent(self, intent_id: str) -> stripe.PaymentIntent:
         with provider_errors():
             return await self.client.v1.payment_intents.retrieve_async(intent_id)
 
-    async def cancel_intent(self, intent_id: str, *, order_id: str) -> Any | None:
+    async def cancel_intent(self, intent_id: str, *, order_id: str) -> stripe.PaymentIntent | None:
         """Cancel; returns the intent as it now is (one that succeeded, was canceled or is processing is
         returned unchanged), or None when Stripe does not know it (nothing can be paid through it).
         Raises PaymentsUnavailable (503) or PaymentProviderError (502) for any other refusal."""
@@ -120,7 +142,7 @@ class StripeGateway:
                                         "changed. Try again later.") from exc
         return await self.retrieve_intent(intent_id)
 
-    async def refund(self, *, intent_id: str, amount: int, key: str, order_id: str, reason: str) -> Any:
+    async def refund(self, *, intent_id: str, amount: int, key: str, order_id: str, reason: str) -> stripe.Refund:
         with provider_errors():
             return await self.client.v1.refunds.create_async(
                 params={"payment_intent": intent_id, "amount": amount,
@@ -128,7 +150,7 @@ class StripeGateway:
                 options={"idempotency_key": f"{order_id}:refund:{key}"},
             )
 
-    async def retrieve_charge(self, charge_id: str) -> Any:
+    async def retrieve_charge(self, charge_id: str) -> stripe.Charge:
         with provider_errors():
             return await self.client.v1.charges.retrieve_async(charge_id)
 
@@ -144,14 +166,14 @@ class StripeGateway:
         if secret is None:
             raise PaymentsUnavailable("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
         if not signature:
-            raise stripe.SignatureVerificationError("missing Stripe-Signature header", signature, payload)
+            raise _bad_signature("missing Stripe-Signature header", signature, payload)
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
-            raise stripe.SignatureVerificationError("the body is not UTF-8", signature, payload) from None
+            raise _bad_signature("the body is not UTF-8", signature, payload) from None
         stripe.WebhookSignature.verify_header(text, signature, secret.get_secret_value(), WEBHOOK_TOLERANCE)
         # verify_header parsed the same header: "t" is there and an integer (the SDK splits items like this).
         stamp = int(next(item.split("=", 2)[1] for item in signature.split(",") if item.split("=", 2)[0] == "t"))
         if stamp > time.time() + WEBHOOK_TOLERANCE:
-            raise stripe.SignatureVerificationError("Timestamp in the future", signature, payload)
+            raise _bad_signature("Timestamp in the future", signature, payload)
         return json.loads(text)

@@ -31,9 +31,10 @@ TERMINAL = frozenset({S.delivered, S.picked_up, S.cancelled, S.payment_failed, S
 # Orders that ended without being fulfilled: whatever they held is given back.
 CLOSED = frozenset({S.cancelled, S.payment_failed, S.expired})
 CUSTOMER_CANCELLABLE = frozenset({S.pending_payment, S.paid, S.confirmed})
-# What staff may set with POST /admin/orders/{id}/status; payment states come from payments.
-STAFF_TARGETS = frozenset({S.preparing, S.out_for_delivery, S.delivered, S.ready_for_pickup, S.picked_up,
-                           S.cancelled})
+# Statuses only payments move an order into (Stripe's PaymentIntent, the expiry sweeper, checkout).
+PAYMENT_DRIVEN = frozenset({S.paid, S.payment_failed, S.expired})
+# What staff may set with POST /admin/orders/{id}/status: every target of an edge except the payment-driven ones.
+STAFF_TARGETS = frozenset(t for targets in _EDGES.values() for t in targets) - PAYMENT_DRIVEN
 FULFILLED = frozenset({S.delivered, S.picked_up})
 
 _METHOD_ONLY = {
@@ -43,6 +44,7 @@ _METHOD_ONLY = {
 
 
 def can_move(current: OrderStatus, target: OrderStatus, method: DeliveryMethod) -> bool:
+    """Whether one step from ``current`` to ``target`` is an edge of the machine for an order of ``method``."""
     if target not in _EDGES.get(current, set()):
         return False
     only = _METHOD_ONLY.get(target)
@@ -50,4 +52,5 @@ def can_move(current: OrderStatus, target: OrderStatus, method: DeliveryMethod) 
 
 
 def next_statuses(current: OrderStatus, method: DeliveryMethod) -> list[OrderStatus]:
+    """The statuses an order of ``method`` can move to from ``current``, in ``OrderStatus`` order."""
     return [t for t in OrderStatus if can_move(current, t, method)]
