@@ -5,7 +5,6 @@
 the value is put in Unicode NFC, trimmed, and refused (422) if it holds a control character (C0, DEL, C1;
 newline and tab are allowed only where the field is multi-line, and CRLF becomes LF there) or a bidirectional
 override or isolate (U+202A-U+202E, U+2066-U+2069), which can make text display differently from what it says.
-``free_text(...)`` builds the same type at run time (a value, which type checkers cannot read as a type).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from annotated_types import GroupedMetadata
 from pydantic import BeforeValidator, StringConstraints
@@ -61,13 +60,6 @@ def clean_text(value: Any, *, multiline: bool) -> Any:
             allowed = " (newlines and tabs are allowed)" if multiline else ""
             raise ValueError(f"must not contain the control character U+{ord(ch):04X}{allowed}")
     return value
-
-
-def free_text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:
-    """``Annotated[str, FreeText(max_length, min_length=min_length, multiline=multiline)]``, built at run time.
-    Typed ``Any`` because a type checker cannot use a call's result as a type: new code writes the
-    ``Annotated`` form (see ``FreeText``)."""
-    return Annotated[str, FreeText(max_length, min_length=min_length, multiline=multiline)]
 
 
 def normalize(text: str) -> str:

@@ -10,10 +10,10 @@ a bouquet gets a verified-purchase review.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from app.composition import Runtime, order_service, review_service
 from app.core.clock import utcnow
@@ -128,7 +128,7 @@ async def seed_demo_orders() -> list[str]:
             if user is None:
                 continue
             placed_at = now - timedelta(days=spec.days_ago)
-            orders = order_service(rt, lambda t=placed_at: t, notify_customers=False)
+            orders = order_service(rt, _fixed_clock(placed_at), notify_customers=False)
             try:
                 order = await _existing(user, spec.key)
                 if order is None:
@@ -138,6 +138,11 @@ async def seed_demo_orders() -> list[str]:
             except AppError as exc:  # e.g. the demo stock was sold meanwhile: leave this one out
                 notes.append(f"  {spec.key} skipped: {exc.detail}")
     return [f"Demo orders: {len(DEMO_ORDERS)} ({added} added; store pickup, paid at the counter).", *notes]
+
+
+def _fixed_clock(at: datetime) -> Callable[[], datetime]:
+    """A clock that always answers ``at`` (UTC): the seeded order was placed then."""
+    return lambda: at
 
 
 async def _existing(user: User, key: str) -> Order | None:

@@ -214,7 +214,7 @@ class OrderRollup(BaseModel):
 
 
 class Order(Document):
-    id: str = id_field("ord")
+    id: str = id_field("ord")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     number: str  # AF-10001, from an atomic counter
     status: OrderStatus
     lines: list[OrderLine]
@@ -299,7 +299,7 @@ class IdempotencyRecord(Document):
     replayed once that order's checkout completed (app/services/checkout.py ``_completed``). Records written
     before 2026-12 were marked ``done`` afterwards instead; they are still honoured."""
 
-    id: str = id_field("idk")
+    id: str = id_field("idk")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     scope_key: str  # SHA-256 of "<scope>:<key>", unique
     request_hash: str
     status: IdempotencyStatus = IdempotencyStatus.in_progress

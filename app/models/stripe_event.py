@@ -13,7 +13,7 @@ from app.models.base import UtcDateTime, now_field
 class Event(Document):
     """Something that must be processed exactly once, keyed by its external id (e.g. a Stripe event)."""
 
-    id: str
+    id: str  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     kind: str
     payload: dict[str, Any] = Field(default_factory=dict)
     processed_at: UtcDateTime | None = None

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import RequestDate
 from app.models.order import Order, PaymentMethod, PaymentStatus
 from app.schemas.auth import Email
@@ -18,16 +18,16 @@ from app.schemas.orders import OrderOut, order_out
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=7, max_length=20,
                                          pattern=r"^\+?[0-9 ().-]{7,20}$")]
-Name = free_text(100, min_length=1)
+Name = Annotated[str, FreeText(100, min_length=1)]
 SlotCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
                                             pattern=r"^[a-z0-9_-]+$")]
 
 
 class CheckoutAddress(StrictModel):
-    line1: free_text(120, min_length=1)
-    line2: free_text(120) | None = None
-    city: free_text(80, min_length=1)
-    state: free_text(40, min_length=2)
+    line1: Annotated[str, FreeText(120, min_length=1)]
+    line2: Annotated[str, FreeText(120)] | None = None
+    city: Annotated[str, FreeText(80, min_length=1)]
+    state: Annotated[str, FreeText(40, min_length=2)]
     zip: ZipCode
 
 
@@ -38,8 +38,8 @@ class CheckoutDelivery(StrictModel):
     recipient_name: Name
     recipient_phone: Phone
     address: CheckoutAddress | None = Field(None, description="Required for delivery; omitted for pickup.")
-    card_message: free_text(300, multiline=True) | None = None
-    instructions: free_text(500, multiline=True) | None = None
+    card_message: Annotated[str, FreeText(300, multiline=True)] | None = None
+    instructions: Annotated[str, FreeText(500, multiline=True)] | None = None
 
     @model_validator(mode="after")
     def _address_fits_method(self) -> CheckoutDelivery:

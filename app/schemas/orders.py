@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from app.core.pagination import PageParams
-from app.core.text import free_text
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime
 from app.models.order import (
     DeliveryMethod,
@@ -190,24 +190,24 @@ StaffStatus.__doc__ = "Statuses staff set by hand; payment states come from paym
 
 class StatusIn(StrictModel):
     status: StaffStatus
-    note: free_text(500, multiline=True) | None = None
+    note: Annotated[str, FreeText(500, multiline=True)] | None = None
 
 
 class CancelIn(StrictModel):
-    reason: free_text(500, multiline=True) | None = None
+    reason: Annotated[str, FreeText(500, multiline=True)] | None = None
 
 
 class RefundIn(StrictModel):
     amount: Int | None = Field(None, ge=1, le=100_000_000, description="Cents; omitted: everything still refundable.")
-    reason: free_text(500, min_length=1, multiline=True)
+    reason: Annotated[str, FreeText(500, min_length=1, multiline=True)]
 
 
 class NoteIn(StrictModel):
-    text: free_text(2000, min_length=1, multiline=True)
+    text: Annotated[str, FreeText(2000, min_length=1, multiline=True)]
 
 
 class SettleIn(StrictModel):
-    note: free_text(500, multiline=True) | None = None
+    note: Annotated[str, FreeText(500, multiline=True)] | None = None
 
 
 class AdminOrderFilters(PageParams):

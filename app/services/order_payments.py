@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.money import money
 from app.core.versioned import NOW
 from app.models.order import SETTLED, Order, OrderFlag, OrderStatus, PaymentStatus
 from app.models.order_states import CLOSED
 from app.services import order_repository
 from app.services.order_events import update_versioned  # this one publishes each payment-status change
 from app.services.order_lifecycle import OrderLifecycle, dump_all
-from app.services.order_notify import money
 from app.services.stripe_integration.gateway import PaymentIntent
 
 S = OrderStatus
