@@ -80,7 +80,7 @@ def install_stop_handlers() -> None:
 
 @asynccontextmanager
 async def connected(url: str) -> AsyncIterator[None]:
-    from app.core.db import connect
+    from app.models.db import connect
 
     client = await connect(get_settings(), url)
     try:

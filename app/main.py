@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.composition import Runtime, open_services, response_store
 from app.config import Settings, get_settings
 from app.core import bus as event_bus
-from app.core.db import connect
+from app.models.db import connect
 from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers

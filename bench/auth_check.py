@@ -29,7 +29,7 @@ async def main(n: int, rounds: int) -> None:
 
     from app.config import Settings
     from app.core.clock import utcnow
-    from app.core.db import connect
+    from app.models.db import connect
     from app.models.auth import RefreshSession
     from app.models.user import User
     from app.services.auth import session_is_live

@@ -254,7 +254,7 @@ def load() -> str:
 # --- the run --------------------------------------------------------------------------------------------
 async def seed(dataset: str, fn, mongo_url: str, db: str) -> None:
     from app.config import Settings
-    from app.core.db import connect
+    from app.models.db import connect
 
     client = await connect(Settings(_env_file=None, mongodb_db=db), mongo_url)
     try:

@@ -38,7 +38,7 @@ UVICORN = ["--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http"
 async def prepare(url: str) -> tuple[str, str]:
     """One product (5 units) and a staff account; returns (product id, bearer token)."""
     from app.config import Settings
-    from app.core.db import connect
+    from app.models.db import connect
     from app.core.security import create_access_token
     from app.models.catalog import Product, ProductStatus, Size
     from app.models.user import Role, User

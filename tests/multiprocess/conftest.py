@@ -20,7 +20,7 @@ import pytest
 from pymongo import MongoClient
 
 from app.config import Settings
-from app.core.db import connect
+from app.models.db import connect
 from app.core.embedded_mongo import free_port
 from tests.events_support import WAIT
 from tests.stripe_fixtures import STRIPE_KEY, WEBHOOK_SECRET

@@ -1,4 +1,4 @@
-"""MongoDB connection and Beanie initialisation."""
+"""The MongoDB connection, with Beanie initialised on every document model of ``app.models``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from app.config import Settings
+from app.models import DOCUMENT_MODELS
 
 
 async def connect(settings: Settings, url: str) -> AsyncMongoClient[dict[str, Any]]:
-    from app.models import DOCUMENT_MODELS
-
+    """A client for ``url`` (UTC-aware datetimes) with Beanie initialised on ``settings.mongodb_db``: every
+    document model's collection and declared indexes (``DOCUMENT_MODELS``)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard",
                                                 serverSelectionTimeoutMS=5000, appname="amour-florals")
     await init_beanie(database=client[settings.mongodb_db], document_models=DOCUMENT_MODELS)
