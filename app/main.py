@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.composition import Runtime, open_services, response_store
 from app.config import Settings, get_settings
 from app.core import bus as event_bus
-from app.models.db import connect
 from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
@@ -25,6 +24,7 @@ from app.core.ratelimit import build_limiter, default_limit
 from app.core.redis import make_redis
 from app.core.routing import guard_included_routers
 from app.core.telemetry import setup_sentry, setup_tracing, stop_sentry, stop_tracing
+from app.models.db import connect
 from app.routers import API_PREFIX, ROUTERS, ops, payments
 from app.schemas.events import document_streams
 from app.services import analytics

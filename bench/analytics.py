@@ -35,8 +35,8 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 async def prepare(url: str) -> None:
     from app.config import Settings
-    from app.models.db import connect
     from app.demo.catalog import seed_catalog
+    from app.models.db import connect
 
     client = await connect(Settings(_env_file=None, mongodb_db=DB), url)
     await seed_catalog()

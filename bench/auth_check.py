@@ -29,8 +29,8 @@ async def main(n: int, rounds: int) -> None:
 
     from app.config import Settings
     from app.core.clock import utcnow
-    from app.models.db import connect
     from app.models.auth import RefreshSession
+    from app.models.db import connect
     from app.models.user import User
     from app.services.auth import session_is_live
 

@@ -85,8 +85,8 @@ def extract(ref: str) -> Path:
 async def prepare(url: str, db: str, products: int) -> list[str]:
     """Products with ample stock and a delivery zone for ZIP 10012, in database ``db``; returns product ids."""
     from app.config import Settings
-    from app.models.db import connect
     from app.models.catalog import AddOn, AddOnKind, Product, ProductStatus, Size
+    from app.models.db import connect
     from app.models.delivery import DeliveryZone
 
     client = await connect(Settings(_env_file=None, mongodb_db=db), url)

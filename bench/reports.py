@@ -87,8 +87,8 @@ async def timed(fn: Any) -> tuple[float, int]:
 
 async def main(orders: int, rounds: int) -> None:
     from app.config import Settings
-    from app.models.db import connect
     from app.core.ids import new_id
+    from app.models.db import connect
     from app.models.order import Order
     from app.schemas.reports import BucketedRange, TopProductsQuery
     from app.services.reports import SETTLED_VALUES, ReportService

@@ -28,9 +28,9 @@ async def measure(url: str) -> list[tuple[str, int, float, int]]:
     import bson
 
     from app.config import get_settings
-    from app.models.db import connect
     from app.demo.seed import seed_all
     from app.models import DOCUMENT_MODELS
+    from app.models.db import connect
     from app.models.order import Order
     from app.services.email import EmailService
     from app.services.order_notify import OrderNotifier

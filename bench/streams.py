@@ -38,9 +38,9 @@ UVICORN = ["--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http"
 async def prepare(url: str) -> tuple[str, str]:
     """One product (5 units) and a staff account; returns (product id, bearer token)."""
     from app.config import Settings
-    from app.models.db import connect
     from app.core.security import create_access_token
     from app.models.catalog import Product, ProductStatus, Size
+    from app.models.db import connect
     from app.models.user import Role, User
 
     settings = Settings(_env_file=None, mongodb_db=DB)

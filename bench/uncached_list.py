@@ -193,8 +193,8 @@ def check(base: str, path: str) -> dict[str, Any]:
 
 async def _seed(n: int, mongo_url: str, db: str) -> str:
     from app.config import Settings
-    from app.models.db import connect
     from app.models.catalog import Category
+    from app.models.db import connect
 
     client = await connect(Settings(_env_file=None, mongodb_db=db), mongo_url)
     try:

@@ -3,7 +3,8 @@
 The sweeps walk every request and response model reachable from the app's routes, so a field added later
 cannot skip the rules: every integer in a request body is a strict JSON integer (``app.core.types.Int``);
 every string is either the one free-text type (``Annotated[str, app.core.text.FreeText(...)]``) or shaped by a
-pattern; every datetime in a response is ``UtcDateTime`` (serialised with ``Z``). The HTTP tests prove the rules bite."""
+pattern; every datetime in a response is ``UtcDateTime`` (serialised with ``Z``).
+The HTTP tests prove the rules bite."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ import pytest
 from pymongo import MongoClient
 
 from app.config import Settings
-from app.models.db import connect
 from app.core.embedded_mongo import free_port
+from app.models.db import connect
 from tests.events_support import WAIT
 from tests.stripe_fixtures import STRIPE_KEY, WEBHOOK_SECRET
 
