@@ -46,7 +46,7 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False, s
                               description="The access token from /auth/token (form) or /auth/login (JSON).")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -100,6 +100,8 @@ StaffUser = Annotated[User, Depends(staff_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
+# Every dependency below is ``async def`` although none awaits anything: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop per dependency per request (measured with bench/checkout.py).
 def get_runtime(request: Request) -> Runtime:
     """The app's runtime (``app.composition.Runtime``), opened by the lifespan."""
     runtime: Runtime = request.app.state.runtime
@@ -112,43 +114,43 @@ def get_clock(request: Request) -> Clock:
     return clock or utcnow
 
 
-def get_email_service(request: Request) -> EmailService | None:
+async def get_email_service(request: Request) -> EmailService | None:
     return get_runtime(request).email
 
 
-def get_auth_service(request: Request) -> AuthService:
+async def get_auth_service(request: Request) -> AuthService:
     return composition.auth_service(get_runtime(request))
 
 
-def client_info(request: Request) -> ClientInfo:
+async def client_info(request: Request) -> ClientInfo:
     return ClientInfo(ip=request.client.host if request.client else None,
                       user_agent=request.headers.get("user-agent"))
 
 
-def get_account_service(request: Request) -> AccountService:
+async def get_account_service(request: Request) -> AccountService:
     return composition.account_service(get_runtime(request))
 
 
-def get_user_admin_service(request: Request) -> UserAdminService:
+async def get_user_admin_service(request: Request) -> UserAdminService:
     return composition.user_admin_service(get_runtime(request))
 
 
-def get_delivery_service(request: Request) -> DeliveryService:
+async def get_delivery_service(request: Request) -> DeliveryService:
     return composition.delivery_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_promo_service(request: Request) -> PromoService:
+async def get_promo_service(request: Request) -> PromoService:
     return composition.promo_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_cart_service(request: Request) -> CartService:
+async def get_cart_service(request: Request) -> CartService:
     return composition.cart_service(get_runtime(request).settings, get_clock(request))
 
 
 CART_TOKEN_HEADER = "X-Cart-Token"
 
 
-def cart_token(value: Annotated[str | None, Header(
+async def cart_token(value: Annotated[str | None, Header(
         alias=CART_TOKEN_HEADER, description="Guests: the cart token issued when the cart was created (header "
         "`X-Cart-Token` of that response and `cart_token` in its body). Ignored for signed-in customers, except "
         "that login and register merge that guest cart into the account. A malformed token counts as none.",
@@ -162,7 +164,7 @@ def cart_token(value: Annotated[str | None, Header(
 CartToken = Annotated[str | None, Depends(cart_token)]
 
 
-def get_tracker(request: Request, visitor: Annotated[str | None, Header(
+async def get_tracker(request: Request, visitor: Annotated[str | None, Header(
         alias="X-Visitor-Id", description="Optional anonymous visitor id for shop analytics: a random token the "
         "storefront creates once and keeps in the browser (16-64 characters `A-Z a-z 0-9 _ -`, e.g. a UUID). "
         "It links a visitor's product views, searches, cart adds and checkouts; it is never a personal "
@@ -172,53 +174,53 @@ def get_tracker(request: Request, visitor: Annotated[str | None, Header(
     return tracker_of(request)  # the header parameter above declares X-Visitor-Id in the OpenAPI document
 
 
-def get_order_service(request: Request) -> OrderService:
+async def get_order_service(request: Request) -> OrderService:
     return composition.order_service(get_runtime(request), get_clock(request))
 
 
-def get_stripe_webhooks(request: Request) -> StripeWebhooks:
+async def get_stripe_webhooks(request: Request) -> StripeWebhooks:
     return composition.stripe_webhooks(get_runtime(request), get_clock(request))
 
 
-def get_checkout_service(request: Request) -> CheckoutService:
+async def get_checkout_service(request: Request) -> CheckoutService:
     return composition.checkout_service(get_runtime(request), get_clock(request))
 
 
-def get_review_service(request: Request) -> ReviewService:
+async def get_review_service(request: Request) -> ReviewService:
     return composition.review_service(get_runtime(request))
 
 
-def get_favorite_service() -> FavoriteService:
+async def get_favorite_service() -> FavoriteService:
     return composition.favorite_service()
 
 
-def get_image_service(request: Request) -> ImageService:
+async def get_image_service(request: Request) -> ImageService:
     return composition.image_service(get_runtime(request))
 
 
-def get_category_admin_service(request: Request) -> CategoryAdminService:
+async def get_category_admin_service(request: Request) -> CategoryAdminService:
     return composition.category_admin_service(get_runtime(request))
 
 
-def get_product_admin_service(request: Request) -> ProductAdminService:
+async def get_product_admin_service(request: Request) -> ProductAdminService:
     return composition.product_admin_service(get_runtime(request))
 
 
-def get_report_service(request: Request) -> ReportService:
+async def get_report_service(request: Request) -> ReportService:
     return composition.report_service(get_runtime(request).settings, get_clock(request))
 
 
-def get_newsletter_service(request: Request) -> NewsletterService:
+async def get_newsletter_service(request: Request) -> NewsletterService:
     return composition.newsletter_service(get_runtime(request))
 
 
-def get_stock_alert_service(request: Request) -> StockAlertService:
+async def get_stock_alert_service(request: Request) -> StockAlertService:
     return composition.stock_alert_service(get_runtime(request))
 
 
-def get_campaign_service(request: Request) -> CampaignService:
+async def get_campaign_service(request: Request) -> CampaignService:
     return composition.campaign_service(get_runtime(request))
 
 
-def get_shopper_report_service(request: Request) -> ShopperReportService:
+async def get_shopper_report_service(request: Request) -> ShopperReportService:
     return composition.shopper_report_service(get_runtime(request).settings, get_clock(request))

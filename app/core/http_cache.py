@@ -86,7 +86,7 @@ def cached_json(request: Request, payload: Any, *, max_age: int) -> Response:
 
 
 @declares(conditional=True)
-def if_none_match(value: Annotated[str | None, Header(
+async def if_none_match(value: Annotated[str | None, Header(
         alias="If-None-Match", max_length=IF_NONE_MATCH_MAX,
         description="An `ETag` from an earlier response (or `*`): when it still matches, the answer is 304 "
                     "Not Modified with no body.")] = None) -> str | None:

@@ -36,16 +36,8 @@ products = APIRouter(prefix="/products", tags=["admin: catalog"])
 inventory = APIRouter(prefix="/inventory", tags=["admin: inventory"])
 
 
-async def category_service(request: Request) -> CategoryAdminService:
-    return get_category_admin_service(request)
-
-
-async def product_service(request: Request) -> ProductAdminService:
-    return get_product_admin_service(request)
-
-
-Categories = Annotated[CategoryAdminService, Depends(category_service)]
-Products = Annotated[ProductAdminService, Depends(product_service)]
+Categories = Annotated[CategoryAdminService, Depends(get_category_admin_service)]
+Products = Annotated[ProductAdminService, Depends(get_product_admin_service)]
 
 
 def _currency(request: Request) -> str:

@@ -27,11 +27,11 @@ router = APIRouter(prefix="/events", tags=["events"])
 Ticket = Annotated[str, Query(min_length=20, max_length=100, description="A ticket from POST /events/tickets")]
 
 
-def streams(request: Request) -> StreamService:
+async def streams(request: Request) -> StreamService:
     return get_stream_service(request.app.state.runtime)
 
 
-def tickets(request: Request) -> TicketService:
+async def tickets(request: Request) -> TicketService:
     return TicketService(request.app.state.settings)
 
 
