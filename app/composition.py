@@ -102,7 +102,7 @@ class Runtime:
     def catalog_reader(self) -> CatalogReader:
         """The app's one catalog reader (public catalog reads through the catalog cache)."""
         if self._catalog_reader is None:
-            self._catalog_reader = CatalogReader(self)
+            self._catalog_reader = CatalogReader(self.settings, self.catalog_cache)
         return self._catalog_reader
 
     @property

@@ -16,6 +16,9 @@ import re
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
+from pymongo.asynchronous.collection import AsyncCollection
+
+from app.config import Settings
 from app.core.errors import NotFound
 from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
@@ -44,7 +47,7 @@ from app.schemas.catalog.public import (
     product_suggestion,
     product_summary,
 )
-from app.services.catalog_cache import get_catalog_cache
+from app.services.catalog_cache import CatalogCache
 from app.services.catalog_query import (
     ACTIVE,
     SORTS,
@@ -81,13 +84,18 @@ def _row(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 class CatalogReader:
-    def __init__(self, runtime: Any) -> None:
-        self.settings = runtime.settings
-        self.currency = runtime.settings.currency
-        self.cache = get_catalog_cache(runtime)
+    """The public catalog reads (categories, product lists and pages, facets, suggestions), answered through
+    ``cache`` (the app's one ``CatalogCache``) and built into response models by the mappers of
+    ``app.schemas.catalog.public``."""
+
+    def __init__(self, settings: Settings, cache: CatalogCache) -> None:
+        self.settings = settings
+        self.currency = settings.currency
+        self.cache = cache
 
     @property
-    def products(self) -> Any:
+    def products(self) -> AsyncCollection[dict[str, Any]]:
+        """The raw ``products`` collection (projected, unvalidated reads)."""
         return Product.get_pymongo_collection()
 
     # --- categories -------------------------------------------------------------------------------
