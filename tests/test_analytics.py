@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
-from app.models.analytics import AnalyticsBucket
+from app.models.analytics import AnalyticsBucket, ProductViewDay
 from app.models.order import OrderStatus, PaymentStatus
 from app.models.user import Role
-from app.services.analytics import bucket_documents
+from app.services.analytics_store import ViewTallies, bucket_documents
+from app.services.sales_rollups import local_midnight
 from tests.checkout_helpers import checkout, checkout_body, open_shop
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
@@ -53,6 +55,18 @@ async def stored(count: int, kind: str | None = None) -> list[dict[str, Any]]:
         await asyncio.sleep(0.02)
 
 
+async def viewed(count: int) -> list[dict[str, Any]]:
+    """Poll until ``count`` product views are counted; the product-view day documents."""
+    coll = ProductViewDay.get_pymongo_collection()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        days = await coll.find({}).to_list(None)
+        if sum(d["views"] for d in days) >= count:
+            return days
+        assert asyncio.get_running_loop().time() < deadline, days
+        await asyncio.sleep(0.02)
+
+
 def counter(metric, label: str) -> float:
     return metric.labels(label)._value.get()
 
@@ -76,15 +90,19 @@ async def test_the_funnel_is_recorded_with_the_visitor_and_the_user(app, client,
     order_id = r.json()["order"]["id"]
     assert (await client.post(f"{API}/admin/orders/{order_id}/settle", headers=staff[1])).status_code == 200
 
-    events = await stored(7)
+    events = await stored(5)
     kinds = [(e["kind"], e.get("visitor_id"), e.get("user_id")) for e in events]
-    assert kinds == [("product_view", VISITOR, None), ("product_view", None, None), ("search", VISITOR, None),
-                     ("search", VISITOR, None), ("cart_add", VISITOR, buyer.id), ("checkout_start", VISITOR, buyer.id),
-                     ("order_paid", None, buyer.id)]
-    assert [e["product_id"] for e in events[:2]] == [product.id, product.id]
-    assert [(e["query"], e["results"]) for e in events[2:4]] == [("peche peonies", 1), ("cactus", 0)]
-    assert (events[4]["product_id"], events[4]["quantity"]) == (product.id, 2)
-    assert events[5]["order_id"] == events[6]["order_id"] == order_id
+    assert kinds == [("search", VISITOR, None), ("search", VISITOR, None), ("cart_add", VISITOR, buyer.id),
+                     ("checkout_start", VISITOR, buyer.id), ("order_paid", None, buyer.id)]
+    assert [(e["query"], e["results"]) for e in events[:2]] == [("peche peonies", 1), ("cactus", 0)]
+    assert (events[2]["product_id"], events[2]["quantity"]) == (product.id, 2)
+    assert events[3]["order_id"] == events[4]["order_id"] == order_id
+    # Product views are counted per shop day and product, with the distinct shoppers (the bad id: none).
+    (day,) = await viewed(2)
+    today = dt.datetime.now(NY).date()
+    assert (day["_id"], day["day"], day["product_id"], day["views"], day["viewers"]) == \
+        (f"apv_{today.isoformat()}_{product.id}", today.isoformat(), product.id, 2, [f"v:{VISITOR}"])
+    assert day["expires_at"] == local_midnight(today + dt.timedelta(days=1), NY) + RETENTION
     # ids and figures only: no names, emails or addresses
     assert all(set(e) - {"kind", "bucket"} <= EVENT_FIELDS for e in events)
     for bucket in await AnalyticsBucket.get_pymongo_collection().find({}).to_list(None):
@@ -107,9 +125,9 @@ async def test_answers_from_the_response_store_and_304s_are_counted_too(app, cli
         assert (await client.get(f"{API}/products", params={"q": "ranunculus"})).json()["total"] == 1
     assert (await client.get(f"{API}/products", params={"q": "ranunculus", "limit": 1})).status_code == 200
     assert first.status_code == again.status_code == 200
-    views = await stored(3, "product_view")
-    assert [(e["product_id"], e.get("visitor_id")) for e in views] == [
-        (product.id, "visitor-one-0000000001"), (product.id, "visitor-two-0000000002"), (product.id, None)]
+    (day,) = await viewed(3)
+    assert (day["product_id"], day["views"], sorted(day["viewers"])) == (
+        product.id, 3, ["v:visitor-one-0000000001", "v:visitor-two-0000000002"])
     assert [(e["query"], e["results"]) for e in await stored(3, "search")] == [("ranunculus", 1)] * 3
 
 
@@ -137,9 +155,15 @@ def event(kind: str, at: dt.datetime, visitor: str | None = None, **fields: Any)
 
 
 async def insert_buckets(events: list[dict[str, Any]], size: int = 3) -> None:
-    """Store events as the writer does (small buckets here, so a range cuts through some of them)."""
-    docs = bucket_documents(sorted(events, key=lambda e: e["at"]), RETENTION, size)
-    await AnalyticsBucket.get_pymongo_collection().insert_many(docs)
+    """Store events as the writer does: product views counted per New York day and product, the others in
+    buckets (small here, so a range cuts through some of them)."""
+    events = sorted(events, key=lambda e: e["at"])
+    views = ViewTallies(NY).add_events(e for e in events if e["kind"] == "product_view")
+    if views.tallies:
+        await ProductViewDay.get_pymongo_collection().insert_many(
+            [views.document(doc_id, RETENTION) for doc_id in views.tallies])
+    if others := [e for e in events if e["kind"] != "product_view"]:
+        await AnalyticsBucket.get_pymongo_collection().insert_many(bucket_documents(others, RETENTION, size))
 
 
 async def test_reports_on_seeded_events(app, client, staff, customer):
@@ -221,10 +245,10 @@ async def test_reports_on_seeded_events(app, client, staff, customer):
 
 async def test_a_failing_write_never_fails_the_request(app, client):
     product = await make_product(name="Sturdy Sunflowers")
-    coll = AnalyticsBucket.get_pymongo_collection()
-    # The database refuses every further bucket of product views (a unique index on the kind): real write errors.
-    await insert_buckets([event("product_view", dt.datetime.now(dt.UTC), product_id=product.id)])
-    await coll.create_index("kind", unique=True, name="test_one_per_kind")
+    coll = ProductViewDay.get_pymongo_collection()
+    # The database refuses every further day of views of the product (a unique index on it): real write errors.
+    await insert_buckets([event("product_view", ny(2030, 4, 8, 12, 0, 0), product_id=product.id)])
+    await coll.create_index("product_id", unique=True, name="test_one_per_product")
     failed = counter(ANALYTICS_EVENTS, "dropped_write_failed")
     for _ in range(3):
         r = await client.get(f"{API}/products/{product.id}", headers={"X-Visitor-Id": VISITOR})
@@ -236,7 +260,7 @@ async def test_a_failing_write_never_fails_the_request(app, client):
     while counter(ANALYTICS_EVENTS, "dropped_write_failed") < failed + 3:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
-    assert await coll.count_documents({"kind": "product_view"}) == 1  # only the bucket stored before
+    assert [d["views"] for d in await coll.find({}).to_list(None)] == [1]  # only the day stored before
     metrics = (await client.get("/metrics")).text
     assert 'analytics_events_total{result="dropped_write_failed"}' in metrics
 
@@ -250,12 +274,12 @@ async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app
             for _ in range(5):
                 assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
         assert counter(ANALYTICS_EVENTS, "dropped_queue_full") == full + 3
-        assert await AnalyticsBucket.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
+        assert await ProductViewDay.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
     # Shutting down writes what was queued.
     mongo: AsyncMongoClient = AsyncMongoClient(mongo_url)
     try:
-        buckets = await mongo[settings.mongodb_db]["analytics_events"].find({"kind": "product_view"}).to_list(None)
-        assert sum(len(b["events"]) for b in buckets) == 2
+        days = await mongo[settings.mongodb_db]["analytics_product_views"].find({}).to_list(None)
+        assert [(d["product_id"], d["views"]) for d in days] == [(product.id, 2)]
     finally:
         await mongo.close()
 
@@ -315,15 +339,18 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
         product = await make_product(name="Traveling Tulips")
         async with new_client(app) as client:
             collector.fail, collector.status = 1, 503  # one failure, then accepted
+            before = dt.datetime.now(dt.UTC)
             assert (await client.get(f"{API}/products/{product.id}", headers={"X-Visitor-Id": VISITOR})) \
                 .status_code == 200
             await until(lambda: any(s == 202 for s, _, _ in collector.requests))
             (first_status, first, auth), (_, again, _) = collector.requests
             assert first_status == 503 and again == first and auth == "Bearer tok-collector-1"
-            (doc,) = await stored(1)
+            await viewed(1)  # counted in storage, forwarded one by one
             (sent,) = first["events"]
-            assert sent == {"id": f"{doc['bucket']}.0", "kind": "product_view", "at": doc["at"].isoformat().replace(
-                "+00:00", "Z"), "visitor_id": VISITOR, "product_id": product.id}
+            at = dt.datetime.fromisoformat(sent.pop("at"))
+            assert before - dt.timedelta(milliseconds=1) <= at <= dt.datetime.now(dt.UTC)
+            assert re.fullmatch(r"anf_[0-9A-Z]{26}\.0", sent.pop("id"))  # <batch id>.<n>: stable across retries
+            assert sent == {"kind": "product_view", "visitor_id": VISITOR, "product_id": product.id}
 
             dropped = counter(ANALYTICS_FORWARD, "dropped")
             collector.requests.clear()

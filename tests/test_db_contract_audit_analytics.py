@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from app.core.ids import id_floor, new_id_at
@@ -112,3 +113,41 @@ async def test_buckets_overlapping_shop_days_and_the_bucket_of_an_order(db):
     found = await coll.find({"kind": "checkout_start", "orders": {"$in": ["ord_2", "ord_9"]}}, {"events": 1}) \
         .to_list(None)
     assert [d["_id"] for d in found] == ["co"]
+
+
+async def test_product_view_days_are_created_then_counted_and_read_by_a_day_range(db):
+    """The writer's forms for ``analytics_product_views``: the missing day documents found by ``_id $in`` and
+    inserted (dates stay dates, for the TTL), then ``$inc`` of the count and ``$addToSet`` + ``$each`` of the
+    shoppers on the existing ones (bulk, unordered); the reports read a range of ISO day strings."""
+    coll = db.c_views
+    await coll.create_index("day")
+    expires = MIDNIGHT + timedelta(days=181)
+
+    def doc(day: str, pid: str, views: int, viewers: list[str]) -> dict:
+        return {"_id": f"apv_{day}_{pid}", "day": day, "product_id": pid, "views": views, "viewers": viewers,
+                "expires_at": expires}
+
+    await coll.insert_many([doc("2030-04-08", "prd_a", 2, ["v:1"]), doc("2030-04-09", "prd_a", 1, []),
+                            doc("2030-04-10", "prd_b", 1, ["u:usr_c"])], ordered=False)
+    found = await coll.find({"_id": {"$in": ["apv_2030-04-09_prd_a", "apv_2030-04-09_prd_b"]}}, {"_id": 1}) \
+        .to_list(None)
+    assert [d["_id"] for d in found] == ["apv_2030-04-09_prd_a"]
+    res = await coll.bulk_write([
+        UpdateOne({"_id": "apv_2030-04-08_prd_a"}, {"$inc": {"views": 3}, "$addToSet": {"viewers": {"$each": [
+            "v:1", "v:2", "u:usr_c"]}}}),
+        UpdateOne({"_id": "apv_2030-04-09_prd_a"}, {"$inc": {"views": 1}, "$addToSet": {"viewers": {"$each": [
+            "v:3"]}}}),
+        UpdateOne({"_id": "apv_2030-04-11_prd_z"}, {"$inc": {"views": 1}}),
+    ], ordered=False)
+    assert res.matched_count == 2
+    again = await coll.update_one({"_id": "apv_2030-04-11_prd_z"}, {"$inc": {"views": 1}})
+    assert again.matched_count == 0  # an update never creates a day document
+    docs = await coll.find({"day": {"$gte": "2030-04-08", "$lte": "2030-04-09"}},
+                           {"day": 1, "product_id": 1, "views": 1, "viewers": 1}).to_list(None)
+    by_id = {d["_id"]: d for d in docs}
+    assert set(by_id) == {"apv_2030-04-08_prd_a", "apv_2030-04-09_prd_a"}
+    assert (by_id["apv_2030-04-08_prd_a"]["views"], sorted(by_id["apv_2030-04-08_prd_a"]["viewers"])) == \
+        (5, ["u:usr_c", "v:1", "v:2"])
+    assert (by_id["apv_2030-04-09_prd_a"]["views"], by_id["apv_2030-04-09_prd_a"]["viewers"]) == (2, ["v:3"])
+    assert (await coll.find_one({"_id": "apv_2030-04-10_prd_b"}))["expires_at"] == expires  # a date, for the TTL
+    assert await coll.count_documents({}) == 3

@@ -1,6 +1,6 @@
 """Every Beanie document the app stores. `init_beanie` receives DOCUMENT_MODELS."""
 
-from app.models.analytics import AnalyticsBucket
+from app.models.analytics import AnalyticsBucket, ProductViewDay
 from app.models.audit import AuditEntry
 from app.models.auth import OneTimeToken, RefreshSession
 from app.models.cart import Cart
@@ -26,5 +26,5 @@ DOCUMENT_MODELS: list[type] = [
     Order, IdempotencyRecord, SalesDay,
     StreamTicket,
     NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
-    AuditEntry, AnalyticsBucket,
+    AuditEntry, AnalyticsBucket, ProductViewDay,
 ]
