@@ -111,14 +111,18 @@ class AnalyticsRecorder:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.settings.analytics_flush_seconds)
             self.wake.clear()
             await self.flush()
+        await self.flush()  # what was queued during the last one (shutting down)
 
     async def flush(self) -> int:
-        """Write everything queued now, ``FLUSH_CHUNK`` events at a time (see the module docstring); returns how
-        many events were stored. What the database refuses is dropped (counted and logged), never retried:
-        analytics must not pile up in memory."""
+        """Write what is queued when called, ``FLUSH_CHUNK`` events at a time (see the module docstring); events
+        queued meanwhile wait for the next flush, so a steady stream is written in batches, not one write after
+        another. Returns how many events were stored. What the database refuses is dropped (counted and logged),
+        never retried: analytics must not pile up in memory."""
         stored = 0
-        while self.pending:
-            items = [self.pending.popleft() for _ in range(min(len(self.pending), FLUSH_CHUNK))]
+        left = len(self.pending)
+        while left and self.pending:
+            items = [self.pending.popleft() for _ in range(min(left, len(self.pending), FLUSH_CHUNK))]
+            left -= len(items)
             views = ViewTallies(self.settings.tz)
             others: list[dict[str, Any]] = []
             for item in items:
