@@ -18,7 +18,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
-from app.models.analytics import AnalyticsBucket, ProductViewDay
+from app.models.analytics import AnalyticsBucket, EventKind, ProductViewDay
 from app.models.order import OrderStatus, PaymentStatus
 from app.models.user import Role
 from app.services.analytics_store import ViewTallies, bucket_documents
@@ -27,6 +27,7 @@ from tests.checkout_helpers import checkout, checkout_body, open_shop
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
 from tests.support import API, assert_problem, new_client
+from tests.test_cli import MIGRATIONS, cli_db  # noqa: F401, F811 (the fixture)
 
 NY = ZoneInfo("America/New_York")
 VISITOR = "3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"
@@ -265,6 +266,23 @@ async def test_a_failing_write_never_fails_the_request(app, client):
     assert 'analytics_events_total{result="dropped_write_failed"}' in metrics
 
 
+async def test_a_flush_writes_what_was_queued_when_it_began(app):
+    """Events queued while a flush writes wait for the next one: a steady stream is written in batches."""
+    from app.services.analytics import AnalyticsRecorder
+
+    recorder = AnalyticsRecorder(app.state.settings)  # not started: flushed by hand here
+    for n in range(3):
+        recorder.record(EventKind.product_view, visitor_id=f"visitor-{n:016d}", product_id="prd_rose")
+    flushing = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0)  # the flush took the queue and waits for the database
+    recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    recorder.record(EventKind.search, query="roses", results=2)
+    assert await flushing == 3 and len(recorder.pending) == 2
+    assert await recorder.flush() == 2 and not recorder.pending
+    (day,) = await viewed(4)
+    assert (day["views"], len(day["viewers"])) == (4, 3)
+
+
 async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app_factory, mongo_url):
     settings = make_settings(analytics_queue_size=2, analytics_flush_seconds=300, analytics_batch_size=100)
     full = counter(ANALYTICS_EVENTS, "dropped_queue_full")
@@ -387,3 +405,33 @@ async def test_the_demo_seed_has_analytics_history(app, client, staff):
         assert term["last_results"] == found, term
     interest = (await client.get(f"{API}/admin/reports/product-interest", headers=staff[1], params=rng)).json()
     assert interest["most_viewed"][0]["views"] > 1
+
+
+def test_the_migration_counts_stored_product_views_and_back(cli_db):  # noqa: F811 (the imported fixture)
+    """Product-view buckets of the previous release become day documents (New York days) and back, with the
+    same figures; other kinds stay as they are."""
+    invoke, db = cli_db
+    a, b = "visitor-aaaaaaaaaaaaaaaa", "visitor-bbbbbbbbbbbbbbbb"
+    events = [event("product_view", ny(2030, 4, 8, 0, 0, 0), a, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 8, 10, 0, 0), a, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 8, 23, 59, 59), b, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 9, 0, 0, 1), None, user_id="usr_c", product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 9, 1, 0, 0), None, product_id="prd_tulip"),
+              event("search", ny(2030, 4, 8, 9, 0, 0), a, query="roses", results=3)]
+    db.analytics_events.insert_many(bucket_documents(events, RETENTION, 2))
+    r = invoke("migrate", "--path", str(MIGRATIONS))
+    assert r.exit_code == 0, r.output
+    days = {d["_id"]: (d["views"], sorted(d["viewers"])) for d in db.analytics_product_views.find({})}
+    assert days == {"apv_2030-04-08_prd_rose": (3, [f"v:{a}", f"v:{b}"]), "apv_2030-04-09_prd_rose": (1, ["u:usr_c"]),
+                    "apv_2030-04-09_prd_tulip": (1, [])}
+    assert [bk["kind"] for bk in db.analytics_events.find({})] == ["search"]
+
+    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward", "--distance", "1")
+    assert r.exit_code == 0, r.output
+    assert "analytics_product_views" not in db.list_collection_names()
+    back = sorted(((bk["start"], e.get("product_id"), e.get("visitor_id"), e.get("user_id"))
+                   for bk in db.analytics_events.find({"kind": "product_view"}) for e in bk["events"]),
+                  key=lambda e: (e[0], e[1], e[2] or "", e[3] or ""))
+    assert back == [(ny(2030, 4, 8), "prd_rose", None, None), (ny(2030, 4, 8), "prd_rose", a, None),
+                    (ny(2030, 4, 8), "prd_rose", b, None), (ny(2030, 4, 9), "prd_rose", None, "usr_c"),
+                    (ny(2030, 4, 9), "prd_tulip", None, None)]

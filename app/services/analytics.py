@@ -41,9 +41,16 @@ from app.core.context import user_id_var
 from app.core.metrics import ANALYTICS_EVENTS
 from app.core.security import decode_access_token
 from app.core.text import normalize
-from app.models.analytics import AnalyticsBucket, EventKind, ProductViewDay
+from app.models.analytics import AnalyticsBucket, EventKind
 from app.services.analytics_forward import Forwarder
-from app.services.analytics_store import Pending, ViewTallies, bucket_documents, event_dict, shopper_key
+from app.services.analytics_store import (
+    Pending,
+    ViewTallies,
+    bucket_documents,
+    event_dict,
+    shopper_key,
+    store_view_tallies,
+)
 
 log = logging.getLogger("app.analytics")
 
@@ -52,7 +59,6 @@ FLUSH_CHUNK = 5000  # events per write (views: one bulk write of their day docum
 MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-DUPLICATE_KEY = 11000
 
 def valid_visitor_id(value: str | None) -> str | None:
     """``value`` when it is a visitor id (16-64 of ``A-Z a-z 0-9 _ -``, e.g. a UUID), else None."""
@@ -161,47 +167,13 @@ class AnalyticsRecorder:
             return 0
         done: list[str] = []
         try:
-            lost = await self._store_views(views, done)
+            lost = await store_view_tallies(views, self.retention, done)
         except Exception as exc:  # the database is down
             lost = views.views - sum(views.count(i) for i in done)
             _log_lost(lost, views.views, exc)
             return lost
         if lost:
             log.warning("analytics: %s of %s product views not written", lost, views.views)
-        return lost
-
-    async def _store_views(self, views: ViewTallies, done: list[str]) -> int:
-        """Insert the missing day documents of ``views``, add to the others (appending each written id to
-        ``done``); returns the views refused. A document another process created meanwhile gets the update."""
-        coll = ProductViewDay.get_pymongo_collection()
-        ids = list(views.tallies)
-        existing = {d["_id"] for d in await coll.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)}
-        new = [i for i in ids if i not in existing]
-        old = [i for i in ids if i in existing]
-        lost = 0
-        raced: list[str] = []
-        if new:
-            try:
-                await coll.insert_many([views.document(i, self.retention) for i in new], ordered=False)
-                done.extend(new)
-            except BulkWriteError as exc:
-                errors = {e["index"]: e.get("code") for e in exc.details.get("writeErrors", [])}
-                done.extend(i for n, i in enumerate(new) if n not in errors)
-                raced = [new[n] for n, code in errors.items() if code == DUPLICATE_KEY]
-                lost += sum(views.count(new[n]) for n, code in errors.items() if code != DUPLICATE_KEY)
-        if old:
-            try:
-                await coll.bulk_write([views.update(i) for i in old], ordered=False)
-                done.extend(old)
-            except BulkWriteError as exc:
-                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
-                done.extend(i for n, i in enumerate(old) if n not in failed)
-                lost += sum(views.count(old[n]) for n in failed)
-        for doc_id in raced:  # rare: created by another process since the find (else refused: lost)
-            if (await coll.bulk_write([views.update(doc_id)])).matched_count:
-                done.append(doc_id)
-            else:
-                lost += views.count(doc_id)
         return lost
 
 

@@ -9,10 +9,14 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from app.core.ids import new_id_at
-from app.models.analytics import EventKind, product_view_day_id
+from app.models.analytics import EventKind, ProductViewDay, product_view_day_id
 from app.services.sales_rollups import local_midnight
+
+DUPLICATE_KEY = 11000
+STORE_CHUNK = 500  # day documents per look-up and bulk write
 
 # One queued event: its kind, when (``time.time()``, seconds since the epoch) and the fields passed to
 # ``record`` (None values included; they are left out when the event is written).
@@ -124,3 +128,47 @@ def bucket_documents(events: list[dict[str, Any]], retention: timedelta, size: i
                 doc["orders"] = orders
             docs.append(doc)
     return docs
+
+
+async def store_view_tallies(views: ViewTallies, retention: timedelta, done: list[str]) -> int:
+    """Add ``views`` to their ``ProductViewDay`` documents, ``STORE_CHUNK`` documents at a time: insert the
+    missing ones (expiring ``retention`` after their day), ``$inc``/``$addToSet`` the others in one unordered
+    bulk write; appends each written id to ``done``; returns the views refused. A document another writer
+    created meanwhile gets the update. Raises what the driver raises when the database does not answer."""
+    ids = list(views.tallies)
+    lost = 0
+    for i in range(0, len(ids), STORE_CHUNK):
+        lost += await _store_chunk(views, ids[i:i + STORE_CHUNK], retention, done)
+    return lost
+
+
+async def _store_chunk(views: ViewTallies, ids: list[str], retention: timedelta, done: list[str]) -> int:
+    coll = ProductViewDay.get_pymongo_collection()
+    existing = {d["_id"] for d in await coll.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)}
+    new = [i for i in ids if i not in existing]
+    old = [i for i in ids if i in existing]
+    lost = 0
+    raced: list[str] = []
+    if new:
+        try:
+            await coll.insert_many([views.document(i, retention) for i in new], ordered=False)
+            done.extend(new)
+        except BulkWriteError as exc:
+            errors = {e["index"]: e.get("code") for e in exc.details.get("writeErrors", [])}
+            done.extend(i for n, i in enumerate(new) if n not in errors)
+            raced = [new[n] for n, code in errors.items() if code == DUPLICATE_KEY]
+            lost += sum(views.count(new[n]) for n, code in errors.items() if code != DUPLICATE_KEY)
+    if old:
+        try:
+            await coll.bulk_write([views.update(i) for i in old], ordered=False)
+            done.extend(old)
+        except BulkWriteError as exc:
+            failed = {e["index"] for e in exc.details.get("writeErrors", [])}
+            done.extend(i for n, i in enumerate(old) if n not in failed)
+            lost += sum(views.count(old[n]) for n in failed)
+    for doc_id in raced:  # rare: created by another process since the find (else refused: lost)
+        if (await coll.bulk_write([views.update(doc_id)])).matched_count:
+            done.append(doc_id)
+        else:
+            lost += views.count(doc_id)
+    return lost
