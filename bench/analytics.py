@@ -7,8 +7,9 @@ GET /products/{slug} queues a product_view event, counted by the background writ
 false: no recording at all). Both receive the same X-Visitor-Id. Rounds alternate with/without (in ABBA order)
 so machine noise hits both alike; ``--control`` runs both sides without recording (an A/A run: the ratio the
 set-up itself gives). The load comes from wrk (installed with apt-get when missing, as bench/run.py does).
-Prints req/s, p50 and p99 of each side, the ratio with/without (req/s) and the events the recording side
-stored and dropped.
+Prints req/s, p50 and p99 of each side, the CPU time per request of its server and of the database during
+its rounds, the ratio with/without (req/s; also per round, and by CPU per request, which the other load on a
+shared machine disturbs less) and the events the recording side stored and dropped.
 Target: ratio >= 0.90 (recording costs at most 10 %). The embedded server is not a database benchmark.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -61,6 +63,15 @@ def wrk(binary: str, base: str, path: str, seconds: int, concurrency: int) -> tu
     return requests, duration, pct("50"), pct("99")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux /proc; 0 when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def stored_events(url: str) -> int:
     """Events stored: product views counted in their day documents, others in their buckets."""
     from pymongo import AsyncMongoClient
@@ -103,14 +114,22 @@ async def main() -> None:
                     r = await c.get(base + path, headers={"X-Visitor-Id": VISITOR})
                     assert r.status_code == 200, r.text[:300]
         totals = {name: [0, 0.0, [], []] for name in sides}
-        for n in range(opts.rounds):
+        pids = {name: server.proc.pid for name, server in zip(sides, servers, strict=True)}
+        db_pid = mongo.proc.pid if mongo.proc is not None else None
+        cpu = {name: [0.0, 0.0] for name in sides}  # CPU seconds of the side's server, of the database meanwhile
+        per_round: dict[str, list[float]] = {name: [] for name in sides}
+        for rnd in range(opts.rounds):
             order = list(sides.items())
-            for name, base in order if n % 2 == 0 else order[::-1]:  # ABBA: neither side always goes first
+            for name, base in order if rnd % 2 == 0 else order[::-1]:  # ABBA: neither side always goes first
+                before = cpu_seconds(pids[name]), cpu_seconds(db_pid)
                 n, secs, p50, p99 = wrk(binary, base, path, opts.seconds, opts.concurrency)
+                cpu[name][0] += cpu_seconds(pids[name]) - before[0]
+                cpu[name][1] += cpu_seconds(db_pid) - before[1]
                 totals[name][0] += n
                 totals[name][1] += secs
                 totals[name][2].append(p50)
                 totals[name][3].append(p99)
+                per_round[name].append(n / secs)
         async with httpx.AsyncClient() as c:
             metrics = (await c.get(sides["with"] + "/metrics")).text
         await asyncio.sleep(1.5)  # let the last batch be written
@@ -121,12 +140,19 @@ async def main() -> None:
 
         print(f"GET {path}, {opts.rounds} alternating rounds of {opts.seconds} s per side, {opts.concurrency} "
               f"connections, load from wrk")
-        print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-        rate = {}
+        print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'app CPU us/req':>16}"
+              f"{'db CPU us/req':>15}")
+        rate, cost = {}, {}
         for name, (n, secs, p50s, p99s) in totals.items():
             rate[name] = n / secs
-            print(f"{name:<10}{n:>10}{rate[name]:>9.0f}{median(p50s):>9.2f}{median(p99s):>9.2f}")
+            app_us, db_us = (c / n * 1e6 for c in cpu[name])
+            cost[name] = app_us + db_us
+            print(f"{name:<10}{n:>10}{rate[name]:>9.0f}{median(p50s):>9.2f}{median(p99s):>9.2f}{app_us:>16.0f}"
+                  f"{db_us:>15.0f}")
         ratio = rate["with"] / rate["without"]
+        pairs = [w / wo for w, wo in zip(per_round["with"], per_round["without"], strict=True)]
+        print(f"per-round ratios: {' '.join(f'{r:.2f}' for r in pairs)} (median {median(pairs):.3f}); CPU per "
+              f"request without/with (app + db): {cost['without'] / cost['with']:.3f}")
         dropped = sum(float(v) for v in re.findall(r'analytics_events_total\{result="dropped[^"]*"\} ([\d.e+]+)',
                                                    metrics))
         print(f"ratio with/without (req/s): {ratio:.3f}  target >= 0.90{'' if ratio >= 0.9 else '  BELOW'}")

@@ -5,9 +5,9 @@ given) to this process's bounded in-memory queue and returns: no I/O, no datetim
 blocks, never raises. A background task drains the queue — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
 ``ANALYTICS_FLUSH_SECONDS`` — and writes it:
 
-- product views are **counted** per shop day and product (``ProductViewDay``): the missing day documents are
-  inserted, the others get ``$inc`` of their count and ``$addToSet`` of their new shoppers (one bulk write), so
-  a flush costs a few round trips and O(products viewed) documents however many views it holds;
+- product views are **counted** per shop day and product (``ProductViewDay``): one unordered bulk write of
+  upserts, each ``$inc`` of a day document's count and ``$addToSet`` of its new shoppers, so a flush costs one
+  round trip and O(products viewed) small updates however many views it holds;
 - the other kinds go to ``analytics_events`` with ``insert_many``, as buckets of up to ``ANALYTICS_BATCH_SIZE``
   events of one kind (one document per bucket, see app/models/analytics.py);
 

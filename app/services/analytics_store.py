@@ -16,7 +16,7 @@ from app.models.analytics import EventKind, ProductViewDay, product_view_day_id
 from app.services.sales_rollups import local_midnight
 
 DUPLICATE_KEY = 11000
-STORE_CHUNK = 500  # day documents per look-up and bulk write
+STORE_CHUNK = 500  # day documents per bulk write
 
 # One queued event: its kind, when (``time.time()``, seconds since the epoch) and the fields passed to
 # ``record`` (None values included; they are left out when the event is written).
@@ -100,13 +100,17 @@ class ViewTallies:
         return {"_id": doc_id, "day": day, "product_id": product_id, "views": views[0],
                 "viewers": sorted(viewers), "expires_at": end + retention}
 
-    def update(self, doc_id: str) -> UpdateOne:
-        """The update adding ``doc_id``'s tally to its existing document."""
-        _, _, views, viewers = self.tallies[doc_id]
-        update: dict[str, Any] = {"$inc": {"views": views[0]}}
-        if viewers:
-            update["$addToSet"] = {"viewers": {"$each": sorted(viewers)}}
-        return UpdateOne({"_id": doc_id}, update)
+    def upsert(self, doc_id: str, retention: timedelta) -> UpdateOne:
+        """The upsert adding ``doc_id``'s tally to its document (``$inc`` of the views, ``$addToSet`` of the
+        shoppers), creating it (``$setOnInsert`` of its day, product and expiry) when missing."""
+        doc = self.document(doc_id, retention)
+        update: dict[str, Any] = {"$setOnInsert": {k: doc[k] for k in ("day", "product_id", "expires_at")},
+                                  "$inc": {"views": doc["views"]}}
+        if doc["viewers"]:
+            update["$addToSet"] = {"viewers": {"$each": doc["viewers"]}}
+        else:  # (one operator per field: the list is created empty only when no shopper comes with it)
+            update["$setOnInsert"]["viewers"] = []
+        return UpdateOne({"_id": doc_id}, update, upsert=True)
 
 
 def bucket_documents(events: list[dict[str, Any]], retention: timedelta, size: int) -> list[dict[str, Any]]:
@@ -131,44 +135,26 @@ def bucket_documents(events: list[dict[str, Any]], retention: timedelta, size: i
 
 
 async def store_view_tallies(views: ViewTallies, retention: timedelta, done: list[str]) -> int:
-    """Add ``views`` to their ``ProductViewDay`` documents, ``STORE_CHUNK`` documents at a time: insert the
-    missing ones (expiring ``retention`` after their day), ``$inc``/``$addToSet`` the others in one unordered
-    bulk write; appends each written id to ``done``; returns the views refused. A document another writer
-    created meanwhile gets the update. Raises what the driver raises when the database does not answer."""
+    """Add ``views`` to their ``ProductViewDay`` documents with one unordered bulk write of upserts per
+    ``STORE_CHUNK`` documents (``ViewTallies.upsert``); appends each written id to ``done``; returns the views
+    refused. An upsert that loses a race to create its document (duplicate key) is tried once more, then finds
+    it. Raises what the driver raises when the database does not answer."""
+    coll = ProductViewDay.get_pymongo_collection()
     ids = list(views.tallies)
     lost = 0
     for i in range(0, len(ids), STORE_CHUNK):
-        lost += await _store_chunk(views, ids[i:i + STORE_CHUNK], retention, done)
-    return lost
-
-
-async def _store_chunk(views: ViewTallies, ids: list[str], retention: timedelta, done: list[str]) -> int:
-    coll = ProductViewDay.get_pymongo_collection()
-    existing = {d["_id"] for d in await coll.find({"_id": {"$in": ids}}, {"_id": 1}).to_list(None)}
-    new = [i for i in ids if i not in existing]
-    old = [i for i in ids if i in existing]
-    lost = 0
-    raced: list[str] = []
-    if new:
-        try:
-            await coll.insert_many([views.document(i, retention) for i in new], ordered=False)
-            done.extend(new)
-        except BulkWriteError as exc:
-            errors = {e["index"]: e.get("code") for e in exc.details.get("writeErrors", [])}
-            done.extend(i for n, i in enumerate(new) if n not in errors)
-            raced = [new[n] for n, code in errors.items() if code == DUPLICATE_KEY]
-            lost += sum(views.count(new[n]) for n, code in errors.items() if code != DUPLICATE_KEY)
-    if old:
-        try:
-            await coll.bulk_write([views.update(i) for i in old], ordered=False)
-            done.extend(old)
-        except BulkWriteError as exc:
-            failed = {e["index"] for e in exc.details.get("writeErrors", [])}
-            done.extend(i for n, i in enumerate(old) if n not in failed)
-            lost += sum(views.count(old[n]) for n in failed)
-    for doc_id in raced:  # rare: created by another process since the find (else refused: lost)
-        if (await coll.bulk_write([views.update(doc_id)])).matched_count:
-            done.append(doc_id)
-        else:
-            lost += views.count(doc_id)
+        chunk = ids[i:i + STORE_CHUNK]
+        for attempt in (1, 2):
+            try:
+                await coll.bulk_write([views.upsert(doc_id, retention) for doc_id in chunk], ordered=False)
+                done.extend(chunk)
+                break
+            except BulkWriteError as exc:
+                errors = {e["index"]: e.get("code") for e in exc.details.get("writeErrors", [])}
+                done.extend(doc_id for n, doc_id in enumerate(chunk) if n not in errors)
+                raced = [chunk[n] for n, code in errors.items() if code == DUPLICATE_KEY and attempt == 1]
+                lost += sum(views.count(chunk[n]) for n in errors if chunk[n] not in raced)
+                chunk = raced
+                if not chunk:
+                    break
     return lost
