@@ -283,6 +283,24 @@ async def test_a_flush_writes_what_was_queued_when_it_began(app):
     assert (day["views"], len(day["viewers"])) == (4, 3)
 
 
+def test_views_wake_the_writer_at_half_the_queue_other_events_at_a_full_bucket(make_settings):
+    """A flush costs the same for few or many views (they are counted), so views leave the writing to the timer
+    until half the queue is taken; other events wake it when a bucket's worth waits."""
+    from app.services.analytics import AnalyticsRecorder
+
+    recorder = AnalyticsRecorder(make_settings(analytics_queue_size=10, analytics_batch_size=2))
+    for _ in range(4):
+        recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    assert not recorder.wake.is_set()
+    recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    assert recorder.wake.is_set()  # 5 of 10
+    recorder.wake.clear()
+    recorder.record(EventKind.search, query="roses", results=2)
+    assert not recorder.wake.is_set()
+    recorder.record(EventKind.cart_add, product_id="prd_rose", quantity=1)
+    assert recorder.wake.is_set()  # a bucket of 2
+
+
 async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app_factory, mongo_url):
     settings = make_settings(analytics_queue_size=2, analytics_flush_seconds=300, analytics_batch_size=100)
     full = counter(ANALYTICS_EVENTS, "dropped_queue_full")

@@ -1,9 +1,10 @@
 """Shopper-behaviour events, recorded off the request path.
 
-``record(kind, ...)`` (or a request's ``Tracker``) appends one tuple (kind, ``time.time()``, the fields as
-given) to this process's bounded in-memory queue and returns: no I/O, no datetime or dict building, never
-blocks, never raises. A background task drains the queue — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
-``ANALYTICS_FLUSH_SECONDS`` — and writes it:
+``record(kind, ...)`` (or a request's ``Tracker``) appends one tuple (kind, ``time.time()``, the ids) to this
+process's bounded in-memory queue and returns: no I/O, no datetime, never blocks, never raises. A background
+task drains the queue every ``ANALYTICS_FLUSH_SECONDS``, or sooner when ``ANALYTICS_BATCH_SIZE`` events other
+than views wait (a full bucket) or when half the queue (at least ``ANALYTICS_BATCH_SIZE``) is taken, and writes
+what was queued when the flush began (what arrives meanwhile waits for the next one):
 
 - product views are **counted** per shop day and product (``ProductViewDay``): one unordered bulk write of
   upserts, each ``$inc`` of a day document's count and ``$addToSet`` of its new shoppers, so a flush costs one
@@ -73,6 +74,10 @@ class AnalyticsRecorder:
         self.pending: deque[Pending] = deque()
         self.queue_size = settings.analytics_queue_size
         self.batch_size = settings.analytics_batch_size
+        # Views are counted, not bucketed: a flush costs the same for 10 or 5,000 of them, so they wake the writer
+        # only when half the queue is taken (else the timer does); other events when a bucket is full.
+        self.view_wake = max(self.batch_size, self.queue_size // 2)
+        self.bucketed = 0  # events other than views queued since the last flush began
         self.retention = timedelta(days=settings.analytics_retention_days)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -82,12 +87,27 @@ class AnalyticsRecorder:
     def record(self, kind: EventKind, **fields: Any) -> None:
         """Queue one event (``fields``: ``visitor_id``, ``user_id``, ``product_id``, ``quantity``, ``query``,
         ``results``, ``order_id``; None values are left out when written). Never blocks or raises."""
+        if kind is EventKind.product_view:
+            self.record_view(fields.get("product_id"), fields.get("visitor_id"), fields.get("user_id"))
+            return
         pending = self.pending
         if len(pending) >= self.queue_size:
             ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
             return
         pending.append((kind, time.time(), fields))
-        if len(pending) >= self.batch_size:
+        self.bucketed += 1
+        if self.bucketed >= self.batch_size:
+            self.wake.set()
+
+    def record_view(self, product_id: str | None, visitor_id: str | None, user_id: str | None) -> None:
+        """``record(EventKind.product_view, ...)``: the hot path of every product page."""
+        pending = self.pending
+        if len(pending) >= self.queue_size:
+            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+            return
+        pending.append((EventKind.product_view, time.time(),
+                        {"visitor_id": visitor_id, "user_id": user_id, "product_id": product_id}))
+        if len(pending) >= self.view_wake:
             self.wake.set()
 
     def start(self) -> None:
@@ -126,6 +146,7 @@ class AnalyticsRecorder:
         never retried: analytics must not pile up in memory."""
         stored = 0
         left = len(self.pending)
+        self.bucketed = 0
         while left and self.pending:
             items = [self.pending.popleft() for _ in range(min(left, len(self.pending), FLUSH_CHUNK))]
             left -= len(items)
@@ -242,7 +263,8 @@ class Tracker:
             _installed[-1].record(kind, visitor_id=self.visitor_id, user_id=self._user_id(), **fields)
 
     def product_viewed(self, product_id: str) -> None:
-        self._record(EventKind.product_view, product_id=product_id)
+        if _installed:
+            _installed[-1].record_view(product_id, self.visitor_id, self._user_id())
 
     def searched(self, q: str, results: int) -> None:
         query = normalize(q)[:MAX_QUERY_CHARS].strip()
