@@ -45,11 +45,12 @@ from app.core.text import normalize
 from app.models.analytics import AnalyticsBucket, EventKind
 from app.services.analytics_forward import Forwarder
 from app.services.analytics_store import (
+    VIEW,
     Pending,
     ViewTallies,
     bucket_documents,
     event_dict,
-    shopper_key,
+    shopper_of,
     store_view_tallies,
 )
 
@@ -87,14 +88,16 @@ class AnalyticsRecorder:
     def record(self, kind: EventKind, **fields: Any) -> None:
         """Queue one event (``fields``: ``visitor_id``, ``user_id``, ``product_id``, ``quantity``, ``query``,
         ``results``, ``order_id``; None values are left out when written). Never blocks or raises."""
+        visitor_id, user_id = fields.pop("visitor_id", None), fields.pop("user_id", None)
+        product_id = fields.pop("product_id", None)
         if kind is EventKind.product_view:
-            self.record_view(fields.get("product_id"), fields.get("visitor_id"), fields.get("user_id"))
+            self.record_view(product_id, visitor_id, user_id)
             return
         pending = self.pending
         if len(pending) >= self.queue_size:
             ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
             return
-        pending.append((kind, time.time(), fields))
+        pending.append((kind.value, time.time(), visitor_id, user_id, product_id, fields or None))
         self.bucketed += 1
         if self.bucketed >= self.batch_size:
             self.wake.set()
@@ -105,8 +108,7 @@ class AnalyticsRecorder:
         if len(pending) >= self.queue_size:
             ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
             return
-        pending.append((EventKind.product_view, time.time(),
-                        {"visitor_id": visitor_id, "user_id": user_id, "product_id": product_id}))
+        pending.append((VIEW, time.time(), visitor_id, user_id, product_id, None))
         if len(pending) >= self.view_wake:
             self.wake.set()
 
@@ -153,9 +155,9 @@ class AnalyticsRecorder:
             views = ViewTallies(self.settings.tz)
             others: list[dict[str, Any]] = []
             for item in items:
-                kind, seconds, fields = item
-                if kind is EventKind.product_view and fields.get("product_id"):
-                    views.add(seconds, fields["product_id"], shopper_key(fields))
+                kind, seconds, visitor_id, user_id, product_id, _ = item
+                if kind == VIEW and product_id:
+                    views.add(seconds, product_id, shopper_of(visitor_id, user_id))
                 else:
                     others.append(event_dict(item))
             lost = await self._write_views(views) + await self._write_buckets(others)

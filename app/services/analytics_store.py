@@ -18,21 +18,29 @@ from app.services.sales_rollups import local_midnight
 DUPLICATE_KEY = 11000
 STORE_CHUNK = 500  # day documents per bulk write
 
-# One queued event: its kind, when (``time.time()``, seconds since the epoch) and the fields passed to
-# ``record`` (None values included; they are left out when the event is written).
-Pending = tuple[EventKind, float, dict[str, Any]]
+# One queued event: its kind (``EventKind`` value), when (``time.time()``, seconds since the epoch), visitor id,
+# user id, product id and its other fields (None when it has none; None values are left out when written).
+# A product view holds atoms only, so the garbage collector stops tracking it at its first pass: thousands
+# of waiting views never reach the old generations and never trigger a full collection.
+Pending = tuple[str, float, str | None, str | None, str | None, dict[str, Any] | None]
+VIEW = EventKind.product_view.value
+
+
+def shopper_of(visitor_id: str | None, user_id: str | None, order_id: str | None = None) -> str | None:
+    """Who an event is from, as the reports count shoppers: ``v:<visitor id>``, else ``u:<user id>``, else
+    (checkouts and payments) ``o:<order id>``, else None."""
+    if visitor_id:
+        return f"v:{visitor_id}"
+    if user_id:
+        return f"u:{user_id}"
+    if order_id:
+        return f"o:{order_id}"
+    return None
 
 
 def shopper_key(event: dict[str, Any]) -> str | None:
-    """Who an event is from, as the reports count shoppers: ``v:<visitor id>``, else ``u:<user id>``, else
-    (checkouts and payments) ``o:<order id>``, else None."""
-    if event.get("visitor_id"):
-        return f"v:{event['visitor_id']}"
-    if event.get("user_id"):
-        return f"u:{event['user_id']}"
-    if event.get("order_id"):
-        return f"o:{event['order_id']}"
-    return None
+    """``shopper_of`` a stored event (a dict with ``visitor_id``, ``user_id``, ``order_id`` when known)."""
+    return shopper_of(event.get("visitor_id"), event.get("user_id"), event.get("order_id"))
 
 
 def instant(seconds: float) -> datetime:
@@ -43,9 +51,13 @@ def instant(seconds: float) -> datetime:
 
 def event_dict(item: Pending) -> dict[str, Any]:
     """A queued event as stored in a bucket or forwarded: ``kind``, ``at`` and its fields that are not None."""
-    kind, seconds, fields = item
-    event: dict[str, Any] = {"kind": kind.value, "at": instant(seconds)}
-    event.update((k, v) for k, v in fields.items() if v is not None)
+    kind, seconds, visitor_id, user_id, product_id, fields = item
+    event: dict[str, Any] = {"kind": kind, "at": instant(seconds)}
+    for key, value in (("visitor_id", visitor_id), ("user_id", user_id), ("product_id", product_id)):
+        if value is not None:
+            event[key] = value
+    if fields:
+        event.update((k, v) for k, v in fields.items() if v is not None)
     return event
 
 
