@@ -1,15 +1,17 @@
 """The added cost of recording shopper events on the product-detail endpoint.
 
-    .venv/bin/python bench/analytics.py [--seconds 5] [--rounds 6] [--concurrency 8]
+    .venv/bin/python -m bench.analytics [--seconds 5] [--rounds 6] [--pairs 2] [--concurrency 8] [--control]
 
 Two uvicorn processes of this app on one embedded database, identical but for ANALYTICS_ENABLED (true: every
 GET /products/{slug} queues a product_view event, counted by the background writer into its day document;
 false: no recording at all). Both receive the same X-Visitor-Id. Rounds alternate with/without (in ABBA order)
-so machine noise hits both alike; ``--control`` runs both sides without recording (an A/A run: the ratio the
-set-up itself gives). The load comes from wrk (installed with apt-get when missing, as bench/run.py does).
-Prints req/s, p50 and p99 of each side, the CPU time per request of its server and of the database during
-its rounds, the ratio with/without (req/s; also per round, and by CPU per request, which the other load on a
-shared machine disturbs less) and the events the recording side stored and dropped.
+so machine noise hits both alike, on ``--pairs`` fresh pairs of processes (started in turn first, same
+PYTHONHASHSEED) so that neither side keeps a process that happens to run faster. ``--control`` runs both sides
+without recording: an A/A run, the ratio the set-up itself gives. The load comes from wrk (installed with
+apt-get when missing, as bench/run.py does). Prints req/s, p50 and p99 of each side, the CPU time per request
+of its server and of the database during its rounds, the ratio with/without (req/s; also per round, and by
+CPU per request, which the other load on a shared machine disturbs less) and the events the recording side
+stored and dropped.
 Target: ratio >= 0.90 (recording costs at most 10 %). The embedded server is not a database benchmark.
 """
 
@@ -90,6 +92,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="Length of one measurement")
     parser.add_argument("--rounds", type=int, default=6, help="Alternating with/without rounds")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=2,
+                        help="Fresh pairs of server processes (the rounds run on each pair)")
     parser.add_argument("--control", action="store_true",
                         help="A/A control: neither side records (measures the set-up's own asymmetry)")
     opts = parser.parse_args()
@@ -101,45 +105,54 @@ async def main() -> None:
     try:
         await prepare(url)
         env = {"MONGODB_URL": url, "MONGODB_DB": DB, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING",
-               "RATE_LIMIT_DEFAULT": "100000000/minute", "REDIS_URL": "", "ANALYTICS_FLUSH_SECONDS": "1"}
-        sides = {}
-        for name, enabled in (("with", "false" if opts.control else "true"), ("without", "false")):
-            server = Server("app.main:app_factory", {**env, "ANALYTICS_ENABLED": enabled}, "/api/v1/health")
-            servers.append(server)
-            sides[name] = server.base
+               "RATE_LIMIT_DEFAULT": "100000000/minute", "REDIS_URL": "", "ANALYTICS_FLUSH_SECONDS": "1",
+               "PYTHONHASHSEED": "0"}  # the same dict and set layouts in both processes
+        enabled = {"with": "false" if opts.control else "true", "without": "false"}
         path = f"/api/v1/products/{SLUG}"
-        async with httpx.AsyncClient() as c:
-            for base in sides.values():  # warm both (caches, connections)
-                for _ in range(50):
-                    r = await c.get(base + path, headers={"X-Visitor-Id": VISITOR})
-                    assert r.status_code == 200, r.text[:300]
-        totals = {name: [0, 0.0, [], []] for name in sides}
-        pids = {name: server.proc.pid for name, server in zip(sides, servers, strict=True)}
+        names = list(enabled)
+        totals = {name: [0, 0.0, [], []] for name in names}
         db_pid = mongo.proc.pid if mongo.proc is not None else None
-        cpu = {name: [0.0, 0.0] for name in sides}  # CPU seconds of the side's server, of the database meanwhile
-        per_round: dict[str, list[float]] = {name: [] for name in sides}
-        for rnd in range(opts.rounds):
-            order = list(sides.items())
-            for name, base in order if rnd % 2 == 0 else order[::-1]:  # ABBA: neither side always goes first
-                before = cpu_seconds(pids[name]), cpu_seconds(db_pid)
-                n, secs, p50, p99 = wrk(binary, base, path, opts.seconds, opts.concurrency)
-                cpu[name][0] += cpu_seconds(pids[name]) - before[0]
-                cpu[name][1] += cpu_seconds(db_pid) - before[1]
-                totals[name][0] += n
-                totals[name][1] += secs
-                totals[name][2].append(p50)
-                totals[name][3].append(p99)
-                per_round[name].append(n / secs)
-        async with httpx.AsyncClient() as c:
-            metrics = (await c.get(sides["with"] + "/metrics")).text
+        cpu = {name: [0.0, 0.0] for name in names}  # CPU seconds of the side's server, of the database meanwhile
+        per_round: dict[str, list[float]] = {name: [] for name in names}
+        dropped = 0.0
+        for pair in range(opts.pairs):  # fresh processes, started in turn first: no side keeps a lucky process
+            sides: dict[str, Server] = {}
+            for name in names if pair % 2 == 0 else names[::-1]:
+                sides[name] = Server("app.main:app_factory", {**env, "ANALYTICS_ENABLED": enabled[name]},
+                                     "/api/v1/health")
+                servers.append(sides[name])
+            async with httpx.AsyncClient() as c:
+                for server in sides.values():  # warm both (caches, connections)
+                    for _ in range(50):
+                        r = await c.get(server.base + path, headers={"X-Visitor-Id": VISITOR})
+                        assert r.status_code == 200, r.text[:300]
+            for rnd in range(opts.rounds):
+                order = names if rnd % 2 == 0 else names[::-1]  # ABBA: neither side always goes first
+                for name in order:
+                    pid = sides[name].proc.pid
+                    before = cpu_seconds(pid), cpu_seconds(db_pid)
+                    n, secs, p50, p99 = wrk(binary, sides[name].base, path, opts.seconds, opts.concurrency)
+                    cpu[name][0] += cpu_seconds(pid) - before[0]
+                    cpu[name][1] += cpu_seconds(db_pid) - before[1]
+                    totals[name][0] += n
+                    totals[name][1] += secs
+                    totals[name][2].append(p50)
+                    totals[name][3].append(p99)
+                    per_round[name].append(n / secs)
+            async with httpx.AsyncClient() as c:
+                metrics = (await c.get(sides["with"].base + "/metrics")).text
+            dropped += sum(float(v) for v in re.findall(
+                r'analytics_events_total\{result="dropped[^"]*"\} ([\d.e+]+)', metrics))
+            for server in sides.values():
+                server.stop()  # the recording side writes what it holds on the way out
         await asyncio.sleep(1.5)  # let the last batch be written
         stored = await stored_events(url)
 
         def median(xs: list[float]) -> float:
             return sorted(xs)[len(xs) // 2]
 
-        print(f"GET {path}, {opts.rounds} alternating rounds of {opts.seconds} s per side, {opts.concurrency} "
-              f"connections, load from wrk")
+        print(f"GET {path}, {opts.pairs} pairs of processes x {opts.rounds} alternating rounds of {opts.seconds} s "
+              f"per side, {opts.concurrency} connections, load from wrk")
         print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'app CPU us/req':>16}"
               f"{'db CPU us/req':>15}")
         rate, cost = {}, {}
@@ -153,10 +166,9 @@ async def main() -> None:
         pairs = [w / wo for w, wo in zip(per_round["with"], per_round["without"], strict=True)]
         print(f"per-round ratios: {' '.join(f'{r:.2f}' for r in pairs)} (median {median(pairs):.3f}); CPU per "
               f"request without/with (app + db): {cost['without'] / cost['with']:.3f}")
-        dropped = sum(float(v) for v in re.findall(r'analytics_events_total\{result="dropped[^"]*"\} ([\d.e+]+)',
-                                                   metrics))
         print(f"ratio with/without (req/s): {ratio:.3f}  target >= 0.90{'' if ratio >= 0.9 else '  BELOW'}")
-        print(f"events stored by the recording side: {stored} (views answered: {totals['with'][0] + 50} + those in "
+        print(f"events stored by the recording side: {stored} (views answered: {totals['with'][0] + 50 * opts.pairs} "
+              f"+ those in "
               f"flight when a round ended); dropped: "
               f"{dropped:.0f}")
     finally:
