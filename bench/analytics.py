@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.embedded_mongo import EmbeddedMongo  # noqa: E402
+from app.core.embedded_mongo import EmbeddedMongo, free_port  # noqa: E402
 from bench.run import Server, ensure_wrk  # noqa: E402
 
 DB = "bench_analytics"
@@ -87,16 +87,21 @@ async def stored_events(url: str) -> int:
         await client.close()
 
 
-async def main() -> None:
+def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="Length of one measurement")
     parser.add_argument("--rounds", type=int, default=6, help="Alternating with/without rounds")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=2,
                         help="Fresh pairs of server processes (the rounds run on each pair)")
+    parser.add_argument("--same-process", action="store_true",
+                        help="One server process; recording switched on and off between rounds (no process pair)")
     parser.add_argument("--control", action="store_true",
                         help="A/A control: neither side records (measures the set-up's own asymmetry)")
-    opts = parser.parse_args()
+    return parser.parse_args()
+
+
+async def main(opts: argparse.Namespace) -> None:
     binary = ensure_wrk()
 
     mongo = EmbeddedMongo(None)
@@ -177,5 +182,89 @@ async def main() -> None:
         mongo.stop()
 
 
+def same_process(opts: argparse.Namespace, binary: str) -> None:
+    """Both sides in one uvicorn server (this process, recording on): between rounds the load thread uninstalls
+    the recorder (``without``: the hook finds none, as with ANALYTICS_ENABLED=false) or installs it again
+    (``with``; with ``--control`` it stays installed for both). No second process to differ by luck; CPU is
+    this process's (the load thread only waits)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from app.services import analytics
+
+    mongo = EmbeddedMongo(None)
+    url = mongo.start()
+    try:
+        asyncio.run(prepare(url))
+        os.environ.update({"MONGODB_URL": url, "MONGODB_DB": DB, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING",
+                           "RATE_LIMIT_DEFAULT": "100000000/minute", "REDIS_URL": "", "ANALYTICS_ENABLED": "true",
+                           "ANALYTICS_FLUSH_SECONDS": "1"})
+        from app.main import app_factory
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app_factory, factory=True, host="127.0.0.1", port=port,
+                                               log_level="warning", access_log=False))
+        base, path = f"http://127.0.0.1:{port}", f"/api/v1/products/{SLUG}"
+        db_pid = mongo.proc.pid if mongo.proc is not None else None
+        rows: dict[str, list[tuple[int, float, float, float, float, float]]] = {"with": [], "without": []}
+
+        def load() -> None:
+            try:
+                while not server.started:
+                    time.sleep(0.1)
+                for _ in range(50):
+                    assert httpx.get(base + path, headers={"X-Visitor-Id": VISITOR}).status_code == 200
+                recorder = analytics._installed[-1]
+                for rnd in range(opts.rounds):
+                    for name in ("with", "without") if rnd % 2 == 0 else ("without", "with"):
+                        recording = name == "with" or opts.control
+                        if recording and recorder not in analytics._installed:
+                            analytics.install(recorder)
+                        elif not recording:
+                            analytics.uninstall(recorder)
+                        time.sleep(1.2)  # the writer's timer drains what the other state queued
+                        before = time.process_time(), cpu_seconds(db_pid)
+                        n, secs, p50, p99 = wrk(binary, base, path, opts.seconds, opts.concurrency)
+                        rows[name].append((n, secs, p50, p99, time.process_time() - before[0],
+                                           cpu_seconds(db_pid) - before[1]))
+                if recorder not in analytics._installed:
+                    analytics.install(recorder)  # for the lifespan's own uninstall
+            finally:
+                server.should_exit = True
+
+        thread = threading.Thread(target=load, daemon=True)
+        thread.start()
+        server.run()
+        thread.join()
+    finally:
+        mongo.stop()
+
+    def median(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
+
+    print(f"GET {path}, one process, recording on/off in {opts.rounds} alternating rounds of {opts.seconds} s, "
+          f"{opts.concurrency} connections, load from wrk")
+    print(f"{'side':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'app CPU us/req':>16}"
+          f"{'db CPU us/req':>15}")
+    rate, cost = {}, {}
+    for name, rs in rows.items():
+        n, secs = sum(r[0] for r in rs), sum(r[1] for r in rs)
+        app_us, db_us = sum(r[4] for r in rs) / n * 1e6, sum(r[5] for r in rs) / n * 1e6
+        rate[name], cost[name] = n / secs, app_us + db_us
+        print(f"{name:<10}{n:>10}{rate[name]:>9.0f}{median([r[2] for r in rs]):>9.2f}"
+              f"{median([r[3] for r in rs]):>9.2f}{app_us:>16.0f}{db_us:>15.0f}")
+    pairs = [w[0] / w[1] / (wo[0] / wo[1]) for w, wo in zip(rows["with"], rows["without"], strict=True)]
+    ratio = rate["with"] / rate["without"]
+    print(f"per-round ratios: {' '.join(f'{r:.2f}' for r in pairs)} (median {median(pairs):.3f}); CPU per "
+          f"request without/with (app + db): {cost['without'] / cost['with']:.3f}")
+    print(f"ratio with/without (req/s): {ratio:.3f}  target >= 0.90{'' if ratio >= 0.9 else '  BELOW'}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    options = parse()
+    if options.same_process:
+        same_process(options, ensure_wrk())
+    else:
+        asyncio.run(main(options))
