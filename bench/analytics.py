@@ -94,6 +94,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=2,
                         help="Fresh pairs of server processes (the rounds run on each pair)")
+    parser.add_argument("--micro", action="store_true",
+                        help="CPU time of the recording pieces alone: the hook per view, a flush per view")
     parser.add_argument("--same-process", action="store_true",
                         help="One server process; recording switched on and off between rounds (no process pair)")
     parser.add_argument("--control", action="store_true",
@@ -182,6 +184,59 @@ async def main(opts: argparse.Namespace) -> None:
         mongo.stop()
 
 
+async def micro() -> None:
+    """CPU time (this process) of the product-page hook without and with a recorder, and of flushing 500 views
+    (tally + one bulk write of upserts into the embedded database), per view."""
+    import time
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from app.config import Settings
+    from app.core.db import connect
+    from app.services import analytics
+
+    mongo = EmbeddedMongo(None)
+    url = mongo.start()
+    try:
+        settings = Settings(_env_file=None, mongodb_db=DB, analytics_queue_size=1_000_000, analytics_batch_size=500)
+        client = await connect(settings, url)
+        scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"",
+                 "app": SimpleNamespace(state=SimpleNamespace(settings=settings)),
+                 "headers": [(b"host", b"x"), (b"user-agent", b"wrk"), (b"x-visitor-id", VISITOR.encode())]}
+        request = Request(scope)
+
+        def hook() -> None:
+            analytics.tracker_of(request).product_viewed("prd_01JD7Z00000000000000000001")
+
+        def per_call(n: int) -> float:
+            start = time.process_time()
+            for _ in range(n):
+                hook()
+            return (time.process_time() - start) / n * 1e6
+
+        without = min(per_call(100_000) for _ in range(3))
+        recorder = analytics.AnalyticsRecorder(settings)
+        analytics.install(recorder)
+        try:
+            with_ = min(per_call(100_000) for _ in range(3))
+            recorder.pending.clear()
+            spent, flushes = 0.0, 100
+            for _ in range(flushes):
+                for _ in range(500):
+                    hook()
+                start = time.process_time()
+                await recorder.flush()
+                spent += time.process_time() - start
+        finally:
+            analytics.uninstall(recorder)
+        await client.close()
+    finally:
+        mongo.stop()
+    print(f"hook per view: {without:.2f} us without a recorder, {with_:.2f} us with (+{with_ - without:.2f})")
+    print(f"flush of 500 views: {spent / flushes * 1e3:.2f} ms = {spent / flushes / 500 * 1e6:.2f} us per view")
+
+
 def same_process(opts: argparse.Namespace, binary: str) -> None:
     """Both sides in one uvicorn server (this process, recording on): between rounds the load thread uninstalls
     the recorder (``without``: the hook finds none, as with ANALYTICS_ENABLED=false) or installs it again
@@ -264,7 +319,9 @@ def same_process(opts: argparse.Namespace, binary: str) -> None:
 
 if __name__ == "__main__":
     options = parse()
-    if options.same_process:
+    if options.micro:
+        asyncio.run(micro())
+    elif options.same_process:
         same_process(options, ensure_wrk())
     else:
         asyncio.run(main(options))
