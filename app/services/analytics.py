@@ -62,6 +62,7 @@ MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
+
 def valid_visitor_id(value: str | None) -> str | None:
     """``value`` when it is a visitor id (16-64 of ``A-Z a-z 0-9 _ -``, e.g. a UUID), else None."""
     return value if value is not None and VISITOR_RE.match(value) else None
@@ -93,24 +94,27 @@ class AnalyticsRecorder:
         if kind is EventKind.product_view:
             self.record_view(product_id, visitor_id, user_id)
             return
-        pending = self.pending
-        if len(pending) >= self.queue_size:
-            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+        if self._full():
             return
-        pending.append((kind.value, time.time(), visitor_id, user_id, product_id, fields or None))
+        self.pending.append((kind.value, time.time(), visitor_id, user_id, product_id, fields or None))
         self.bucketed += 1
         if self.bucketed >= self.batch_size:
             self.wake.set()
 
     def record_view(self, product_id: str | None, visitor_id: str | None, user_id: str | None) -> None:
         """``record(EventKind.product_view, ...)``: the hot path of every product page."""
-        pending = self.pending
-        if len(pending) >= self.queue_size:
-            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+        if self._full():
             return
-        pending.append((VIEW, time.time(), visitor_id, user_id, product_id, None))
-        if len(pending) >= self.view_wake:
+        self.pending.append((VIEW, time.time(), visitor_id, user_id, product_id, None))
+        if len(self.pending) >= self.view_wake:
             self.wake.set()
+
+    def _full(self) -> bool:
+        """True (and the event counted as dropped) when the queue holds ``ANALYTICS_QUEUE_SIZE`` events."""
+        if len(self.pending) >= self.queue_size:
+            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+            return True
+        return False
 
     def start(self) -> None:
         if self.forwarder is not None:
