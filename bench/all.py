@@ -10,7 +10,8 @@ Runs in turn, each in its own process (their tables are printed as they come):
 3. ``bench/checkout.py``: round trips per operation and orders/s against the app at ``--base-ref`` (default
    ``5acf469``, the commit when issue 13 was filed), without and then with ``REDIS_URL``;
 4. ``bench/reports.py``: a yearly sales report over 100,000 paid orders, from orders and from the rollups;
-5. ``bench/analytics.py``: the cost of recording shopper events on product detail.
+5. ``bench/analytics.py``: the cost of recording shopper events on product detail, with two server processes
+   (one recording, one not) and in one process switching recording on and off between rounds.
 
 Then prints every figure each benchmark reported (``bench/summary.py``'s BENCH-RESULT lines) with its target,
 and exits 1 when one misses its target or a benchmark failed. ``--quick`` shortens every run (smoke test of
@@ -63,13 +64,15 @@ def plan(quick: bool, base_ref: str, tree: Path, deps: Path, redis_url: str) -> 
                  "--baseline-duration", "3"],
                 [*checkout, "--orders", "48", "--rounds", "1"],
                 [py, "bench/reports.py", "--orders", "2000"],
-                [py, "-m", "bench.analytics", "--seconds", "2", "--rounds", "2"]]
+                [py, "-m", "bench.analytics", "--seconds", "2", "--rounds", "2"],
+                [py, "-m", "bench.analytics", "--same-process", "--seconds", "1", "--rounds", "4"]]
     return [[py, "bench/run.py", "--redis", "--redis-url", redis_url],
             [py, "-m", "bench.uncached_list", *old],
             checkout,
             [*checkout, "--redis", redis_url],
             [py, "bench/reports.py"],
-            [py, "-m", "bench.analytics"]]
+            [py, "-m", "bench.analytics"],
+            [py, "-m", "bench.analytics", "--same-process", "--seconds", "2", "--rounds", "20"]]
 
 
 def run(cmd: list[str]) -> tuple[int, list[dict[str, object]]]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,14 +19,16 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
-from app.models.analytics import AnalyticsBucket
+from app.models.analytics import AnalyticsBucket, EventKind, ProductViewDay
 from app.models.order import OrderStatus, PaymentStatus
 from app.models.user import Role
-from app.services.analytics import bucket_documents
+from app.services.analytics_store import ViewTallies, bucket_documents
+from app.services.sales_rollups import local_midnight
 from tests.checkout_helpers import checkout, checkout_body, open_shop
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
 from tests.support import API, assert_problem, new_client
+from tests.test_cli import MIGRATIONS, cli_db  # noqa: F401, F811 (the fixture)
 
 NY = ZoneInfo("America/New_York")
 VISITOR = "3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"
@@ -53,6 +57,18 @@ async def stored(count: int, kind: str | None = None) -> list[dict[str, Any]]:
         await asyncio.sleep(0.02)
 
 
+async def viewed(count: int) -> list[dict[str, Any]]:
+    """Poll until ``count`` product views are counted; the product-view day documents."""
+    coll = ProductViewDay.get_pymongo_collection()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        days = await coll.find({}).to_list(None)
+        if sum(d["views"] for d in days) >= count:
+            return days
+        assert asyncio.get_running_loop().time() < deadline, days
+        await asyncio.sleep(0.02)
+
+
 def counter(metric, label: str) -> float:
     return metric.labels(label)._value.get()
 
@@ -76,15 +92,19 @@ async def test_the_funnel_is_recorded_with_the_visitor_and_the_user(app, client,
     order_id = r.json()["order"]["id"]
     assert (await client.post(f"{API}/admin/orders/{order_id}/settle", headers=staff[1])).status_code == 200
 
-    events = await stored(7)
+    events = await stored(5)
     kinds = [(e["kind"], e.get("visitor_id"), e.get("user_id")) for e in events]
-    assert kinds == [("product_view", VISITOR, None), ("product_view", None, None), ("search", VISITOR, None),
-                     ("search", VISITOR, None), ("cart_add", VISITOR, buyer.id), ("checkout_start", VISITOR, buyer.id),
-                     ("order_paid", None, buyer.id)]
-    assert [e["product_id"] for e in events[:2]] == [product.id, product.id]
-    assert [(e["query"], e["results"]) for e in events[2:4]] == [("peche peonies", 1), ("cactus", 0)]
-    assert (events[4]["product_id"], events[4]["quantity"]) == (product.id, 2)
-    assert events[5]["order_id"] == events[6]["order_id"] == order_id
+    assert kinds == [("search", VISITOR, None), ("search", VISITOR, None), ("cart_add", VISITOR, buyer.id),
+                     ("checkout_start", VISITOR, buyer.id), ("order_paid", None, buyer.id)]
+    assert [(e["query"], e["results"]) for e in events[:2]] == [("peche peonies", 1), ("cactus", 0)]
+    assert (events[2]["product_id"], events[2]["quantity"]) == (product.id, 2)
+    assert events[3]["order_id"] == events[4]["order_id"] == order_id
+    # Product views are counted per shop day and product, with the distinct shoppers (the bad id: none).
+    (day,) = await viewed(2)
+    today = dt.datetime.now(NY).date()
+    assert (day["_id"], day["day"], day["product_id"], day["views"], day["viewers"]) == \
+        (f"apv_{today.isoformat()}_{product.id}", today.isoformat(), product.id, 2, [f"v:{VISITOR}"])
+    assert day["expires_at"] == local_midnight(today + dt.timedelta(days=1), NY) + RETENTION
     # ids and figures only: no names, emails or addresses
     assert all(set(e) - {"kind", "bucket"} <= EVENT_FIELDS for e in events)
     for bucket in await AnalyticsBucket.get_pymongo_collection().find({}).to_list(None):
@@ -107,9 +127,9 @@ async def test_answers_from_the_response_store_and_304s_are_counted_too(app, cli
         assert (await client.get(f"{API}/products", params={"q": "ranunculus"})).json()["total"] == 1
     assert (await client.get(f"{API}/products", params={"q": "ranunculus", "limit": 1})).status_code == 200
     assert first.status_code == again.status_code == 200
-    views = await stored(3, "product_view")
-    assert [(e["product_id"], e.get("visitor_id")) for e in views] == [
-        (product.id, "visitor-one-0000000001"), (product.id, "visitor-two-0000000002"), (product.id, None)]
+    (day,) = await viewed(3)
+    assert (day["product_id"], day["views"], sorted(day["viewers"])) == (
+        product.id, 3, ["v:visitor-one-0000000001", "v:visitor-two-0000000002"])
     assert [(e["query"], e["results"]) for e in await stored(3, "search")] == [("ranunculus", 1)] * 3
 
 
@@ -137,9 +157,15 @@ def event(kind: str, at: dt.datetime, visitor: str | None = None, **fields: Any)
 
 
 async def insert_buckets(events: list[dict[str, Any]], size: int = 3) -> None:
-    """Store events as the writer does (small buckets here, so a range cuts through some of them)."""
-    docs = bucket_documents(sorted(events, key=lambda e: e["at"]), RETENTION, size)
-    await AnalyticsBucket.get_pymongo_collection().insert_many(docs)
+    """Store events as the writer does: product views counted per New York day and product, the others in
+    buckets (small here, so a range cuts through some of them)."""
+    events = sorted(events, key=lambda e: e["at"])
+    views = ViewTallies(NY).add_events(e for e in events if e["kind"] == "product_view")
+    if views.tallies:
+        await ProductViewDay.get_pymongo_collection().insert_many(
+            [views.document(doc_id, RETENTION) for doc_id in views.tallies])
+    if others := [e for e in events if e["kind"] != "product_view"]:
+        await AnalyticsBucket.get_pymongo_collection().insert_many(bucket_documents(others, RETENTION, size))
 
 
 async def test_reports_on_seeded_events(app, client, staff, customer):
@@ -221,10 +247,10 @@ async def test_reports_on_seeded_events(app, client, staff, customer):
 
 async def test_a_failing_write_never_fails_the_request(app, client):
     product = await make_product(name="Sturdy Sunflowers")
-    coll = AnalyticsBucket.get_pymongo_collection()
-    # The database refuses every further bucket of product views (a unique index on the kind): real write errors.
-    await insert_buckets([event("product_view", dt.datetime.now(dt.UTC), product_id=product.id)])
-    await coll.create_index("kind", unique=True, name="test_one_per_kind")
+    coll = ProductViewDay.get_pymongo_collection()
+    # The database refuses every further day of views of the product (a unique index on it): real write errors.
+    await insert_buckets([event("product_view", ny(2030, 4, 8, 12, 0, 0), product_id=product.id)])
+    await coll.create_index("product_id", unique=True, name="test_one_per_product")
     failed = counter(ANALYTICS_EVENTS, "dropped_write_failed")
     for _ in range(3):
         r = await client.get(f"{API}/products/{product.id}", headers={"X-Visitor-Id": VISITOR})
@@ -236,9 +262,46 @@ async def test_a_failing_write_never_fails_the_request(app, client):
     while counter(ANALYTICS_EVENTS, "dropped_write_failed") < failed + 3:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
-    assert await coll.count_documents({"kind": "product_view"}) == 1  # only the bucket stored before
+    assert [d["views"] for d in await coll.find({}).to_list(None)] == [1]  # only the day stored before
     metrics = (await client.get("/metrics")).text
     assert 'analytics_events_total{result="dropped_write_failed"}' in metrics
+
+
+async def test_a_flush_writes_what_was_queued_when_it_began(app):
+    """Events queued while a flush writes wait for the next one: a steady stream is written in batches."""
+    from app.services.analytics import AnalyticsRecorder
+
+    recorder = AnalyticsRecorder(app.state.settings)  # not started: flushed by hand here
+    for n in range(3):
+        recorder.record(EventKind.product_view, visitor_id=f"visitor-{n:016d}", product_id="prd_rose")
+    flushing = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0)  # the flush took the queue and waits for the database
+    recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    recorder.record(EventKind.search, query="roses", results=2)
+    assert await flushing == 3 and len(recorder.pending) == 2
+    assert await recorder.flush() == 2 and not recorder.pending
+    (day,) = await viewed(4)
+    assert (day["views"], len(day["viewers"])) == (4, 3)
+
+
+def test_views_wake_the_writer_at_half_the_queue_other_events_at_a_full_bucket(make_settings):
+    """A flush costs the same for few or many views (they are counted), so views leave the writing to the timer
+    until half the queue is taken; other events wake it when a bucket's worth waits."""
+    from app.services.analytics import AnalyticsRecorder
+
+    recorder = AnalyticsRecorder(make_settings(analytics_queue_size=10, analytics_batch_size=2))
+    for _ in range(4):
+        recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    assert not recorder.wake.is_set()
+    recorder.record(EventKind.product_view, visitor_id=None, product_id="prd_rose")
+    assert recorder.wake.is_set()  # 5 of 10
+    recorder.wake.clear()
+    recorder.record(EventKind.search, query="roses", results=2)
+    assert not recorder.wake.is_set()
+    recorder.record(EventKind.cart_add, product_id="prd_rose", quantity=1)
+    assert recorder.wake.is_set()  # a bucket of 2
+    gc.collect(0)  # waiting views are atoms only: untracked, they never age into a full collection
+    assert not any(gc.is_tracked(item) for item in recorder.pending if item[0] == "product_view")
 
 
 async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app_factory, mongo_url):
@@ -250,12 +313,12 @@ async def test_a_full_queue_drops_and_counts_without_blocking(make_settings, app
             for _ in range(5):
                 assert (await client.get(f"{API}/products/{product.id}")).status_code == 200
         assert counter(ANALYTICS_EVENTS, "dropped_queue_full") == full + 3
-        assert await AnalyticsBucket.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
+        assert await ProductViewDay.get_pymongo_collection().count_documents({}) == 0  # nothing flushed yet
     # Shutting down writes what was queued.
     mongo: AsyncMongoClient = AsyncMongoClient(mongo_url)
     try:
-        buckets = await mongo[settings.mongodb_db]["analytics_events"].find({"kind": "product_view"}).to_list(None)
-        assert sum(len(b["events"]) for b in buckets) == 2
+        days = await mongo[settings.mongodb_db]["analytics_product_views"].find({}).to_list(None)
+        assert [(d["product_id"], d["views"]) for d in days] == [(product.id, 2)]
     finally:
         await mongo.close()
 
@@ -315,15 +378,18 @@ async def test_batches_are_forwarded_retried_and_dropped_after_the_bound(make_se
         product = await make_product(name="Traveling Tulips")
         async with new_client(app) as client:
             collector.fail, collector.status = 1, 503  # one failure, then accepted
+            before = dt.datetime.now(dt.UTC)
             assert (await client.get(f"{API}/products/{product.id}", headers={"X-Visitor-Id": VISITOR})) \
                 .status_code == 200
             await until(lambda: any(s == 202 for s, _, _ in collector.requests))
             (first_status, first, auth), (_, again, _) = collector.requests
             assert first_status == 503 and again == first and auth == "Bearer tok-collector-1"
-            (doc,) = await stored(1)
+            await viewed(1)  # counted in storage, forwarded one by one
             (sent,) = first["events"]
-            assert sent == {"id": f"{doc['bucket']}.0", "kind": "product_view", "at": doc["at"].isoformat().replace(
-                "+00:00", "Z"), "visitor_id": VISITOR, "product_id": product.id}
+            at = dt.datetime.fromisoformat(sent.pop("at"))
+            assert before - dt.timedelta(milliseconds=1) <= at <= dt.datetime.now(dt.UTC)
+            assert re.fullmatch(r"anf_[0-9A-Z]{26}\.0", sent.pop("id"))  # <batch id>.<n>: stable across retries
+            assert sent == {"kind": "product_view", "visitor_id": VISITOR, "product_id": product.id}
 
             dropped = counter(ANALYTICS_FORWARD, "dropped")
             collector.requests.clear()
@@ -360,3 +426,33 @@ async def test_the_demo_seed_has_analytics_history(app, client, staff):
         assert term["last_results"] == found, term
     interest = (await client.get(f"{API}/admin/reports/product-interest", headers=staff[1], params=rng)).json()
     assert interest["most_viewed"][0]["views"] > 1
+
+
+def test_the_migration_counts_stored_product_views_and_back(cli_db):  # noqa: F811 (the imported fixture)
+    """Product-view buckets of the previous release become day documents (New York days) and back, with the
+    same figures; other kinds stay as they are."""
+    invoke, db = cli_db
+    a, b = "visitor-aaaaaaaaaaaaaaaa", "visitor-bbbbbbbbbbbbbbbb"
+    events = [event("product_view", ny(2030, 4, 8, 0, 0, 0), a, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 8, 10, 0, 0), a, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 8, 23, 59, 59), b, product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 9, 0, 0, 1), None, user_id="usr_c", product_id="prd_rose"),
+              event("product_view", ny(2030, 4, 9, 1, 0, 0), None, product_id="prd_tulip"),
+              event("search", ny(2030, 4, 8, 9, 0, 0), a, query="roses", results=3)]
+    db.analytics_events.insert_many(bucket_documents(events, RETENTION, 2))
+    r = invoke("migrate", "--path", str(MIGRATIONS))
+    assert r.exit_code == 0, r.output
+    days = {d["_id"]: (d["views"], sorted(d["viewers"])) for d in db.analytics_product_views.find({})}
+    assert days == {"apv_2030-04-08_prd_rose": (3, [f"v:{a}", f"v:{b}"]), "apv_2030-04-09_prd_rose": (1, ["u:usr_c"]),
+                    "apv_2030-04-09_prd_tulip": (1, [])}
+    assert [bk["kind"] for bk in db.analytics_events.find({})] == ["search"]
+
+    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward", "--distance", "1")
+    assert r.exit_code == 0, r.output
+    assert "analytics_product_views" not in db.list_collection_names()
+    back = sorted(((bk["start"], e.get("product_id"), e.get("visitor_id"), e.get("user_id"))
+                   for bk in db.analytics_events.find({"kind": "product_view"}) for e in bk["events"]),
+                  key=lambda e: (e[0], e[1], e[2] or "", e[3] or ""))
+    assert back == [(ny(2030, 4, 8), "prd_rose", None, None), (ny(2030, 4, 8), "prd_rose", a, None),
+                    (ny(2030, 4, 8), "prd_rose", b, None), (ny(2030, 4, 9), "prd_rose", None, "usr_c"),
+                    (ny(2030, 4, 9), "prd_tulip", None, None)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from app.core.ids import id_floor, new_id_at
@@ -112,3 +113,49 @@ async def test_buckets_overlapping_shop_days_and_the_bucket_of_an_order(db):
     found = await coll.find({"kind": "checkout_start", "orders": {"$in": ["ord_2", "ord_9"]}}, {"events": 1}) \
         .to_list(None)
     assert [d["_id"] for d in found] == ["co"]
+
+
+async def test_product_view_days_are_upserted_counted_and_read_by_a_day_range(db):
+    """The writer's form for ``analytics_product_views``: one unordered bulk write of upserts, each ``$inc`` of the
+    views and ``$addToSet`` + ``$each`` of the shoppers (or, with none, ``$setOnInsert`` of an empty list), with
+    ``$setOnInsert`` of the day, product and expiry (a date stays a date, for the TTL); a refused upsert is named
+    by its index; the reports read a range of ISO day strings."""
+    coll = db.c_views
+    await coll.create_index("day")
+    expires = MIDNIGHT + timedelta(days=181)
+
+    def upsert(day: str, pid: str, views: int, viewers: list[str]) -> UpdateOne:
+        on_insert = {"day": day, "product_id": pid, "expires_at": expires}
+        update = {"$setOnInsert": on_insert, "$inc": {"views": views}}
+        if viewers:
+            update["$addToSet"] = {"viewers": {"$each": viewers}}
+        else:
+            on_insert["viewers"] = []
+        return UpdateOne({"_id": f"apv_{day}_{pid}"}, update, upsert=True)
+
+    first = await coll.bulk_write([upsert("2030-04-08", "prd_a", 2, ["v:1"]), upsert("2030-04-09", "prd_a", 1, []),
+                                   upsert("2030-04-10", "prd_b", 1, ["u:usr_c"])], ordered=False)
+    assert (first.upserted_count, first.matched_count) == (3, 0)
+    again = await coll.bulk_write([upsert("2030-04-08", "prd_a", 3, ["v:1", "v:2", "u:usr_c"]),
+                                   upsert("2030-04-09", "prd_a", 1, ["v:3"])], ordered=False)
+    assert (again.upserted_count, again.matched_count) == (0, 2)
+    docs = await coll.find({"day": {"$gte": "2030-04-08", "$lte": "2030-04-09"}},
+                           {"day": 1, "product_id": 1, "views": 1, "viewers": 1}).to_list(None)
+    by_id = {d["_id"]: d for d in docs}
+    assert set(by_id) == {"apv_2030-04-08_prd_a", "apv_2030-04-09_prd_a"}
+    assert (by_id["apv_2030-04-08_prd_a"]["views"], sorted(by_id["apv_2030-04-08_prd_a"]["viewers"])) == \
+        (5, ["u:usr_c", "v:1", "v:2"])
+    assert (by_id["apv_2030-04-09_prd_a"]["views"], by_id["apv_2030-04-09_prd_a"]["viewers"]) == (2, ["v:3"])
+    stored = await coll.find_one({"_id": "apv_2030-04-10_prd_b"})
+    assert (stored["day"], stored["product_id"], stored["expires_at"]) == ("2030-04-10", "prd_b", expires)
+    assert await coll.count_documents({"expires_at": {"$lte": expires}}) == 3  # dates, comparable
+    # A refused upsert (here by a unique index on the product) is named by its index; the others are written.
+    refusing = db.c_views_refusing
+    await refusing.create_index("product_id", unique=True, name="one_day_per_product")
+    await refusing.bulk_write([upsert("2030-04-10", "prd_b", 1, [])])
+    with pytest.raises(BulkWriteError) as caught:
+        await refusing.bulk_write([upsert("2030-04-11", "prd_c", 1, []), upsert("2030-04-11", "prd_b", 1, [])],
+                                  ordered=False)
+    assert [(e["index"], e["code"]) for e in caught.value.details["writeErrors"]] == [(1, 11000)]
+    assert [(d["_id"], d["views"]) for d in await refusing.find({}).sort("_id").to_list(None)] == [
+        ("apv_2030-04-10_prd_b", 1), ("apv_2030-04-11_prd_c", 1)]

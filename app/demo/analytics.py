@@ -17,10 +17,10 @@ from app.config import get_settings
 from app.core.clock import utcnow
 from app.core.ids import new_id_at
 from app.core.text import normalize
-from app.models.analytics import AnalyticsBucket, EventKind
+from app.models.analytics import AnalyticsBucket, EventKind, ProductViewDay
 from app.models.catalog import Product, ProductStatus
 from app.models.user import Role, User
-from app.services.analytics import bucket_documents
+from app.services.analytics_store import ViewTallies, bucket_documents
 
 DAYS = 30
 SEARCHES = ["roses", "peonies", "tulips", "sunflowers", "lilies", "orchids", "birthday", "red roses", "white",
@@ -34,7 +34,8 @@ def _results(term: str, words: list[list[str]]) -> int:
 
 
 async def seed_analytics_history() -> list[str]:
-    if await AnalyticsBucket.get_pymongo_collection().find_one({}) is not None:
+    if (await AnalyticsBucket.get_pymongo_collection().find_one({}) is not None
+            or await ProductViewDay.get_pymongo_collection().find_one({}) is not None):
         return []
     products = await Product.get_pymongo_collection().find(
         {"status": ProductStatus.active.value}, {"search_words": 1}).to_list(None)
@@ -42,7 +43,8 @@ async def seed_analytics_history() -> list[str]:
         return []
     customers = [u.id for u in await User.find({"role": Role.customer.value}).to_list()]
     rng = random.Random(2026)
-    retention = timedelta(days=get_settings().analytics_retention_days)
+    settings = get_settings()
+    retention = timedelta(days=settings.analytics_retention_days)
     now = utcnow()
     ids = [p["_id"] for p in products]
     words = [p.get("search_words") or [] for p in products]
@@ -80,8 +82,13 @@ async def seed_analytics_history() -> list[str]:
                         add(EventKind.order_paid, at + timedelta(seconds=rng.randint(5, 7200)), "", user,
                             order_id=order_id)
     events.sort(key=lambda e: e["at"])
+    views = ViewTallies(settings.tz).add_events(e for e in events if e["kind"] == EventKind.product_view.value)
+    days = [views.document(doc_id, retention) for doc_id in views.tallies]
+    for i in range(0, len(days), 200):
+        await ProductViewDay.get_pymongo_collection().insert_many(days[i:i + 200], ordered=False)
     hours: dict[int, list[dict[str, Any]]] = {}
-    for e in events:  # one bucket per kind and hour, as a busy writer would leave them
+    for e in (e for e in events if e["kind"] != EventKind.product_view.value):
+        # one bucket per kind and hour, as a busy writer would leave them
         hours.setdefault(int(e["at"].timestamp()) // 3600, []).append(e)
     buckets = [b for group in hours.values() for b in bucket_documents(group, retention, 500)]
     for i in range(0, len(buckets), 200):

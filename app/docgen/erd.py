@@ -54,6 +54,8 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("audit_log", "request_id"): "- the X-Request-ID of the request that made the change",
     ("analytics_events", "events.visitor_id"): "- the storefront's anonymous visitor token (X-Visitor-Id)",
     ("analytics_events", "orders"): "orders",
+    ("analytics_product_views", "product_id"): "products",
+    ("analytics_product_views", "viewers"): "- shoppers: `v:` + the storefront's visitor token, or `u:` + a user id",
     ("orders", "rollup.counted.day_id"): "sales_days",
     ("orders", "rollup.pending.figures.day_id"): "sales_days",
 }

@@ -139,6 +139,10 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
                                     "(`orders $in`)",
     ("analytics_events", "expires_ttl"): "TTL: a bucket is deleted at `expires_at` (`ANALYTICS_RETENTION_DAYS` after "
                                          "its last event)",
+    ("analytics_product_views", "day"): "the funnel and product-interest reports read the product views of a range "
+                                        "of shop days (app/services/shopper_reports.py)",
+    ("analytics_product_views", "expires_ttl"): "TTL: a day's views are deleted at `expires_at` "
+                                                "(`ANALYTICS_RETENTION_DAYS` after the day)",
 }
 
 

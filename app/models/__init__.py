@@ -2,7 +2,7 @@
 
 from beanie import Document
 
-from app.models.analytics import AnalyticsBucket
+from app.models.analytics import AnalyticsBucket, ProductViewDay
 from app.models.audit import AuditEntry
 from app.models.auth import OneTimeToken, RefreshSession
 from app.models.cart import Cart
@@ -29,5 +29,5 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Order, IdempotencyRecord, SalesDay,
     StreamTicket,
     NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
-    AuditEntry, AnalyticsBucket,
+    AuditEntry, AnalyticsBucket, ProductViewDay,
 ]

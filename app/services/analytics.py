@@ -1,16 +1,23 @@
 """Shopper-behaviour events, recorded off the request path.
 
-``record(kind, ...)`` (or a request's ``Tracker``) appends one small dict to this process's bounded
-in-memory queue and returns: no I/O, never blocks, never raises. A background task writes the queue to
-``analytics_events`` with ``insert_many`` — when ``ANALYTICS_BATCH_SIZE`` events wait, or every
-``ANALYTICS_FLUSH_SECONDS`` — as buckets of up to ``ANALYTICS_BATCH_SIZE`` events of one kind (one document
-per bucket, see app/models/analytics.py), and, when ``ANALYTICS_FORWARD_URL`` is set, hands each batch to a
-forwarder that POSTs it to an external collector, retried with exponential backoff and dropped after a
-bound. A full queue
-drops the new event; a failed write drops its batch; both are counted in ``analytics_events_total``
-(/metrics) and logged, never surfaced to the shopper. When the process stops, the writer's last flush writes
-what is queued (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright loses at most one flush
-interval of events.
+``record(kind, ...)`` (or a request's ``Tracker``) appends one tuple (kind, ``time.time()``, the ids) to this
+process's bounded in-memory queue and returns: no I/O, no datetime, never blocks, never raises. A background
+task drains the queue every ``ANALYTICS_FLUSH_SECONDS``, or sooner when ``ANALYTICS_BATCH_SIZE`` events other
+than views wait (a full bucket) or when half the queue (at least ``ANALYTICS_BATCH_SIZE``) is taken, and writes
+what was queued when the flush began (what arrives meanwhile waits for the next one):
+
+- product views are **counted** per shop day and product (``ProductViewDay``): one unordered bulk write of
+  upserts, each ``$inc`` of a day document's count and ``$addToSet`` of its new shoppers, so a flush costs one
+  round trip and O(products viewed) small updates however many views it holds;
+- the other kinds go to ``analytics_events`` with ``insert_many``, as buckets of up to ``ANALYTICS_BATCH_SIZE``
+  events of one kind (one document per bucket, see app/models/analytics.py);
+
+and, when ``ANALYTICS_FORWARD_URL`` is set, hands every event of the flush (views too, one by one) to a
+forwarder that POSTs them to an external collector, retried with exponential backoff and dropped after a
+bound. A full queue drops the new event; a failed write drops what it held; both are counted in
+``analytics_events_total`` (/metrics) and logged, never surfaced to the shopper. When the process stops, the
+writer's last flush writes what is queued (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright
+loses at most one flush interval of events.
 
 Events carry ids only (visitor, user, product, order) and, for searches, the folded query text and the
 number of results. The visitor id is whatever the storefront keeps in ``X-Visitor-Id`` (a random token it
@@ -23,30 +30,37 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import deque
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from pymongo.errors import BulkWriteError
 
 from app.config import Settings
-from app.core.clock import utcnow
 from app.core.context import user_id_var
-from app.core.ids import new_id_at
-from app.core.metrics import ANALYTICS_EVENTS, ANALYTICS_FORWARD
+from app.core.metrics import ANALYTICS_EVENTS
 from app.core.security import decode_access_token
 from app.core.text import normalize
 from app.models.analytics import AnalyticsBucket, EventKind
+from app.services.analytics_forward import Forwarder
+from app.services.analytics_store import (
+    VIEW,
+    Pending,
+    ViewTallies,
+    bucket_documents,
+    event_dict,
+    shopper_of,
+    store_view_tallies,
+)
 
 log = logging.getLogger("app.analytics")
 
 STOP_TIMEOUT_SECONDS = 5.0
-FLUSH_CHUNK = 5000  # events per insert_many call (in buckets of ANALYTICS_BATCH_SIZE)
+FLUSH_CHUNK = 5000  # events per write (views: one bulk write of their day documents; others: one insert_many)
 MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-RETRY_STATUSES = frozenset({408, 425, 429})
 
 
 def valid_visitor_id(value: str | None) -> str | None:
@@ -54,113 +68,18 @@ def valid_visitor_id(value: str | None) -> str | None:
     return value if value is not None and VISITOR_RE.match(value) else None
 
 
-def bucket_documents(events: list[dict[str, Any]], retention: timedelta, size: int) -> list[dict[str, Any]]:
-    """Storage documents (``AnalyticsBucket``) for ``events`` (dicts with ``kind``, ``at`` and their fields, in
-    time order): per kind, buckets of at most ``size`` events with the span they cover."""
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for e in events:
-        by_kind.setdefault(e["kind"], []).append(e)
-    docs = []
-    for kind, items in by_kind.items():
-        for i in range(0, len(items), size):
-            chunk = items[i:i + size]
-            start, end = min(e["at"] for e in chunk), max(e["at"] for e in chunk)
-            doc: dict[str, Any] = {"_id": new_id_at("anb", start), "kind": kind, "start": start, "end": end,
-                                   "events": [{k: v for k, v in e.items() if k != "kind"} for e in chunk],
-                                   "expires_at": end + retention}
-            if orders := [e["order_id"] for e in chunk if e.get("order_id")]:
-                doc["orders"] = orders
-            docs.append(doc)
-    return docs
-
-
-def events_json(bucket: dict[str, Any]) -> list[dict[str, Any]]:
-    """A bucket's events as the collector receives them: ``id`` (``<bucket id>.<n>``, stable across retries),
-    ``kind``, ``at`` (ISO 8601 UTC with Z) and the ids and figures each carries (absent when empty)."""
-    out = []
-    for n, e in enumerate(bucket["events"]):
-        item = {"id": f"{bucket['_id']}.{n}", "kind": bucket["kind"], **{k: v for k, v in e.items() if k != "at"}}
-        item["at"] = e["at"].isoformat().replace("+00:00", "Z")
-        out.append(item)
-    return out
-
-
-class Forwarder:
-    """Sends batches to ``ANALYTICS_FORWARD_URL`` one at a time, in order, with retries (see the module
-    docstring). A batch is retried on a network error, a 5xx, 408, 425 or 429, and dropped on another 4xx."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.url = settings.analytics_forward_url or ""
-        self.batches: deque[list[dict[str, Any]]] = deque()
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-        self.client: httpx.AsyncClient | None = None
-
-    def offer(self, buckets: list[dict[str, Any]]) -> None:
-        """Queue one flush's buckets as one batch of events (the oldest batch is dropped when full)."""
-        if len(self.batches) >= self.settings.analytics_forward_queue_batches:
-            dropped = self.batches.popleft()
-            ANALYTICS_FORWARD.labels("dropped").inc(len(dropped))
-        self.batches.append([e for b in buckets for e in events_json(b)])
-        self.wake.set()
-
-    def start(self) -> None:
-        headers = {"User-Agent": "amour-florals-analytics"}
-        if self.settings.analytics_forward_token:
-            headers["Authorization"] = f"Bearer {self.settings.analytics_forward_token.get_secret_value()}"
-        self.client = httpx.AsyncClient(timeout=self.settings.analytics_forward_timeout_seconds, headers=headers)
-        self.task = asyncio.create_task(self._run(), name="analytics-forwarder")
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        for batch in self.batches:  # not retried after shutdown
-            ANALYTICS_FORWARD.labels("dropped").inc(len(batch))
-        self.batches.clear()
-        if self.client is not None:
-            await self.client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.batches:
-                await self._send(self.batches.popleft())
-
-    async def _send(self, batch: list[dict[str, Any]]) -> None:
-        s = self.settings
-        assert self.client is not None
-        for attempt in range(1, s.analytics_forward_max_attempts + 1):
-            try:
-                r = await self.client.post(self.url, json={"events": batch})
-                if r.is_success:
-                    ANALYTICS_FORWARD.labels("sent").inc(len(batch))
-                    return
-                if r.status_code < 500 and r.status_code not in RETRY_STATUSES:
-                    log.warning("analytics collector refused a batch of %s events: HTTP %s", len(batch),
-                                r.status_code)
-                    break
-                error = f"HTTP {r.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt < s.analytics_forward_max_attempts:
-                ANALYTICS_FORWARD.labels("retry").inc(len(batch))
-                log.info("analytics collector failed (%s); retry %s of %s", error, attempt,
-                         s.analytics_forward_max_attempts - 1)
-                await asyncio.sleep(s.analytics_forward_backoff_seconds * 2 ** (attempt - 1))
-        ANALYTICS_FORWARD.labels("dropped").inc(len(batch))
-        log.warning("analytics batch of %s events dropped: the collector did not take it", len(batch))
-
-
 class AnalyticsRecorder:
     """This process's event queue and its writer task (``start``/``stop`` from the app's lifespan)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pending: deque[dict[str, Any]] = deque()
+        self.pending: deque[Pending] = deque()
+        self.queue_size = settings.analytics_queue_size
+        self.batch_size = settings.analytics_batch_size
+        # Views are counted, not bucketed: a flush costs the same for 10 or 5,000 of them, so they wake the writer
+        # only when half the queue is taken (else the timer does); other events when a bucket is full.
+        self.view_wake = max(self.batch_size, self.queue_size // 2)
+        self.bucketed = 0  # events other than views queued since the last flush began
         self.retention = timedelta(days=settings.analytics_retention_days)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -169,15 +88,33 @@ class AnalyticsRecorder:
 
     def record(self, kind: EventKind, **fields: Any) -> None:
         """Queue one event (``fields``: ``visitor_id``, ``user_id``, ``product_id``, ``quantity``, ``query``,
-        ``results``, ``order_id``; None values are left out). Never blocks or raises."""
-        if len(self.pending) >= self.settings.analytics_queue_size:
-            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+        ``results``, ``order_id``; None values are left out when written). Never blocks or raises."""
+        visitor_id, user_id = fields.pop("visitor_id", None), fields.pop("user_id", None)
+        product_id = fields.pop("product_id", None)
+        if kind is EventKind.product_view:
+            self.record_view(product_id, visitor_id, user_id)
             return
-        event = {"kind": kind.value, "at": utcnow()}
-        event.update((k, v) for k, v in fields.items() if v is not None)
-        self.pending.append(event)
-        if len(self.pending) >= self.settings.analytics_batch_size:
+        if self._full():
+            return
+        self.pending.append((kind.value, time.time(), visitor_id, user_id, product_id, fields or None))
+        self.bucketed += 1
+        if self.bucketed >= self.batch_size:
             self.wake.set()
+
+    def record_view(self, product_id: str | None, visitor_id: str | None, user_id: str | None) -> None:
+        """``record(EventKind.product_view, ...)``: the hot path of every product page."""
+        if self._full():
+            return
+        self.pending.append((VIEW, time.time(), visitor_id, user_id, product_id, None))
+        if len(self.pending) >= self.view_wake:
+            self.wake.set()
+
+    def _full(self) -> bool:
+        """True (and the event counted as dropped) when the queue holds ``ANALYTICS_QUEUE_SIZE`` events."""
+        if len(self.pending) >= self.queue_size:
+            ANALYTICS_EVENTS.labels("dropped_queue_full").inc()
+            return True
+        return False
 
     def start(self) -> None:
         if self.forwarder is not None:
@@ -206,31 +143,69 @@ class AnalyticsRecorder:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.settings.analytics_flush_seconds)
             self.wake.clear()
             await self.flush()
+        await self.flush()  # what was queued during the last one (shutting down)
 
     async def flush(self) -> int:
-        """Write everything queued now as buckets (one insert per ``FLUSH_CHUNK`` events); returns how many
-        events were stored. A bucket the database refuses is dropped (counted and logged), never retried:
-        analytics must not pile up in memory."""
-        coll = AnalyticsBucket.get_pymongo_collection()
+        """Write what is queued when called, ``FLUSH_CHUNK`` events at a time (see the module docstring); events
+        queued meanwhile wait for the next flush, so a steady stream is written in batches, not one write after
+        another. Returns how many events were stored. What the database refuses is dropped (counted and logged),
+        never retried: analytics must not pile up in memory."""
         stored = 0
-        while self.pending:
-            events = [self.pending.popleft() for _ in range(min(len(self.pending), FLUSH_CHUNK))]
-            buckets = bucket_documents(events, self.retention, self.settings.analytics_batch_size)
-            try:
-                await coll.insert_many(buckets, ordered=False)
-                lost = 0
-            except Exception as exc:  # the database is down or refused some buckets
-                failed = ({e["index"] for e in exc.details.get("writeErrors", [])} if isinstance(exc, BulkWriteError)
-                          else set(range(len(buckets))))
-                lost = sum(len(buckets[i]["events"]) for i in failed)
+        left = len(self.pending)
+        self.bucketed = 0
+        while left and self.pending:
+            items = [self.pending.popleft() for _ in range(min(left, len(self.pending), FLUSH_CHUNK))]
+            left -= len(items)
+            views = ViewTallies(self.settings.tz)
+            others: list[dict[str, Any]] = []
+            for item in items:
+                kind, seconds, visitor_id, user_id, product_id, _ = item
+                if kind == VIEW and product_id:
+                    views.add(seconds, product_id, shopper_of(visitor_id, user_id))
+                else:
+                    others.append(event_dict(item))
+            lost = await self._write_views(views) + await self._write_buckets(others)
+            if lost:
                 ANALYTICS_EVENTS.labels("dropped_write_failed").inc(lost)
-                log.warning("analytics: %s of %s events not written: %s", lost, len(events),
-                            f"{type(exc).__name__}: {exc}"[:300])
-            ANALYTICS_EVENTS.labels("stored").inc(len(events) - lost)
-            stored += len(events) - lost
+            ANALYTICS_EVENTS.labels("stored").inc(len(items) - lost)
+            stored += len(items) - lost
             if self.forwarder is not None:
-                self.forwarder.offer(buckets)
+                self.forwarder.offer([event_dict(item) for item in items])
         return stored
+
+    async def _write_buckets(self, events: list[dict[str, Any]]) -> int:
+        """Insert ``events`` as buckets; returns how many were lost."""
+        if not events:
+            return 0
+        buckets = bucket_documents(events, self.retention, self.batch_size)
+        try:
+            await AnalyticsBucket.get_pymongo_collection().insert_many(buckets, ordered=False)
+            return 0
+        except Exception as exc:  # the database is down or refused some buckets
+            failed = ({e["index"] for e in exc.details.get("writeErrors", [])} if isinstance(exc, BulkWriteError)
+                      else set(range(len(buckets))))
+            lost = sum(len(buckets[i]["events"]) for i in failed)
+            _log_lost(lost, len(events), exc)
+            return lost
+
+    async def _write_views(self, views: ViewTallies) -> int:
+        """Add ``views`` to their day documents; returns how many views were lost."""
+        if not views.views:
+            return 0
+        done: list[str] = []
+        try:
+            lost = await store_view_tallies(views, self.retention, done)
+        except Exception as exc:  # the database is down
+            lost = views.views - sum(views.count(i) for i in done)
+            _log_lost(lost, views.views, exc)
+            return lost
+        if lost:
+            log.warning("analytics: %s of %s product views not written", lost, views.views)
+        return lost
+
+
+def _log_lost(lost: int, total: int, exc: Exception) -> None:
+    log.warning("analytics: %s of %s events not written: %s", lost, total, f"{type(exc).__name__}: {exc}"[:300])
 
 
 _installed: list[AnalyticsRecorder] = []
@@ -258,15 +233,24 @@ def record_order_paid(order: Any) -> None:
 
 def tracker_of(request: Any) -> Tracker:
     """The tracker of a request from its headers (``X-Visitor-Id``, validated; a bad one is ignored) — also
-    where no dependency runs, e.g. a catalog response answered from the ready-response store."""
-    return Tracker(request.app.state.settings, valid_visitor_id(request.headers.get("x-visitor-id")),
-                   request.headers.get("authorization"))
+    where no dependency runs, e.g. a catalog response answered from the ready-response store. Reads the raw
+    ASGI headers (the first of each name), without building the request's header mapping."""
+    visitor = authorization = None
+    for name, value in request.scope["headers"]:
+        if name == b"x-visitor-id":
+            if visitor is None:
+                visitor = value.decode("latin-1")
+        elif name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    return Tracker(request.scope["app"].state.settings, valid_visitor_id(visitor), authorization)
 
 
 class Tracker:
     """Records one request's funnel events with its visitor id and, when signed in, its user id (from the
     request's authentication, or the bearer token's subject on public catalog reads, which do not load the
-    account: a signature check, no database read)."""
+    account: a signature check, no database read, only when the request carries a bearer token)."""
+
+    __slots__ = ("settings", "visitor_id", "authorization")
 
     def __init__(self, settings: Settings, visitor_id: str | None, authorization: str | None) -> None:
         self.settings = settings
@@ -285,7 +269,8 @@ class Tracker:
             _installed[-1].record(kind, visitor_id=self.visitor_id, user_id=self._user_id(), **fields)
 
     def product_viewed(self, product_id: str) -> None:
-        self._record(EventKind.product_view, product_id=product_id)
+        if _installed:
+            _installed[-1].record_view(product_id, self.visitor_id, self._user_id())
 
     def searched(self, q: str, results: int) -> None:
         query = normalize(q)[:MAX_QUERY_CHARS].strip()

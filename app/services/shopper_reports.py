@@ -1,7 +1,10 @@
 """Shopper-behaviour reports for staff: the conversion funnel by day, searches (with and without results),
 product interest against purchases, cart abandonment.
 
-Read like the sales reports (``app/services/reports.py``): one indexed ``find`` per event kind for the buckets
+Product views come counted (``ProductViewDay``: per shop day and product, the views and the distinct shoppers):
+one indexed ``find`` of the days of the range (index ``day``, ISO date strings), refused with a 422
+``report-too-large`` past ``REPORTS_MAX_ROWS`` shoppers (a day document without any counts as one). The other
+kinds are read like the sales reports (``app/services/reports.py``): one indexed ``find`` per event kind for the buckets
 overlapping the UTC instants of the requested shop days (``kind`` + ``start`` < range end + ``end`` >= range
 start, index ``kind_start``), keeping the events inside the range, grouped here in Python, refused with a 422
 ``report-too-large`` past ``REPORTS_MAX_ROWS`` events of a kind.
@@ -20,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.core.clock import ensure_utc
-from app.models.analytics import AnalyticsBucket, EventKind
+from app.models.analytics import AnalyticsBucket, EventKind, ProductViewDay
 from app.models.catalog import Product
 from app.models.reports import (
     CartAbandonmentResult,
@@ -33,6 +36,7 @@ from app.models.reports import (
 )
 from app.schemas.reports import ReportRange
 from app.schemas.shopper_reports import LimitedRange
+from app.services.analytics_store import shopper_key
 from app.services.reports import ReportService, ReportTooLarge
 
 IN_CHUNK = 500  # order ids per $in look-up
@@ -40,17 +44,6 @@ IN_CHUNK = 500  # order ids per $in look-up
 
 def ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
-
-
-def shopper_key(event: dict[str, Any]) -> str | None:
-    """``v:<visitor id>``, else ``u:<user id>``, else ``o:<order id>`` (checkouts and payments), else None."""
-    if event.get("visitor_id"):
-        return f"v:{event['visitor_id']}"
-    if event.get("user_id"):
-        return f"u:{event['user_id']}"
-    if event.get("order_id"):
-        return f"o:{event['order_id']}"
-    return None
 
 
 class Stage:
@@ -67,6 +60,11 @@ class Stage:
             self.shoppers.add(key)
         if order_id:
             self.orders.add(order_id)
+
+    def add_counted(self, events: int, keys: list[str]) -> None:
+        """Add ``events`` events (counted in storage) by the shoppers ``keys``."""
+        self.events += events
+        self.shoppers.update(keys)
 
 
 def figures(view: Stage, cart: Stage, checkout: Stage, paid: Stage) -> FunnelStages:
@@ -94,6 +92,23 @@ class ShopperReportService(ReportService):
                                      limit=cap)
         return events
 
+    async def _views(self, start: date, end: date) -> list[dict[str, Any]]:
+        """The product-view days (``day``, ``product_id``, ``views``, ``viewers``) of the shop days ``start..end``.
+        Raises ReportTooLarge past ``REPORTS_MAX_ROWS`` viewers (a day without any counts as one)."""
+        cap = self.settings.reports_max_rows
+        cursor = ProductViewDay.get_pymongo_collection().find(
+            {"day": {"$gte": start.isoformat(), "$lte": end.isoformat()}},
+            {"day": 1, "product_id": 1, "views": 1, "viewers": 1})
+        days: list[dict[str, Any]] = []
+        rows = 0
+        async for doc in cursor:
+            days.append(doc)
+            rows += max(1, len(doc.get("viewers") or []))
+            if rows > cap:
+                raise ReportTooLarge(f"This report would read more than {cap} viewers; choose a shorter range.",
+                                     limit=cap)
+        return days
+
     async def _paid(self, start: date, end: date) -> list[dict[str, Any]]:
         """Paid events of the range, each with ``key`` = the shopper of its order's checkout."""
         paid = await self._events(EventKind.order_paid, start, end)
@@ -117,8 +132,11 @@ class ShopperReportService(ReportService):
         days = [q.from_ + timedelta(days=n) for n in range((q.to - q.from_).days + 1)]
         per_day = {d: (Stage(), Stage(), Stage(), Stage()) for d in days}
         total = (Stage(), Stage(), Stage(), Stage())
+        for doc in await self._views(q.from_, q.to):
+            views, viewers = int(doc.get("views") or 0), doc.get("viewers") or []
+            per_day[date.fromisoformat(doc["day"])][0].add_counted(views, viewers)
+            total[0].add_counted(views, viewers)
         streams = [
-            (0, await self._events(EventKind.product_view, q.from_, q.to)),
             (1, await self._events(EventKind.cart_add, q.from_, q.to)),
             (2, await self._events(EventKind.checkout_start, q.from_, q.to)),
             (3, await self._paid(q.from_, q.to)),
@@ -164,12 +182,9 @@ class ShopperReportService(ReportService):
     async def product_interest(self, q: LimitedRange) -> ProductInterestResult:
         views: Counter[str] = Counter()
         viewers: dict[str, set[str]] = defaultdict(set)
-        for e in await self._events(EventKind.product_view, q.from_, q.to):
-            pid = e.get("product_id")
-            if pid:
-                views[pid] += 1
-                if key := shopper_key(e):
-                    viewers[pid].add(key)
+        for doc in await self._views(q.from_, q.to):
+            views[doc["product_id"]] += int(doc.get("views") or 0)
+            viewers[doc["product_id"]].update(doc.get("viewers") or [])
         units: Counter[str] = Counter()
         orders: Counter[str] = Counter()
         line_names: dict[str, str] = {}
