@@ -49,8 +49,18 @@ class PricedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PromoLine:
+    """A cart line as promo evaluation sees it: its product, category ancestry and total in cents."""
+
+    product_id: str
+    category_path: list[str]
+    line_total: int
+
+
+@dataclass(frozen=True, slots=True)
 class AppliedPromo:
-    """What the cart's promo code gives now: ``discount`` in cents, and free delivery or not."""
+    """What the cart's promo code gives now (``PromoService.evaluate``): ``discount`` in cents, capped by the
+    eligible subtotal and the code's ``max_discount``, and free delivery or not."""
 
     code: str
     discount: int

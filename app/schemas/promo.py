@@ -79,15 +79,9 @@ class PromoOut(BaseModel):
     updated_at: UtcDateTime
 
 
-class PromoLine(BaseModel):
-    """A cart line as promo evaluation sees it."""
-
-    product_id: str
-    category_path: list[str]
-    line_total: int
-
-
 class PromoResult(BaseModel):
+    """What the cart's promo code gives now: the discount in cents and whether delivery is free."""
+
     code: str
     discount: int = Field(description="Cents, capped by the eligible subtotal and max_discount.")
     free_delivery: bool

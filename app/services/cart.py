@@ -26,7 +26,6 @@ from app.models.cart_pricing import AppliedPromo, PricedCart, PromoError
 from app.models.catalog import Product, ProductStatus
 from app.models.user import User
 from app.schemas.cart import MAX_LINE_QUANTITY, MAX_LINES, CartItemIn, CartItemPatch, MoveToCartIn
-from app.schemas.promo import PromoResult
 from app.services.cart_lines import price_line, promo_lines
 from app.services.delivery import DeliveryService
 from app.services.promo import PromoService, percent_of
@@ -400,7 +399,7 @@ class CartService:
         out.id, out.lines, out.subtotal, out.cart_version = cart.id, lines, subtotal, cart.version
         out.item_count = sum(x.quantity for x in lines)
         out.promo_code = cart.promo_code
-        promo: PromoResult | None = None  # the promo service answers with its API schema (see AppliedPromo)
+        promo: AppliedPromo | None = None
         if cart.promo_code:
             try:
                 promo = await self.promos.evaluate(cart.promo_code, subtotal=subtotal,
@@ -413,8 +412,7 @@ class CartService:
                 f"{promo.code} gives free delivery, and this order has no delivery fee (store pickup); "
                 "remove the code to continue."))
             promo = None
-        out.promo = AppliedPromo(code=promo.code, discount=promo.discount, free_delivery=promo.free_delivery,
-                                 kind=promo.kind, description=promo.description) if promo else None
+        out.promo = promo
         out.discount = promo.discount if promo else 0
         if delivery_fee is not None and (free_delivery or (promo is not None and promo.free_delivery)):
             delivery_fee = 0

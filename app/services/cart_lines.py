@@ -4,9 +4,8 @@ evaluated on; applied by ``CartService.price``."""
 from __future__ import annotations
 
 from app.models.cart import CartLine
-from app.models.cart_pricing import LineAddOn, LineFlags, PricedCart, PricedLine
+from app.models.cart_pricing import LineAddOn, LineFlags, PricedCart, PricedLine, PromoLine
 from app.models.catalog import Product, ProductStatus, Size
-from app.schemas.promo import PromoLine
 
 
 def price_line(line: CartLine, product: Product | None, wanted: int) -> PricedLine:

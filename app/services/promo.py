@@ -22,11 +22,12 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.money import money
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import update_versioned
+from app.models.cart_pricing import AppliedPromo, PromoLine
 from app.models.catalog import Category
 from app.models.promo import PromoCode, PromoCustomerUses, PromoKind, PromoRedemption, RedemptionStatus
-from app.schemas.promo import PromoIn, PromoLine, PromoPatch, PromoResult
+from app.schemas.promo import PromoIn, PromoPatch
 
-__all__ = ["PromoLine", "PromoResult", "PromoService"]
+__all__ = ["PromoService"]
 
 Clock = Callable[[], datetime]
 _CODE_RE = re.compile(r"^[A-Z0-9_-]{1,32}$")
@@ -158,7 +159,7 @@ class PromoService:
             raise Unprocessable("This code has expired.", code="promo-expired")
 
     async def evaluate(self, code: str, *, subtotal: int, lines: builtins.list[PromoLine], user_id: str | None,
-                       email: str | None) -> PromoResult:
+                       email: str | None) -> AppliedPromo:
         """The discount ``code`` gives on these lines now, or Unprocessable with the reason code."""
         promo = await self._find(code)
         self._check_window(promo)
@@ -186,9 +187,9 @@ class PromoService:
         elif promo.kind == PromoKind.fixed:
             discount = promo.amount or 0
         discount = min(discount, eligible, promo.max_discount if promo.max_discount is not None else discount)
-        return PromoResult(code=promo.code, discount=max(0, discount),
-                           free_delivery=promo.kind == PromoKind.free_delivery, kind=promo.kind,
-                           description=promo.description)
+        return AppliedPromo(code=promo.code, discount=max(0, discount),
+                            free_delivery=promo.kind == PromoKind.free_delivery, kind=promo.kind,
+                            description=promo.description)
 
     # --- uses -----------------------------------------------------------------------------------
     async def take_use(self, code: str, *, order_id: str, user_id: str | None, email: str | None) -> None:
