@@ -49,6 +49,12 @@ def test_problem_schema_has_the_members_the_server_sends(doc):
     codes = doc["components"]["schemas"]["ProblemCode"]["enum"]
     assert {"validation-error", "malformed-json", "not-found", "out-of-stock", "slot-full", "zip-not-served",
             "payments-unavailable", "invalid-token", "rate-limited", "promo-expired"} <= set(codes)
+    # Codes chosen at run time (a delivery date's reason, answered by checkout) are listed too ...
+    assert {"date-in-past", "past-cutoff", "too-far-ahead", "date-closed", "promo-no-delivery-fee"} <= set(codes)
+    # ... and no value that is not an error: sizes and add-ons (code="standard"), order flags, or a second
+    # slug for one condition (413 is request-body-too-large, 422 validation-error, 429 rate-limited).
+    assert not {"standard", "balloon", "paid-after-close", "payload-too-large", "validation-failed",
+                "too-many-requests", "internal-server-error"} & set(codes)
 
 
 def test_every_extension_member_raised_in_the_code_is_documented():

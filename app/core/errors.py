@@ -86,9 +86,11 @@ def status_code_slug(status: int) -> str:
     return _TITLES.get(status, "error").lower().replace(" ", "-")
 
 
-# Codes answered by this module itself (beside each AppError subclass's own): part of the published enum.
+# Codes answered by this module itself (beside each AppError subclass's own): part of the published enum. The
+# status slugs are those of errors raised without a code: by Starlette/FastAPI (no route 404, wrong method 405,
+# an unreadable form 400), by the body limit (413) and for a non-JSON body (415).
 FRAMEWORK_CODES = ("malformed-json", "validation-error", "internal-error",
-                   *(status_code_slug(s) for s in _TITLES))
+                   *(status_code_slug(s) for s in (400, 404, 405, 413, 415)))
 
 
 def problem(status: int, *, detail: str, code: str | None = None, title: str | None = None,

@@ -109,27 +109,37 @@ def _subclasses(cls: type[_T]) -> Iterator[type[_T]]:
         yield from _subclasses(sub)
 
 
+# Besides AppError subclasses, the calls whose ``code=`` is a problem code: ``core.errors.problem`` and the
+# cart's ``PromoError`` (a promo refusal the checkout answers with that code).
+CODE_CARRIERS = frozenset({"AppError", "problem", "PromoError"})
+
+
 @cache
-def _literal_codes(root: Path) -> frozenset[str]:
-    """Literal ``code="…"`` keywords of calls in the package's source (``raise Conflict(..., code="x")``)."""
+def _literal_codes(root: Path, carriers: frozenset[str]) -> frozenset[str]:
+    """Literal ``code="…"`` keywords of calls to ``carriers`` (class or function names) in the package's source
+    (``raise Conflict(..., code="x")``); other calls' ``code=`` (a size, an add-on, a promo code) are data."""
     found: set[str] = set()
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call):
-                for kw in node.keywords:
-                    if kw.arg == "code" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                        found.add(kw.value.value)
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name not in carriers:
+                continue
+            for kw in node.keywords:
+                if kw.arg == "code" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    found.add(kw.value.value)
     return frozenset(found)
 
 
 def problem_codes() -> list[str]:
     """Every problem ``code`` the API can answer (see the module docstring for where they come from)."""
     codes = set(FRAMEWORK_CODES) | _registered_codes | {AppError.code}
-    codes |= {sub.code for sub in _subclasses(AppError)}
-    # Literal codes passed to AppError constructors; values of other ``code=`` keywords (e.g. a PromoResult's
-    # code) are promo codes like "WELCOME10", never kebab-case, so the shape keeps them out.
-    kebab = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-    codes |= {c for c in _literal_codes(Path(__file__).resolve().parents[1]) if kebab.fullmatch(c)}
+    subclasses = list(_subclasses(AppError))
+    codes |= {sub.code for sub in subclasses}
+    carriers = CODE_CARRIERS | {sub.__name__ for sub in subclasses}
+    codes |= _literal_codes(Path(__file__).resolve().parents[1], frozenset(carriers))
     return sorted(codes)
 
 

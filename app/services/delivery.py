@@ -17,6 +17,7 @@ from app.config import Settings
 from app.core.atomic import ensure_document
 from app.core.clock import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.openapi import register_problem_codes
 from app.core.pagination import PageParams, paginate
 from app.core.versioned import update_versioned
 from app.models.delivery import (
@@ -48,6 +49,7 @@ REASONS = {
     "slot-full": "This time slot is fully booked.",
     "no-slot-available": "No time slot is left on this date.",
 }
+register_problem_codes(*REASONS)  # answered as problem codes by checkout (``quote``), chosen at run time
 
 
 class DeliveryQuote(BaseModel):

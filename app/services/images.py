@@ -39,7 +39,7 @@ DECODERS = ["JPEG", "PNG", "WEBP"]  # no other Pillow decoder ever sees an uploa
 
 
 class PayloadTooLarge(AppError):
-    status, code, title = 413, "payload-too-large", "Request body too large"
+    status, code, title = 413, "request-body-too-large", "Request body too large"
 
 
 @dataclass(frozen=True)
