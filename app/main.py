@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Cart-Token",
                        "X-Order-Token", "X-Session-Mode", "If-None-Match", "Last-Event-ID", "X-Visitor-Id"],
-        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed"],
+        expose_headers=["X-Request-ID", "Retry-After", "ETag", "X-Cart-Token", "Idempotent-Replayed", "Location"],
         max_age=600,
     )
     app.add_middleware(HttpMiddleware, max_body_bytes=settings.max_body_bytes,
