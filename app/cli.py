@@ -132,8 +132,12 @@ def served_at(host: str, port: int) -> dict[str, str]:
 
 
 @cli.command()
-def seed() -> None:
-    """Add demo data (idempotent) and print the demo logins."""
+def seed(
+    host: Annotated[str, typer.Option(help="The host `serve` will bind (named by the demo's links)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port `serve` will use (named by the demo's links)")] = 8000,
+) -> None:
+    """Add demo data (idempotent) and print the demo logins. Local image URLs name ``--host``/``--port`` (the
+    address ``serve`` will use) unless PUBLIC_BASE_URL is set."""
     from app.demo.seed import seed_all
 
     async def run() -> list[str]:
@@ -141,8 +145,27 @@ def seed() -> None:
             async with connected(url):
                 return await seed_all()
 
-    for line in asyncio.run(run()):
+    with _environment(served_at(host, port)):
+        lines = asyncio.run(run())
+    for line in lines:
         typer.echo(line)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` in the environment (and re-read the settings) for the block only."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
 
 
 @cli.command("create-admin")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,15 @@ def cli_db(mongo_url, monkeypatch):
     client.drop_database(name)
     client.close()
     get_settings.cache_clear()
+
+
+def test_seed_names_the_address_serve_will_use_in_the_demo_image_urls(cli_db, monkeypatch):
+    invoke, db = cli_db
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    assert invoke("seed", "--port", "9123").exit_code == 0
+    urls = [i["url"] for p in db.products.find({}) for i in p.get("images", [])]
+    assert urls and all(u.startswith("http://127.0.0.1:9123/") for u in urls), urls[:3]
+    assert "PUBLIC_BASE_URL" not in os.environ  # set for the seeding only
 
 
 def test_seed_is_idempotent_and_prints_the_demo_logins(cli_db):
