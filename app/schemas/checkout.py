@@ -13,8 +13,8 @@ from app.core.types import RequestDate
 from app.models.order import Order, PaymentMethod, PaymentStatus
 from app.schemas.auth import Email
 from app.schemas.common import StrictModel
-from app.schemas.delivery import ZipCode
 from app.schemas.orders import OrderOut, order_out
+from app.schemas.users import Zip
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=7, max_length=20,
                                          pattern=r"^\+?[0-9 ().-]{7,20}$")]
@@ -28,7 +28,8 @@ class CheckoutAddress(StrictModel):
     line2: Annotated[str, FreeText(120)] | None = None
     city: Annotated[str, FreeText(80, min_length=1)]
     state: Annotated[str, FreeText(40, min_length=2)]
-    zip: ZipCode
+    zip: Zip = Field(description="ZIP or ZIP+4 (`12345` or `12345-6789`); the delivery zone is found by its "
+                                 "first five digits.")
 
 
 class CheckoutDelivery(StrictModel):

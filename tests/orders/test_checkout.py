@@ -18,6 +18,7 @@ from tests.checkout_helpers import (
     open_shop,
 )
 from tests.factories import make_product
+from tests.support import assert_problem
 
 
 async def test_customer_checkout_snapshots_the_cart_and_creates_a_payment_intent(app, client, admin, customer,
@@ -201,3 +202,20 @@ async def test_slot_with_capacity_three_and_ten_concurrent_checkouts(app, client
     r = await client.get(f"{API}/delivery/options", params={"zip": "10012", "date": "2030-04-10"})
     afternoon = next(s for s in r.json()["dates"][0]["slots"] if s["code"] == "afternoon")
     assert afternoon["available"] is False
+
+
+async def test_a_zip_plus_4_address_is_delivered_by_the_zone_of_its_first_five_digits(app, client, admin, customer,
+                                                                                      stripe_double):
+    await open_shop(app, client, admin[1], fee=999)
+    _, h = customer
+    await add_to_cart(client, await make_product(), headers=h)
+    body = checkout_body()
+    body["delivery"]["address"]["zip"] = "10012-1234"  # as saved addresses and /delivery/options accept it
+    r = await checkout(client, h, body)
+    assert r.status_code == 201, r.text
+    order = r.json()["order"]
+    assert order["delivery"]["zone_id"] and order["amounts"]["delivery_fee"] == 999
+    assert order["delivery"]["address"]["zip"] == "10012-1234"
+    bad = checkout_body()
+    bad["delivery"]["address"]["zip"] = "10012-12"
+    assert_problem(await checkout(client, h, bad), 422, "validation-error")
