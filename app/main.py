@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from app.composition import Runtime, open_services, response_store
 from app.config import Settings, get_settings
 from app.core import bus as event_bus
+from app.core.cors import ProblemCORSMiddleware
 from app.core.docs import install_docs
 from app.core.embedded_mongo import EmbeddedMongo
 from app.core.errors import install_error_handlers
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # catalog responses answered without routing (after the default rate limit), inside the access log.
     app.add_middleware(ResponseCacheMiddleware, store_of=response_store, guard=default_limit)
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

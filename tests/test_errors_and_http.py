@@ -80,6 +80,17 @@ async def test_hsts_only_behind_https(make_settings, app_factory):
     assert r.headers["strict-transport-security"].startswith("max-age=")
 
 
+async def test_a_refused_cors_preflight_is_a_problem(client):
+    r = await client.options(f"{API}/cart/items", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    body = assert_problem(r, 400, "cors-refused")
+    assert body["detail"] == "Disallowed CORS origin" and "access-control-allow-origin" not in r.headers
+    r = await client.options(f"{API}/cart/items", headers={
+        "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-unknown"})
+    assert assert_problem(r, 400, "cors-refused")["detail"] == "Disallowed CORS headers"
+
+
 async def test_cors_preflight_from_a_configured_origin(client):
     r = await client.options(f"{API}/auth/login", headers={
         "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
