@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from statistics import median_high as median  # the upper middle value, as the runs have always been read
 
 import httpx
 
@@ -155,9 +156,6 @@ async def main(opts: argparse.Namespace) -> None:
                 server.stop()  # the recording side writes what it holds on the way out
         await asyncio.sleep(1.5)  # let the last batch be written
         stored = await stored_events(url)
-
-        def median(xs: list[float]) -> float:
-            return sorted(xs)[len(xs) // 2]
 
         print(f"GET {path}, {opts.pairs} pairs of processes x {opts.rounds} alternating rounds of {opts.seconds} s "
               f"per side, {opts.concurrency} connections, load from wrk")
@@ -297,9 +295,6 @@ def same_process(opts: argparse.Namespace, binary: str) -> None:
         thread.join()
     finally:
         mongo.stop()
-
-    def median(xs: list[float]) -> float:
-        return sorted(xs)[len(xs) // 2]
 
     print(f"GET {path}, one process, recording on/off in {opts.rounds} alternating rounds of {opts.seconds} s, "
           f"{opts.concurrency} connections, load from wrk")

@@ -60,9 +60,7 @@ async def _check_cache_semantics(runtime, reader: httpx.AsyncClient, writer: htt
 
 
 async def _version(runtime) -> int:
-    from app.services.catalog_cache import get_catalog_cache
-
-    return await get_catalog_cache(runtime).version()
+    return await runtime.catalog_cache.version()
 
 
 async def test_in_process_cache(app, client, staff):

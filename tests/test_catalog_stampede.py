@@ -16,7 +16,6 @@ from pymongo import monitoring
 
 from app.models.catalog import Product
 from app.services import catalog_cache
-from app.services.catalog_cache import get_catalog_cache
 from tests.catalog_fixtures import make_product
 from tests.support import API, new_client
 
@@ -58,17 +57,17 @@ monitoring.register(_LISTENER)  # applies to the clients created from now on (ea
 
 async def _seed(app, n: int = 6) -> list[Product]:
     products = [await make_product(colors=["pink"], price_min=4000 + 100 * i) for i in range(n)]
-    await get_catalog_cache(app.state.runtime).bump()
+    await app.state.runtime.catalog_cache.bump()
     return products
 
 
 async def _cold(*apps) -> None:
     """Make every cached entry unreachable (a catalog write and a stock change elsewhere)."""
-    cache = get_catalog_cache(apps[0].state.runtime)
+    cache = apps[0].state.runtime.catalog_cache
     await cache.bump()
     await cache.bump_stock()
     for app in apps[1:]:  # with Redis the others learn it through the bus; without, each has its own versions
-        other = get_catalog_cache(app.state.runtime)
+        other = app.state.runtime.catalog_cache
         if other.redis is None:
             await other.bump()
             await other.bump_stock()
@@ -103,7 +102,7 @@ async def test_two_processes_sharing_redis_query_the_database_once(make_settings
         expected = (await c1.get(LIST)).content
 
         await _cold(one, two)
-        caches = [get_catalog_cache(a.state.runtime) for a in (one, two)]
+        caches = [a.state.runtime.catalog_cache for a in (one, two)]
         for _ in range(500):  # process two learns of the new versions through the bus
             if await caches[1].versions() == await caches[0].versions():
                 break
@@ -123,7 +122,7 @@ async def test_a_lock_left_by_a_dead_process_delays_a_miss_only_until_the_wait_i
     settings = make_settings(redis_url=redis_url, catalog_fill_wait_seconds=0.3)
     async with app_factory(settings) as app, new_client(app) as client:
         await _seed(app)
-        cache = get_catalog_cache(app.state.runtime)
+        cache = app.state.runtime.catalog_cache
         assert (await client.get(LIST)).status_code == 200
         entries = [k.decode() for k in await cache.redis.keys(cache.prefix + "*") if b":list:" in k or b":stock:" in k]
         assert len(entries) == 2

@@ -321,11 +321,6 @@ class CatalogCacheOwner(Protocol):
     def catalog_cache(self) -> CatalogCache: ...
 
 
-def get_catalog_cache(owner: CatalogCacheOwner) -> CatalogCache:
-    """The app's catalog cache, held by ``owner``."""
-    return owner.catalog_cache
-
-
 def _cache_of(target: CatalogCache | CatalogCacheOwner) -> CatalogCache:
     return target if isinstance(target, CatalogCache) else target.catalog_cache
 
