@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
 
 from app.config import Settings
+from app.core import security
 from app.core.clock import utcnow
 from app.core.security import hash_password
 from app.main import create_app
@@ -22,6 +23,14 @@ from tests.services import RedisProcess, SmtpSink, mongo_from_env_or_embedded
 pytest_plugins = ["tests.support", "tests.stripe_fixtures", "tests.events_support"]
 
 PASSWORD = "Blooming-Peonies-42"
+
+# Password hashing in this process at a test cost: the same CryptContext (argon2id, bcrypt verified and
+# upgraded) with argon2's memory and time costs turned down, as Django's test settings do with their hasher.
+# The production cost (libpass defaults: 64 MiB, 3 passes, 4 lanes) is ~0.15 s of two cores per hash or check,
+# and the suite makes thousands of them. Servers the tests start as processes keep the production cost.
+security.pwd_context = security.pwd_context.copy(argon2__memory_cost=1024, argon2__time_cost=1,
+                                                 argon2__parallelism=1)
+security._DUMMY_HASH = security.pwd_context.hash("a password nobody has")
 
 
 @pytest.fixture(scope="session")
