@@ -5,8 +5,8 @@ A PyMongo command listener (registered before the app connects) counts the comma
 request's context and the wrapper adds ``X-Bench-Db-Commands: <n>``. Work outside a request (background
 jobs, the event bus) is not counted. Used only by the benchmark, never by the app.
 
-``BENCH_PROFILE=/path/file.prof`` also profiles the process with cProfile (CPU time, not wall time: a send on a
-loopback socket to a busy database otherwise looks like our cost) and writes the stats at lifespan shutdown
+``BENCH_PROFILE=/path/file-%p.prof`` also profiles the process with cProfile (``%p``: its process id; CPU
+time, not wall time: a send on a loopback socket to a busy database otherwise looks like our cost) and writes the stats at lifespan shutdown
 (uvicorn re-raises SIGTERM after shutdown, so ``atexit`` never runs). Read them with ``python -m pstats``.
 Note that cProfile counts each resumption of a coroutine as a call.
 """
@@ -44,7 +44,9 @@ monitoring.register(_Listener())
 def create() -> Any:
     from app.main import app_factory
 
-    profile_path = os.environ.get("BENCH_PROFILE")  # a cProfile of the process, written at lifespan shutdown
+    # A cProfile of the process, written at lifespan shutdown; "%p" in the path becomes the process id, so that
+    # both sides of bench/checkout.py (ours and the baseline) keep their own file.
+    profile_path = os.environ.get("BENCH_PROFILE", "").replace("%p", str(os.getpid()))
     profile = cProfile.Profile(time.process_time) if profile_path else None  # CPU, not wall time
     if profile is not None:
         profile.enable()
