@@ -6,9 +6,9 @@ request's context and the wrapper adds ``X-Bench-Db-Commands: <n>``. Work outsid
 jobs, the event bus) is not counted. Used only by the benchmark, never by the app.
 
 ``BENCH_PROFILE=/path/file-%p.prof`` also profiles the process with cProfile (``%p``: its process id; CPU
-time, not wall time: a send on a loopback socket to a busy database otherwise looks like our cost) and writes the stats at lifespan shutdown
-(uvicorn re-raises SIGTERM after shutdown, so ``atexit`` never runs). Read them with ``python -m pstats``.
-Note that cProfile counts each resumption of a coroutine as a call.
+time, not wall time: a send on a loopback socket to a busy database otherwise looks like our cost) and writes
+the stats at lifespan shutdown (uvicorn re-raises SIGTERM after shutdown, so ``atexit`` never runs). Read them
+with ``python -m pstats``. Note that cProfile counts each resumption of a coroutine as a call.
 """
 
 from __future__ import annotations

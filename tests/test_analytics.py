@@ -28,7 +28,7 @@ from tests.checkout_helpers import checkout, checkout_body, open_shop
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
 from tests.support import API, assert_problem, new_client
-from tests.test_cli import MIGRATIONS, cli_db  # noqa: F401, F811 (the fixture)
+from tests.test_cli import MIGRATIONS, cli_db, distance_back_to  # noqa: F401, F811 (the fixture)
 
 NY = ZoneInfo("America/New_York")
 VISITOR = "3f0c7d1e-9b2a-4c5d-8e6f-0a1b2c3d4e5f"
@@ -447,7 +447,8 @@ def test_the_migration_counts_stored_product_views_and_back(cli_db):  # noqa: F8
                     "apv_2030-04-09_prd_tulip": (1, [])}
     assert [bk["kind"] for bk in db.analytics_events.find({})] == ["search"]
 
-    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward", "--distance", "1")
+    r = invoke("migrate", "--path", str(MIGRATIONS), "--backward", "--distance",
+               distance_back_to("20261212_000001_product_view_days.py"))
     assert r.exit_code == 0, r.output
     assert "analytics_product_views" not in db.list_collection_names()
     back = sorted(((bk["start"], e.get("product_id"), e.get("visitor_id"), e.get("user_id"))

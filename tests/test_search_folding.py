@@ -41,6 +41,23 @@ async def test_admin_changes_keep_the_search_words_current(client, staff):
     assert await _names(client, q="blush") == []
 
 
+async def test_occasions_and_colors_are_searched_by_their_labels(client, staff):
+    await make_product(name="Golden Hour", occasions=["mothers_day", "birthday"], colors=["yellow"])
+    await make_product(name="Quiet Lilies", occasions=["sympathy"], colors=["white"])
+    assert await _names(client, q="birthday") == ["Golden Hour"]
+    assert await _names(client, q="mother's day") == ["Golden Hour"]
+    assert await _names(client, q="mothers yellow") == ["Golden Hour"]
+    assert await _names(client, q="white sympathy") == ["Quiet Lilies"]
+    assert await _names(client, q="wedding") == []
+
+    lilies = (await client.get(f"{API}/products", params={"q": "lilies"})).json()["items"][0]
+    r = await client.patch(f"{API}/admin/products/{lilies['id']}", headers=staff[1],
+                           json={"occasions": ["get_well"], "colors": ["pink"]})
+    assert r.status_code == 200, r.text
+    assert await _names(client, q="get well pink") == ["Quiet Lilies"]
+    assert await _names(client, q="sympathy") == []
+
+
 async def test_the_demo_seed_is_searchable_without_accents(client, app):
     from tests.catalog_helpers import seed
 
@@ -59,6 +76,8 @@ def test_the_migration_stores_search_words_and_goes_back(cli_db):  # noqa: F811
         {"_id": "prd_old1", "name": "Rosé Garden", "tags": ["blush"], "flower_types": ["roses"],
          "description": "Soft café tones", "search_text": "rose garden blush roses"},
         {"_id": "prd_old2", "name": "Sunny Tulips", "tags": [], "flower_types": ["tulips"]},
+        {"_id": "prd_old3", "name": "Golden Hour", "occasions": ["mothers_day"], "colors": ["yellow"],
+         "description": "Warm"},
     ])
     r = invoke("migrate", "--path", str(MIGRATIONS))
     assert r.exit_code == 0, r.output
@@ -66,6 +85,9 @@ def test_the_migration_stores_search_words_and_goes_back(cli_db):  # noqa: F811
     assert old1["search_words"] == ["rose", "garden", "blush", "roses", "soft", "cafe", "tones"]
     assert "search_text" not in old1
     assert db.products.find_one({"_id": "prd_old2"})["search_words"] == ["sunny", "tulips"]
+    # 20261213: occasions (by label) and colours, before the description
+    assert db.products.find_one({"_id": "prd_old3"})["search_words"] == ["golden", "hour", "mothers", "day",
+                                                                         "yellow", "warm"]
 
     r = invoke("migrate", "--path", str(MIGRATIONS), "--backward")
     assert r.exit_code == 0, r.output

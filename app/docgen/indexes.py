@@ -77,8 +77,8 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
                               "rewrites `category_path` of its products",
     ("products", "name_keys"): "`/search/suggest` product-name prefixes (anchored regex in `$elemMatch`)",
     ("products", "search_words"): "`/products?q=`: an anchored prefix match per query word on the accent- and "
-                                  "case-folded words of name, tags, flower types and description, ranked by the "
-                                  "app (app/services/catalog_read.py)",
+                                  "case-folded words of name, tags, flower types, occasions, colours and "
+                                  "description, ranked by the app (app/services/catalog_read.py)",
     ("stream_tickets", "expires_ttl"): "TTL clean-up of spent or expired live-stream tickets (taken by `_id`)",
     ("stock_movements", "product"): "`/admin/products/{id}/stock-movements`, newest first by `_id`",
     ("reviews", "product_user_unique"): "one review per product and customer (a second is 409)",

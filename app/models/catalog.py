@@ -35,6 +35,16 @@ class Occasion(StrEnum):
     valentines_day = "valentines_day"
 
 
+# What shoppers read for each occasion (facets, suggestions) and what search matches it by.
+OCCASION_LABELS: dict[Occasion, str] = {
+    Occasion.birthday: "Birthday", Occasion.anniversary: "Anniversary", Occasion.love_romance: "Love & Romance",
+    Occasion.wedding: "Wedding", Occasion.sympathy: "Sympathy", Occasion.get_well: "Get Well",
+    Occasion.congratulations: "Congratulations", Occasion.thank_you: "Thank You", Occasion.new_baby: "New Baby",
+    Occasion.just_because: "Just Because", Occasion.mothers_day: "Mother's Day",
+    Occasion.valentines_day: "Valentine's Day",
+}
+
+
 class FlowerType(StrEnum):
     roses = "roses"
     lilies = "lilies"
@@ -157,7 +167,8 @@ class Product(Document):
     rating_count: int = 0
     rating_avg: float = 0.0
     units_sold: int = 0
-    # The folded words of name, tags, flower types and description (text.search_words): `q` matches each
+    # The folded words of name, tags, flower types, occasions (their labels), colors and description
+    # (text.search_words): `q` matches each
     # query word as a prefix of one of them. Derived here when a product is built without it; changes of
     # its sources recompute it (services/product_admin.py).
     search_words: list[str] = Field(default_factory=list)
@@ -194,12 +205,17 @@ class Product(Document):
     @model_validator(mode="after")
     def _derive_search_words(self) -> Product:
         if not self.search_words:
-            self.search_words = product_search_words(self.name, self.tags, self.flower_types, self.description)
+            self.search_words = product_search_words(self.name, self.tags, self.flower_types, self.description,
+                                                     self.occasions, self.colors)
         return self
 
 
 def product_search_words(
-    name: str, tags: list[str], flower_types: Sequence[str], description: str | None
+    name: str, tags: list[str], flower_types: Sequence[str], description: str | None,
+    occasions: Sequence[str] = (), colors: Sequence[str] = (),
 ) -> list[str]:
-    """What ``q`` searches in: the folded words of the name, tags, flower types and description."""
-    return search_words(name, tags, [str(t) for t in flower_types], description)
+    """What ``q`` searches in: the folded words of the name, tags, flower types, occasions (by their labels:
+    "Mother's Day" is found by ``mothers day`` and ``mother's``), colors and description, in that order (the
+    description's words are the ones left out past ``MAX_SEARCH_WORDS``)."""
+    labels = [OCCASION_LABELS[Occasion(o)] for o in occasions]
+    return search_words(name, tags, [str(t) for t in flower_types], labels, [str(c) for c in colors], description)

@@ -24,8 +24,7 @@ from app.core.filters import all_of, capped_count
 from app.core.ids import looks_like_id
 from app.core.pagination import cursor_kinds, decode_cursor, encode_cursor, keyset_filter, list_scope
 from app.core.text import normalize
-from app.models.catalog import Category, Occasion, Product
-from app.models.catalog_facets import OCCASION_LABELS
+from app.models.catalog import OCCASION_LABELS, Category, Occasion, Product
 from app.schemas.catalog.params import ProductFilters, ProductListParams, ProductSort
 from app.schemas.catalog.public import (
     CategoryDetail,

@@ -52,8 +52,8 @@ class ProductAdminService:
         sizes = [s.model_dump(exclude={"stock"}) for s in body.sizes]
         derived = {
             "price_min": min(s.price for s in body.sizes),
-            "search_words": product_search_words(body.name, body.tags, [f.value for f in body.flower_types],
-                                                 body.description),
+            "search_words": product_search_words(body.name, body.tags, body.flower_types, body.description,
+                                                 body.occasions, body.colors),
             "name_keys": word_keys(body.name),
             "category_path": category_path(cat.id, cat.ancestors),
         }
@@ -112,11 +112,12 @@ class ProductAdminService:
             for code in new_codes - set(current.stock):
                 changes[f"stock.{code}"] = 0
             changes["price_min"] = min(s["price"] for s in patch["sizes"])
-        if {"name", "tags", "flower_types", "description"} & patch.keys():
+        if {"name", "tags", "flower_types", "description", "occasions", "colors"} & patch.keys():
             name = patch.get("name", current.name)
             changes["search_words"] = product_search_words(
                 name, patch.get("tags", current.tags), patch.get("flower_types", current.flower_types),
-                patch.get("description", current.description))
+                patch.get("description", current.description), patch.get("occasions", current.occasions),
+                patch.get("colors", current.colors))
             changes["name_keys"] = word_keys(name)
         if "category_id" in patch:
             cat = await self._category(patch["category_id"])

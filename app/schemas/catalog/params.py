@@ -31,7 +31,9 @@ class ProductFilters(BaseModel):
     in_stock: bool | None = Field(None, description="true: only products with a size available")
     min_rating: float | None = Field(None, ge=0, le=5)
     featured: bool | None = None
-    q: str | None = Field(None, min_length=1, max_length=100, description="Full-text search")
+    q: str | None = Field(None, min_length=1, max_length=100,
+                          description="Search: every word must start a word of a product's name, tags, flower types, "
+                                      "occasions (\"mother's day\"), colours or description; accents and case ignored")
 
     @field_validator("occasion", "flower_type", "color")
     @classmethod

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.core.types import UtcDateTime
-from app.models.catalog import AddOnKind, Color, FlowerType, Occasion
-from app.models.catalog_facets import OCCASION_LABELS, PRICE_BUCKETS
+from app.models.catalog import OCCASION_LABELS, AddOnKind, Color, FlowerType, Occasion
+from app.models.catalog_facets import PRICE_BUCKETS
 from app.schemas.images import ImageOut
 
 
