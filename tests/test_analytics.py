@@ -457,3 +457,31 @@ def test_the_migration_counts_stored_product_views_and_back(cli_db):  # noqa: F8
     assert back == [(ny(2030, 4, 8), "prd_rose", None, None), (ny(2030, 4, 8), "prd_rose", a, None),
                     (ny(2030, 4, 8), "prd_rose", b, None), (ny(2030, 4, 9), "prd_rose", None, "usr_c"),
                     (ny(2030, 4, 9), "prd_tulip", None, None)]
+
+
+def test_the_migration_counts_each_bucket_once_after_a_crash(cli_db):  # noqa: F811 (the imported fixture)
+    """What a crash of the forward migration leaves behind: a bucket whose views were set on its day document
+    but which was not deleted yet, and the figures of a deleted bucket not yet added to ``views``. Running the
+    migration (again) counts each exactly once, beside the views the running app counted meanwhile."""
+    invoke, db = cli_db
+    a, b = "visitor-aaaaaaaaaaaaaaaa", "visitor-bbbbbbbbbbbbbbbb"
+    (pending,) = bucket_documents([event("product_view", ny(2030, 4, 8, 9, 0, 0), a, product_id="prd_rose"),
+                                   event("product_view", ny(2030, 4, 8, 9, 5, 0), b, product_id="prd_rose")],
+                                  RETENTION, 10)
+    db.analytics_events.insert_one(pending)
+    expires = ny(2030, 4, 9) + RETENTION
+    db.analytics_product_views.insert_many([
+        # 5 views counted live by the app, and the pending bucket's 2 already set before the crash
+        {"_id": "apv_2030-04-08_prd_rose", "day": "2030-04-08", "product_id": "prd_rose", "views": 5,
+         "viewers": [f"v:{a}", "v:visitor-zzzzzzzzzzzzzzzz"], "expires_at": expires,
+         "migrated": {pending["_id"]: 2}},
+        # a bucket deleted before the crash: its 3 views are still to be added
+        {"_id": "apv_2030-04-08_prd_tulip", "day": "2030-04-08", "product_id": "prd_tulip", "views": 0,
+         "viewers": [], "expires_at": expires, "migrated": {"anb_gone": 3}},
+    ])
+    r = invoke("migrate", "--path", str(MIGRATIONS))
+    assert r.exit_code == 0, r.output
+    days = {d["_id"]: (d["views"], sorted(d["viewers"]), "migrated" in d) for d in db.analytics_product_views.find()}
+    assert days == {"apv_2030-04-08_prd_rose": (7, [f"v:{a}", f"v:{b}", "v:visitor-zzzzzzzzzzzzzzzz"], False),
+                    "apv_2030-04-08_prd_tulip": (3, [], False)}
+    assert db.analytics_events.count_documents({"kind": "product_view"}) == 0
