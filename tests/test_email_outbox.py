@@ -186,3 +186,57 @@ async def test_a_permanent_refusal_bounces_and_suppresses_a_temporary_one_is_ret
         assert busy.lease.until > utcnow()  # held until its retry time
         assert await EmailSuppression.find_one({"email": "busy@example.com"}) is None
         assert [m["X-Envelope-To"] for m in mailbox.messages] == ["fine@example.com"]
+
+
+async def test_emails_of_one_order_arrive_in_the_order_they_were_queued(make_settings, app_factory, mailbox):
+    """A temporary refusal of an order's confirmation does not let its next email overtake it; email of another
+    ordering key (or none) is not held back; an email being sent by another worker holds its followers too."""
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        email = application.state.runtime.email
+        coll = OutboxEmail.get_pymongo_collection()
+        to = "buyer@example.com"
+
+        async def queue(key: str, ordering_key: str | None, name: str) -> None:
+            await email.enqueue(to=to, template="password_changed", context={"first_name": name}, dedupe_key=key,
+                                ordering_key=ordering_key)
+
+        async def due_now(key: str) -> None:  # its retry (or its wait) is over
+            doc = await coll.find_one({"dedupe_key": key})
+            await rewrite(OutboxEmail, doc["_id"], lease={**doc["lease"], "until": utcnow() - timedelta(seconds=1)})
+
+        def received() -> list[str]:
+            return [body_text(m).split(",")[0].split()[-1] for m in mailbox.to(to)]
+
+        mailbox.defer.add(to)
+        await queue("first", "order:ord_a", "First")
+        await queue("second", "order:ord_a", "Second")
+        assert await email.send_due() == 1  # "first" refused for now; "second" waits behind it
+        first, second = [await coll.find_one({"dedupe_key": k}) for k in ("first", "second")]
+        assert (first["status"], first["attempts"], second["attempts"]) == ("pending", 1, 0)
+        assert second["lease"]["until"] >= first["lease"]["until"]  # not before the first one's retry
+
+        mailbox.defer.clear()
+        await queue("other", "order:ord_b", "Other")  # another order's email is not held back
+        await queue("plain", None, "Plain")
+        assert await email.send_due() == 2
+        assert received() == ["Other", "Plain"]
+
+        await due_now("second")  # its wait is over, but "first" is still pending: it waits again
+        assert await email.send_due() == 0
+        await due_now("first")
+        await due_now("second")
+        assert await email.send_due() == 2
+        assert received() == ["Other", "Plain", "First", "Second"]
+
+        # An earlier email claimed by another worker (in flight) holds its follower until that lease ends.
+        await queue("third", "order:ord_c", "Third")
+        await queue("fourth", "order:ord_c", "Fourth")
+        in_flight = await claim(coll, {"dedupe_key": "third"}, lease_seconds=60)
+        assert await email.send_due() == 0
+        fourth = await coll.find_one({"dedupe_key": "fourth"})
+        assert (fourth["status"], fourth["lease"]["until"]) == ("pending", in_flight["lease"]["until"])
+        assert await release(coll, in_flight, changes={"status": EmailStatus.failed.value})  # it gave up
+        await due_now("fourth")
+        assert await email.send_due() == 1  # a failed earlier email no longer holds anything back
+        assert received()[-1] == "Fourth"

@@ -43,6 +43,9 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
                                          "`campaign_id`)",
     ("email_outbox", "to_status"): "an unsubscribe, hard bounce, deactivation or closed account cancels the "
                                    "address's unsent marketing email",
+    ("email_outbox", "ordering_key_status"): "a claimed email of an ordering key (an order's emails) looks for an "
+                                             "earlier pending one of its key and waits behind it (partial: string "
+                                             "`ordering_key`)",
     ("newsletter_subscriptions", "email_unique"): "`/newsletter/*` and an account's `preferences.newsletter` find "
                                                   "the one consent record of an address; the campaign and cart "
                                                   "reminder checks (`$in` per batch)",

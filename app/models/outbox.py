@@ -35,6 +35,10 @@ class OutboxEmail(Document):
     # bounces before it is sent; transactional email is not.
     marketing: bool = False
     campaign_id: str | None = None
+    # Emails of one ordering key (e.g. ``order:<id>``: confirmation, progress, refunds) reach the customer in
+    # the order they were queued: one waits while an earlier one of its key, due no later, is still pending
+    # (retrying, or being sent by another worker). None: no order among emails.
+    ordering_key: str | None = None
     status: EmailStatus = EmailStatus.pending
     attempts: int = 0
     # Not sent before this instant (as enqueued). A failed attempt holds the lease for nobody until the
@@ -55,4 +59,8 @@ class OutboxEmail(Document):
                        partialFilterExpression={"campaign_id": {"$type": "string"}}),
             # Cancelling the unsent marketing email of an address that unsubscribed or bounced.
             IndexModel([("to", ASCENDING), ("status", ASCENDING)], name="to_status"),
+            # The earlier pending email of an ordering key, looked up when a later one is claimed.
+            # (No `_id` in it: the embedded server refuses every insert into a collection with such an index.)
+            IndexModel([("ordering_key", ASCENDING), ("status", ASCENDING)], name="ordering_key_status",
+                       partialFilterExpression={"ordering_key": {"$type": "string"}}),
         ]

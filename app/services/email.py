@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 from email import policy as email_policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage
@@ -37,6 +38,8 @@ log = logging.getLogger("app.email")
 # SMTP policy): a long URL in List-Unsubscribe must reach mail clients as written, never folded into an
 # RFC 2047 encoded word (which the default policy does to a token longer than a line).
 WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
+# How long a claimed email of an ordering key waits, at least, behind an earlier one of its key still pending.
+ORDERED_WAIT = timedelta(seconds=1)
 
 # name -> (subject, text body). Values are escaped for the HTML part; the text part is sent as is.
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -118,12 +121,14 @@ class EmailService:
         self.settings = settings
         self._wake = wake
 
-    async def enqueue(self, *, to: str, template: str, context: dict[str, Any], dedupe_key: str) -> bool:
-        """Queue one email; returns False when an email with ``dedupe_key`` was already queued."""
+    async def enqueue(self, *, to: str, template: str, context: dict[str, Any], dedupe_key: str,
+                      ordering_key: str | None = None) -> bool:
+        """Queue one email; returns False when an email with ``dedupe_key`` was already queued. Emails that share
+        an ``ordering_key`` are delivered in the order they were queued (``OutboxEmail.ordering_key``)."""
         subject, text, html_body = render(template, context)
         try:
             await OutboxEmail(dedupe_key=dedupe_key, to=to, subject=subject, text=text, html=html_body,
-                              template=template).insert()
+                              template=template, ordering_key=ordering_key).insert()
         except DuplicateKeyError:
             return False
         if self._wake:
@@ -178,11 +183,30 @@ class EmailService:
                                   lease_seconds=self.settings.worker_lease_seconds)
                 if raw is None:
                     break
+                if raw.get("ordering_key") and await self._wait_for_earlier(raw):
+                    continue
                 smtp = await self._deliver(raw, smtp)
                 handled += 1
         finally:
             await _close(smtp)
         return handled
+
+    async def _wait_for_earlier(self, raw: dict[str, Any]) -> bool:
+        """Keep a claimed email of an ordering key behind the earlier ones of its key: when one queued before it
+        (and due no later) is still pending — waiting for a retry, or being sent by another worker — give the
+        claim back until that one's next try (at least ``ORDERED_WAIT`` from now) and return True."""
+        coll = OutboxEmail.get_pymongo_collection()
+        earlier = await coll.find_one(
+            {"ordering_key": raw["ordering_key"], "status": EmailStatus.pending.value, "_id": {"$lt": raw["_id"]},
+             "next_attempt_at": {"$lte": raw["next_attempt_at"]}},
+            {"lease": 1, "next_attempt_at": 1}, sort=[("_id", 1)])
+        if earlier is None:
+            return False
+        now = utcnow()
+        held = (earlier.get("lease") or {}).get("until")
+        after = max(t for t in (now + ORDERED_WAIT, held, earlier.get("next_attempt_at")) if t is not None)
+        await release(coll, raw, retry_at=after)
+        return True
 
     async def _deliver(self, raw: dict[str, Any], smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
         """Send one claimed email over ``smtp`` (or a new connection) and record the outcome; returns the

@@ -98,7 +98,8 @@ class OrderNotifier:
                    "recipient": order.delivery.recipient_name, "summary": summary(order, tz), "payment_note": "",
                    "reason": "", "refund_note": "", **extra}
         return await self.email.enqueue(to=to[0], template=template, context=context,
-                                        dedupe_key=f"order:{order.id}:{key or template}")
+                                        dedupe_key=f"order:{order.id}:{key or template}",
+                                        ordering_key=f"order:{order.id}")
 
     async def status_changed(self, order: Order, status: OrderStatus) -> None:
         template = PROGRESS.get(status)
