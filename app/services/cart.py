@@ -138,7 +138,7 @@ class CartService:
         return self.clock() + timedelta(days=self.settings.guest_cart_days)
 
     def _touch(self, cart: Cart) -> dict[str, Any]:
-        fields: dict[str, Any] = {"updated_at": utcnow()}
+        fields: dict[str, Any] = {"updated_at": self.clock()}
         if cart.user_id is None:
             fields["expires_at"] = self._guest_expiry()  # a guest cart lives N days after its last change
         return fields
@@ -340,7 +340,7 @@ class CartService:
                 else:
                     lines.append(g.model_copy(update={"quantity": take}))
                 moved += take
-            changes: dict[str, Any] = {"lines": _dump(lines), "updated_at": utcnow()}
+            changes: dict[str, Any] = {"lines": _dump(lines), "updated_at": self.clock()}
             if doc.promo_code is None and guest.promo_code:
                 changes["promo_code"] = guest.promo_code
             return changes

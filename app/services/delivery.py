@@ -115,7 +115,7 @@ class DeliveryService:
                 if name in fields:
                     changes[name] = fields[name]
             if changes:
-                changes["updated_at"] = utcnow()
+                changes["updated_at"] = self.clock()
             return changes
 
         config: DeliveryConfig = await update_versioned(DeliveryConfig, CONFIG_ID, mutate, replace=True)
@@ -149,7 +149,7 @@ class DeliveryService:
         await self._ensure_zips_free(codes, prefixes, except_id=zone_id)
         if not changes:
             return zone
-        changes["updated_at"] = utcnow()
+        changes["updated_at"] = self.clock()
         updated: DeliveryZone = await update_versioned(DeliveryZone, zone_id, lambda _: changes, replace=True)
         return updated
 

@@ -95,7 +95,7 @@ class PromoService:
         self._check_rules(merged)
         if "category_ids" in changes:
             await self._check_categories(merged.category_ids)
-        changes["updated_at"] = utcnow()
+        changes["updated_at"] = self.clock()
         try:
             # A use taken meanwhile bumps `version` too, so the replace never overwrites the counter.
             await update_versioned(PromoCode, promo_id, lambda _: changes, replace=True)
