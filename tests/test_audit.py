@@ -96,6 +96,29 @@ async def test_catalog_stock_and_image_changes_are_audited_with_their_diff(clien
     assert [(e["action"], e["target_id"]) for e in cat] == [("category.create", category["id"])]
 
 
+@pytest.mark.parametrize("code", ["secret", "token", "hashtag-bouquet"])
+async def test_a_size_whose_code_looks_like_a_secret_is_audited_like_any_other(client, staff, admin, code):
+    """Size codes are chosen by staff: only secret *fields* are left out of entries, never data keys."""
+    headers = staff[1]
+    category = await make_category(client, headers, "Roses")
+    product = await make_product(client, headers, category["id"], "Red Roses")
+    sizes = [{"code": "standard", "name": "Standard", "price": 5000},
+             {"code": "deluxe", "name": "Deluxe", "price": 7000}, {"code": code, "name": "Odd", "price": 9999}]
+    r = await client.patch(f"{API}/admin/products/{product['id']}", headers=headers, json={"sizes": sizes})
+    assert r.status_code == 200, r.text
+    sizes[2]["price"] = 1
+    assert (await client.patch(f"{API}/admin/products/{product['id']}", headers=headers,
+                               json={"sizes": sizes})).status_code == 200
+    r = await client.post(f"{API}/admin/products/{product['id']}/stock", headers=headers,
+                          json={"size": code, "delta": 50, "reason": "restock"})
+    assert r.status_code == 201, r.text
+
+    stock, price, added, _create = await entries(client, admin[1], target_id=product["id"])
+    assert changes(stock) == {f"sizes.{code}.stock": (0, 50)}
+    assert changes(price) == {f"sizes.{code}.price": (9999, 1)}
+    assert changes(added)[f"sizes.{code}.price"] == (None, 9999)
+
+
 async def test_order_changes_are_audited_and_a_refused_refund_that_changed_the_order_is_failed(
         app, client, staff, admin, stripe_double):
     order = await paid_order(app, client, stripe_double, [line_for(await stored_product())])

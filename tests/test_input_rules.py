@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 import typing
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, EmailStr, Strict, StringConstraints
 from pydantic.functional_validators import AfterValidator
 
+from app.core import types as api_types
 from app.core.clock import ensure_utc
 from app.core.text import FreeText
 from app.models.catalog import Product
@@ -79,6 +80,21 @@ def body_leaves(app):
             yield from leaves(route.body_field.field_info.annotation)
 
 
+def request_leaves(app):
+    """Every scalar a request carries: body, query, path, header and cookie parameters (of dependencies too)."""
+    def dependants(d):
+        yield d
+        for sub in d.dependencies:
+            yield from dependants(sub)
+
+    for route in api_routes(app):
+        for d in dependants(route.dependant):
+            for f in [*d.query_params, *d.path_params, *d.header_params, *d.cookie_params]:
+                yield from leaves(f.field_info.annotation, tuple(f.field_info.metadata), f"{route.path} {f.name}")
+        if route.body_field is not None:
+            yield from leaves(route.body_field.field_info.annotation, (), route.path)
+
+
 def response_leaves(app):
     for route in api_routes(app):
         if route.response_model is not None:
@@ -119,6 +135,27 @@ def test_every_datetime_in_a_response_is_utc(app):
     naive = sorted({p for p, meta in found
                     if not any(isinstance(m, AfterValidator) and m.func is ensure_utc for m in meta)})
     assert naive == [], f"response datetimes not normalised to UTC: {naive}"
+
+
+def test_every_date_and_datetime_in_a_request_is_bounded(app):
+    """A date or instant from a request is within years 2000-9998 (RequestDate, UtcInstant, RequestInstant), so
+    no later arithmetic on it (an id's timestamp, a shop-day shift) can overflow into a 500."""
+    bounded = {api_types._bounded_date, api_types._request_instant}
+    found = [(p, meta) for p, t, meta in request_leaves(app)
+             if isinstance(t, type) and issubclass(t, date)]  # date, datetime and AwareDatetime
+    assert len(found) > 15
+    loose = sorted({p for p, meta in found
+                    if not any(isinstance(m, AfterValidator) and m.func in bounded for m in meta)})
+    assert loose == [], f"request dates or datetimes without bounds: {loose}"
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/audit?from=1969-12-31T23:59:59Z", "/admin/audit?from=0001-01-01T00:00:00Z",
+    "/admin/audit?to=9999-12-31T23:59:59-01:00", "/admin/audit?to=1900-01-01T00:00:00",
+    "/admin/orders?created_from=0001-01-01T00:00:00Z", "/admin/orders?delivery_date=0001-01-01",
+    "/admin/delivery/usage?date=9999-12-31"])
+async def test_dates_outside_the_calendar_the_shop_uses_are_422(client, admin, path):
+    assert_problem(await client.get(API + path, headers=admin[1]), 422)
 
 
 # --- the rules over HTTP ------------------------------------------------------------------------------------

@@ -10,6 +10,10 @@
   delivery window, a report range, a time zone shift) can never overflow ``datetime``'s range.
 - ``UtcInstant``: a request datetime that must carry an offset (``AwareDatetime``) and is converted to UTC at
   once, so what is stored and echoed is UTC whatever offset the client used.
+- ``RequestInstant``: a request datetime where the offset may be left out (taken as UTC), as in query filters
+  (``from``/``to``); bounded and converted like ``UtcInstant``.
+Every date and datetime a request carries (body, query, path) is a ``RequestDate``, ``UtcInstant`` or
+``RequestInstant`` (``tests/test_input_rules.py`` sweeps the routes), so none can overflow later arithmetic.
 """
 
 from __future__ import annotations
@@ -44,3 +48,4 @@ def _request_instant(value: datetime) -> datetime:
 
 RequestDate = Annotated[date, AfterValidator(_bounded_date)]
 UtcInstant = Annotated[AwareDatetime, AfterValidator(_request_instant)]
+RequestInstant = Annotated[datetime, AfterValidator(_request_instant)]

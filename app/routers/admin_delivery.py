@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.problems import problem_responses
+from app.core.types import RequestDate
 from app.deps import admin_user, get_delivery_service
 from app.routers.params import CREATED, ZoneId, created
 from app.schemas.common import Page
@@ -74,5 +74,5 @@ async def patch_config(body: DeliveryConfigPatch, delivery: Delivery) -> Deliver
 
 
 @router.get("/usage", response_model=list[SlotUsageOut], summary="Places taken per zone and slot on a date")
-async def slot_usage(delivery: Delivery, date: Annotated[dt.date, Query()]) -> list[SlotUsageOut]:
+async def slot_usage(delivery: Delivery, date: Annotated[RequestDate, Query()]) -> list[SlotUsageOut]:
     return [usage_out(u) for u in await delivery.usage(date)]

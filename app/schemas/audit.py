@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.pagination import PageParams
-from app.core.types import UtcDateTime
+from app.core.types import RequestInstant, UtcDateTime
 from app.models.audit import AuditEntry
 
 
@@ -22,9 +22,9 @@ class AuditListParams(PageParams):
                                               "delivery config).")
     action: str | None = Field(None, max_length=64, pattern=r"^[a-z][a-z_]*\.[a-z][a-z_]*$",
                                description="Exact action, e.g. `product.update`, `order.refund`, `user.update`.")
-    from_: UtcDateTime | None = Field(None, alias="from", description="Changes at or after this instant (UTC "
+    from_: RequestInstant | None = Field(None, alias="from", description="Changes at or after this instant (UTC "
                                                                        "unless an offset is given).")
-    to: UtcDateTime | None = Field(None, description="Changes before this instant (exclusive).")
+    to: RequestInstant | None = Field(None, description="Changes before this instant (exclusive).")
 
     @model_validator(mode="after")
     def _ordered(self) -> AuditListParams:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
-from app.core.types import Int, UtcDateTime
+from app.core.types import Int, RequestDate, RequestInstant, UtcDateTime
 from app.models.order import (
     DeliveryMethod,
     Order,
@@ -212,9 +212,9 @@ class SettleIn(StrictModel):
 
 class AdminOrderFilters(PageParams):
     status: OrderStatus | None = None
-    created_from: UtcDateTime | None = None
-    created_to: UtcDateTime | None = None
-    delivery_date: date | None = None
+    created_from: RequestInstant | None = None
+    created_to: RequestInstant | None = None
+    delivery_date: RequestDate | None = None
     zone: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     email: str | None = Field(None, min_length=3, max_length=254)
     number: str | None = Field(None, pattern=r"^[Aa][Ff]-\d{1,12}$")

@@ -2,7 +2,8 @@
 
 A **target** is a kind of document staff change. Its state is read through the admin API's own response
 schema (``view``), so an entry can only hold what an admin already sees through the API (never a password
-hash, a token or a storage key) — and ``app/core/audit_diff.denied`` drops secret-looking paths on top.
+hash, a token or a storage key) — and ``app/core/audit_diff.public_dump`` drops secret-named fields on top
+(never the keys of dict fields, which are data: a size may be called anything).
 ``only``/``ignore`` are ``fnmatch`` patterns over the flattened paths: derived, cached or churning fields
 (timestamps, ratings, units sold, stock moved by checkouts) are left out so a diff shows the staff member's
 change, not the shop's activity in the same instant.
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.config import Settings
-from app.core.audit_diff import flatten, select
+from app.core.audit_diff import flatten, public_dump, select
 from app.models.catalog import Category, Product
 from app.models.delivery import CONFIG_ID, DeliveryConfig, DeliveryZone
 from app.models.marketing import Campaign
@@ -56,7 +57,7 @@ class AuditTarget:
         raw = await self.document.get_pymongo_collection().find_one({"_id": target_id})
         if raw is None:
             return {}
-        data = self.view(self.document.model_validate(raw), settings).model_dump(mode="json")
+        data = public_dump(self.view(self.document.model_validate(raw), settings))
         return select(flatten(data), only or self.only, self.ignore)
 
 
