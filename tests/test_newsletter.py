@@ -132,6 +132,11 @@ async def test_account_preference_is_the_subscription(client, mailbox, user_fact
     assert r.json()["preferences"]["newsletter_status"] == "unsubscribed"
     sub = await NewsletterSubscription.find_one({"email": "rose@example.com"})
     assert (sub.status, sub.unsubscribed_via) == ("unsubscribed", "account")
+    # Turned on again (still unverified): waiting for its confirmation again, as the API says.
+    r = await client.patch(f"{API}/users/me", headers=headers, json={"preferences": {"newsletter": True}})
+    assert r.json()["preferences"]["newsletter_status"] == "pending"
+    me = (await client.get(f"{API}/users/me", headers=headers)).json()["preferences"]
+    assert (me["newsletter"], me["newsletter_status"]) == (False, "pending")
 
     # Closing the account removes the consent record with the address.
     r = await client.request("DELETE", f"{API}/users/me", headers=headers, json={"password": "Blooming-Peonies-42"})

@@ -5,7 +5,8 @@ One fact per address: ``NewsletterSubscription`` (app/models/marketing.py). ``/n
 
 - ``subscribe``: for anyone; the caller learns nothing (same answer whether the address is new, waiting,
   subscribed or suppressed). A new or unsubscribed address gets a confirmation email with a signed link
-  that expires after NEWSLETTER_CONFIRM_HOURS; a confirmed or suppressed one gets nothing.
+  that expires after NEWSLETTER_CONFIRM_HOURS (an unsubscribed one is ``pending`` again until it is used);
+  a confirmed or suppressed one gets nothing.
 - ``confirm``: the link's token makes the subscription ``confirmed``.
 - ``unsubscribe``: the signed token of every marketing email (never expires; it can only unsubscribe)
   makes it ``unsubscribed`` at once and cancels the address's unsent marketing email; the campaign that
@@ -54,6 +55,12 @@ class NewsletterService:
             log.info("newsletter sign-up of a suppressed address ignored")
             return
         sub = await self._get_or_create(address, SubscriptionStatus.pending, source="form")
+        if sub.status == SubscriptionStatus.unsubscribed:
+            # Waiting for its confirmation again (not mailed meanwhile). ``unsubscribed_at`` stays: it still voids
+            # the links sent before that unsubscribe (see ``confirm``).
+            await NewsletterSubscription.get_pymongo_collection().update_one(
+                {"_id": sub.id, "status": SubscriptionStatus.unsubscribed},
+                {"$set": {"status": SubscriptionStatus.pending}})
         if sub.status != SubscriptionStatus.confirmed:
             await self._send_confirmation(sub)
 
