@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from email.header import decode_header, make_header
+from urllib.parse import unquote
 
 from app.core.clock import utcnow
 from app.models.cart import Cart
-from app.models.marketing import JobCursor, StockAlert
+from app.models.marketing import JobCursor, StockAlert, StockAlertOptOut
 from app.models.outbox import OutboxEmail
 from tests.checkout_helpers import add_to_cart
 from tests.conftest import create_user, login_headers
@@ -68,6 +69,52 @@ async def test_back_in_stock_once_per_request(client, mailbox, customer, staff, 
     await restock(client, staff[1], product.id, "standard", -1, reason="damaged")
     assert (await client.post(alerts, json=guest)).status_code == 202
     assert await StockAlert.find({"email": "guest@example.com", "status": "waiting"}).count() == 1
+
+
+def stop_token(msg) -> str:
+    """The token of the one-click stop link (``List-Unsubscribe``) of a back-in-stock email."""
+    url = msg["List-Unsubscribe"].strip("<>")
+    assert url.split("?")[0].endswith("/api/v1/stock-alerts/stop"), url
+    return unquote(url.split("token=", 1)[1])
+
+
+async def test_an_address_signed_up_by_someone_else_stops_back_in_stock_emails(client, mailbox, staff, user_factory,
+                                                                               settings):
+    """Anyone may type any address into a guest's request: every email carries a one-click stop (RFC 8058) that
+    cancels the address's waiting requests and drops later guest requests for it; its owner, signed in, may ask
+    again."""
+    rose = await make_product(name="Rose Dome", stock={"standard": 0})
+    lily = await make_product(name="Lily Dome", stock={"standard": 0})
+    victim = {"size": "standard", "email": "victim@example.com"}
+    for product in (rose, lily):
+        assert (await client.post(f"{API}/products/{product.id}/stock-alerts", json=victim)).status_code == 202
+    await restock(client, staff[1], rose.id, "standard", 2)
+    msg = (await mailbox.wait_for("victim@example.com", "back in stock"))[0]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = stop_token(msg)
+    assert f"{settings.storefront_url}/stock-alerts/stop?token=" in body_text(msg)
+
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert_problem(await client.post(f"{API}/stock-alerts/stop", params={"token": forged}), 400, "invalid-token")
+    for _ in range(2):  # idempotent; mail clients send the RFC 8058 form body
+        r = await client.post(f"{API}/stock-alerts/stop", params={"token": token},
+                              data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200, r.text
+    assert await StockAlert.find({"email": "victim@example.com", "status": "cancelled"}).count() == 1  # lily's
+
+    # A later guest request for the address is answered the same and dropped; the lily restock mails nobody.
+    assert (await client.post(f"{API}/products/{lily.id}/stock-alerts", json=victim)).status_code == 202
+    await restock(client, staff[1], lily.id, "standard", 2)
+    await restock(client, staff[1], lily.id, "standard", -2, reason="damaged")
+    assert await StockAlert.find({"email": "victim@example.com", "status": {"$in": ["waiting", "due"]}}).count() == 0
+    assert await OutboxEmail.find({"to": "victim@example.com"}).count() == 1
+
+    # The owner of the address, signed in, asks again: the stop is lifted for them.
+    _, headers = await user_factory(email="victim@example.com")
+    assert (await client.post(f"{API}/products/{lily.id}/stock-alerts", headers=headers,
+                              json={"size": "standard"})).status_code == 202
+    assert await StockAlert.find({"email": "victim@example.com", "status": "waiting"}).count() == 1
+    assert await StockAlertOptOut.find({"email": "victim@example.com"}).count() == 0
 
 
 async def test_stock_alerts_are_rate_limited(make_settings, app_factory):

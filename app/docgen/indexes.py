@@ -60,6 +60,10 @@ INDEX_QUERIES: dict[tuple[str, str], str] = {
     ("stock_alerts", "product_size_status"): "a size back in stock makes its waiting requests due (`update_many` "
                                              "from app/services/inventory.py)",
     ("stock_alerts", "status"): "the back-in-stock job claims due requests",
+    ("stock_alerts", "email_status"): "the stop link of a back-in-stock email cancels its address's waiting "
+                                      "requests",
+    ("stock_alert_opt_outs", "email_unique"): "one stop per address; a guest's request looks it up, the owner's "
+                                              "signed-in request removes it",
     ("categories", "slug_unique"): "`/categories/{slug}` and unique slugs",
     ("categories", "ancestors"): "a category move rewrites its subtree (`ancestors $in [id]`)",
     ("categories", "parent_order"): "children of a category in display order; delete refuses a category "

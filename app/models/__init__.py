@@ -11,7 +11,14 @@ from app.models.counter import Counter
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotUsage
 from app.models.events import StreamTicket
 from app.models.inventory import StockMovement
-from app.models.marketing import Campaign, EmailSuppression, JobCursor, NewsletterSubscription, StockAlert
+from app.models.marketing import (
+    Campaign,
+    EmailSuppression,
+    JobCursor,
+    NewsletterSubscription,
+    StockAlert,
+    StockAlertOptOut,
+)
 from app.models.order import IdempotencyRecord, Order
 from app.models.outbox import OutboxEmail
 from app.models.promo import PromoCode, PromoCustomerUses, PromoRedemption
@@ -28,6 +35,6 @@ DOCUMENT_MODELS: list[type[Document]] = [
     Cart,
     Order, IdempotencyRecord, SalesDay,
     StreamTicket,
-    NewsletterSubscription, EmailSuppression, Campaign, StockAlert, JobCursor,
+    NewsletterSubscription, EmailSuppression, Campaign, StockAlert, StockAlertOptOut, JobCursor,
     AuditEntry, AnalyticsBucket, ProductViewDay,
 ]

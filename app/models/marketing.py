@@ -141,6 +141,7 @@ class StockAlertStatus(StrEnum):
     waiting = "waiting"  # the size is sold out; nothing to send yet
     due = "due"  # the size came back: the job sends the email
     sent = "sent"  # spent
+    cancelled = "cancelled"  # stopped from the link of a back-in-stock email to its address
 
 
 class StockAlert(Document):
@@ -151,7 +152,7 @@ class StockAlert(Document):
     user_id: str | None = None
     status: StockAlertStatus = StockAlertStatus.waiting
     # Unique. "<product>:<size>:<email>" while the request waits (a second identical request is the same one);
-    # "spent:<id>" once its email is queued, so the same shopper may ask again later.
+    # "spent:<id>" once its email is queued or it is cancelled, so the same shopper may ask again later.
     dedupe_key: str
     lease: Lease | None = None
     created_at: UtcDateTime = now_field()
@@ -163,7 +164,23 @@ class StockAlert(Document):
             IndexModel([("product_id", ASCENDING), ("size", ASCENDING), ("status", ASCENDING)],
                        name="product_size_status"),
             IndexModel([("status", ASCENDING)], name="status"),
+            # Stopping every waiting request of an address (the link in a back-in-stock email).
+            IndexModel([("email", ASCENDING), ("status", ASCENDING)], name="email_status"),
         ]
+
+
+class StockAlertOptOut(Document):
+    """An address that asked, from the link in a back-in-stock email, to get no more of them: guests' requests
+    for it are taken (the same 202) and dropped. The account owning the address lifts it by asking while signed
+    in."""
+
+    id: str = id_field("sao")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
+    email: str  # lower-case
+    created_at: UtcDateTime = now_field()
+
+    class Settings:
+        name = "stock_alert_opt_outs"
+        indexes = [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")]
 
 
 class CursorMark(BaseModel):

@@ -1,18 +1,18 @@
 """/products/{id}/stock-alerts: ask for one email when a sold-out size is back (guests by address, customers
-by account)."""
+by account); /stock-alerts/stop: the one-click link of those emails that stops them for the address."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Form, Query, Request, status
 
 from app.core.problems import problem_responses
 from app.core.ratelimit import client_ip, hit
 from app.deps import OptionalUser, SettingsDep, get_stock_alert_service
 from app.routers.params import ProductId
 from app.schemas.common import Message
-from app.schemas.newsletter import StockAlertIn
+from app.schemas.newsletter import LinkToken, StockAlertIn
 from app.services.stock_alerts import StockAlertService
 
 router = APIRouter(tags=["catalog"])
@@ -35,3 +35,19 @@ async def request_stock_alert(product_id: ProductId, body: StockAlertIn, request
         await hit(request, settings.rate_limit_stock_alert_email, "stock-alert-email", address.lower())
     await alerts.request(product_id, body.size, user=user, email=body.email)
     return Message(detail="We will email you once when this size is back in stock.")
+
+
+@router.post("/stock-alerts/stop", response_model=Message, responses=problem_responses(400, 422),
+             summary="Stop back-in-stock emails to an address, with one click (RFC 8058)",
+             description="The `List-Unsubscribe` URL of every back-in-stock email (its body links to the "
+                         "storefront's page `STOREFRONT_URL/stock-alerts/stop?token=…`, which POSTs here). The "
+                         "address's waiting requests are cancelled and later requests for it made without signing "
+                         "in are dropped; the account owning the address lifts that by asking while signed in. "
+                         "No sign-in; idempotent. `400 invalid-token` for a token this shop did not sign.")
+async def stop_stock_alerts(token: Annotated[LinkToken, Query(description="The `token` of the link.")],
+                            alerts: Alerts,
+                            list_unsubscribe: Annotated[Literal["One-Click"] | None, Form(
+                                alias="List-Unsubscribe", description="`One-Click`, as mail clients send it.")] = None,
+                            ) -> Message:
+    await alerts.stop(token)
+    return Message(detail="No more back-in-stock emails will be sent to this address.")

@@ -8,6 +8,10 @@
 - ``send_due`` (the job): claims due requests one at a time with a lease; if the size is still available it
   queues the email (dedupe key ``stock-alert:<id>``, so a retry after a crash queues nothing twice) and
   spends the request; if it sold out again meanwhile, the request waits again.
+- ``stop``: anyone may type any address into a guest's request, so every back-in-stock email carries a link
+  (and RFC 8058 ``List-Unsubscribe`` headers) that stops them: the address's waiting requests are cancelled
+  and a ``StockAlertOptOut`` drops guests' later requests for it (answered the same 202). The account owning
+  the address lifts it by asking while signed in.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from app.config import Settings
 from app.core.errors import Conflict, Unprocessable
 from app.core.jobs import JobRunner, claim, release
 from app.core.money import money
+from app.core.security import read_link, sign_link
 from app.models.catalog import Product, ProductStatus
-from app.models.marketing import EmailSuppression, StockAlert, StockAlertStatus
+from app.models.marketing import EmailSuppression, StockAlert, StockAlertOptOut, StockAlertStatus
 from app.models.user import User
+from app.services.auth import InvalidToken
 from app.services.email import EmailService
 from app.services.email_templates import RenderedEmail, render_email
 from app.services.product_lookup import load_product
@@ -32,6 +38,8 @@ from app.services.product_lookup import load_product
 log = logging.getLogger("app.stock_alerts")
 
 JOB = "stock-alerts"
+STOP = "stock-alert-stop"  # sign_link purpose of the stop link
+API_STOP_PATH = "/api/v1/stock-alerts/stop"
 
 
 class StockAlertService:
@@ -55,6 +63,11 @@ class StockAlertService:
         address = user.email.lower() if user is not None else email
         if address is None:
             raise Unprocessable("Give the email address to notify.", code="email-required")
+        opt_outs = StockAlertOptOut.get_pymongo_collection()
+        if user is not None:
+            await opt_outs.delete_one({"email": address})  # the owner asks now: their earlier stop is lifted
+        elif await opt_outs.find_one({"email": address}) is not None:
+            return  # the address stopped these emails: taken, not recorded (the answer reveals nothing)
         units = product.stock.get(size, 0)
         if units > 0:
             raise Conflict(f"{product.name} ({size}) is in stock: it can be ordered now.", code="size-in-stock",
@@ -90,20 +103,55 @@ class StockAlertService:
             return
         if product is not None and self.email is not None and \
                 await EmailSuppression.find_one({"email": alert.email}) is None:
-            await self.email.enqueue_rendered(to=alert.email, rendered=self.render(product, alert.size),
-                                              template="stock_alert", dedupe_key=f"stock-alert:{alert.id}")
+            page, headers = self.stop_link(alert.id)
+            await self.email.enqueue_rendered(to=alert.email, rendered=self.render(product, alert.size, page),
+                                              template="stock_alert", dedupe_key=f"stock-alert:{alert.id}",
+                                              headers=headers)
         spent = {"status": StockAlertStatus.sent, "dedupe_key": f"spent:{alert.id}"}
         await release(coll, raw, changes=spent)
 
-    def render(self, product: Product, size_code: str) -> RenderedEmail:
-        """The email telling that ``size_code`` of ``product`` is back (its price, image and page link)."""
+    def stop_link(self, alert_id: str) -> tuple[str, dict[str, str]]:
+        """(the storefront page that stops back-in-stock emails, for the email body; the RFC 8058 headers whose
+        one-click POST does it) for the email answering request ``alert_id``. The token names the request, not
+        the address, and never expires."""
+        token = quote(sign_link(self.settings, STOP, {"i": alert_id}))
+        api = f"{self.settings.public_base_url.rstrip('/')}{API_STOP_PATH}?token={token}"
+        headers = {"List-Unsubscribe": f"<{api}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return f"{self.settings.storefront_url.rstrip('/')}/stock-alerts/stop?token={token}", headers
+
+    async def stop(self, token: str) -> None:
+        """No more back-in-stock emails to the address of the request ``token`` names: its waiting requests are
+        cancelled and guests' later ones dropped (``StockAlertOptOut``). Idempotent; InvalidToken (400) for a
+        token we did not sign."""
+        payload = read_link(self.settings, STOP, token)
+        if payload is None or not isinstance(payload.get("i"), str):
+            raise InvalidToken("This link is not valid.")
+        alert = await StockAlert.get(payload["i"])
+        if alert is None:
+            return
+        try:
+            await StockAlertOptOut(email=alert.email).insert()
+        except DuplicateKeyError:
+            pass  # stopped before
+        coll = StockAlert.get_pymongo_collection()
+        async for raw in coll.find({"email": alert.email, "status": {"$in": [StockAlertStatus.waiting.value,
+                                                                            StockAlertStatus.due.value]}}, {"_id": 1}):
+            await coll.update_one({"_id": raw["_id"], "status": {"$in": [StockAlertStatus.waiting.value,
+                                                                          StockAlertStatus.due.value]}},
+                                  {"$set": {"status": StockAlertStatus.cancelled.value,
+                                            "dedupe_key": f"spent:{raw['_id']}"}})
+
+    def render(self, product: Product, size_code: str, stop_url: str = "") -> RenderedEmail:
+        """The email telling that ``size_code`` of ``product`` is back (its price, image and page link), with the
+        link that stops these emails (``stop_link``)."""
         size = next((s for s in product.sizes if s.code == size_code), None)
         base = self.settings.storefront_url.rstrip("/")
         card = {"name": product.name, "url": f"{base}/products/{quote(product.slug)}",
                 "image_url": product.images[0].url if product.images else None,
                 "image_alt": product.images[0].alt if product.images else product.name,
                 "price": money(size.price if size else product.price_min, self.settings.currency)}
-        return render_email("stock_alert", {"product": card, "size_name": size.name if size else size_code})
+        return render_email("stock_alert", {"product": card, "size_name": size.name if size else size_code,
+                                            "stop_url": stop_url})
 
 
 async def stock_returned(jobs: Any, product_id: str, size: str) -> None:
