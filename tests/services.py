@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email import policy as email_policy
 from email.message import Message
 from pathlib import Path
 
@@ -89,7 +90,11 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        msg = message_from_bytes(envelope.content)
+        if envelope.smtp_utf8:  # RFC 6531: the headers may hold raw UTF-8 (an address, the subject)
+            msg = message_from_bytes(envelope.content, policy=email_policy.SMTPUTF8)
+            msg["X-Envelope-SMTPUTF8"] = "yes"
+        else:
+            msg = message_from_bytes(envelope.content)
         msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
         self.messages.append(msg)
         return "250 OK"
@@ -117,13 +122,18 @@ def body_text(msg: Message) -> str:
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    """An SMTP server on a loopback port that keeps what it receives in ``mailbox``. ``smtputf8``: whether it offers
+    the SMTPUTF8 extension (RFC 6531; aiosmtpd's Controller does by default)."""
+
+    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
         self.port = port or free_port()
         self.mailbox = Mailbox()
+        self.smtputf8 = smtputf8
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=self.smtputf8)
         self.controller.start()
 
     def stop(self) -> None:

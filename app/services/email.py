@@ -7,6 +7,13 @@ email is retried with exponential backoff until it is accepted or EMAIL_MAX_ATTE
 A permanent refusal of the recipient (an SMTP 5xx reply to ``RCPT TO``) is a hard bounce: the email is
 ``bounced`` (not retried), the address goes on the suppression list (``EmailSuppression``: no marketing
 email is queued for it again) and its unsent marketing email is cancelled.
+
+Any other error while delivering one email (a bug, a document that cannot be rendered) counts as a failed attempt
+of that email alone: it is retried with the same backoff and ends ``failed``, never claimed again and again.
+
+International addresses (RFC 6531): a non-ASCII domain travels IDNA-encoded (``xn--…``) in the envelope and the
+To header, which every server takes; a non-ASCII local part needs the server's SMTPUTF8 extension (the
+message is then sent with UTF-8 headers), and without it the email is ``failed`` at once (``Undeliverable``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from string import Template
 from typing import Any
 
 import aiosmtplib
+import idna
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.config import Settings
@@ -38,6 +46,9 @@ log = logging.getLogger("app.email")
 # SMTP policy): a long URL in List-Unsubscribe must reach mail clients as written, never folded into an
 # RFC 2047 encoded word (which the default policy does to a token longer than a line).
 WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
+# The same for a message sent with SMTPUTF8 (RFC 6531): headers (addresses, subject) may hold raw UTF-8.
+WIRE_POLICY_UTF8 = WIRE_POLICY.clone(utf8=True)
+NEEDS_SMTPUTF8 = "the address needs SMTPUTF8 (RFC 6531), which the SMTP server does not offer"
 # How long a claimed email of an ordering key waits, at least, behind an earlier one of its key still pending.
 ORDERED_WAIT = timedelta(seconds=1)
 
@@ -114,6 +125,28 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     subject = Template(subject_t).safe_substitute(context)
     body = Template(text_t).safe_substitute(context)
     return subject, body + "\n— Amour Florals\n", render_paragraphs_html(subject, body)
+
+
+class Undeliverable(Exception):
+    """An email that no retry can deliver as addressed (its ``str`` is the reason): it is ``failed`` at once."""
+
+
+def smtp_address(address: str) -> tuple[str, bool]:
+    """(the form of a bare ``local@domain`` address for SMTP, whether it needs SMTPUTF8).
+
+    An ASCII address is returned as is. A non-ASCII domain is IDNA-encoded (IDNA 2008 with UTS #46 mapping, as
+    the input validation checks it), which any server takes. A non-ASCII local part has no ASCII form: the
+    address is returned as is and needs SMTPUTF8. Raises ``Undeliverable`` for a domain that IDNA refuses."""
+    if address.isascii():
+        return address, False
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return address, True
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError is one
+        raise Undeliverable(f"the domain {domain!r} is not a valid internationalized domain name: {exc}") from exc
+    return f"{local}@{ascii_domain}", False
 
 
 class EmailService:
@@ -211,46 +244,68 @@ class EmailService:
     async def _deliver(self, raw: dict[str, Any], smtp: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
         """Send one claimed email over ``smtp`` (or a new connection) and record the outcome; returns the
         connection to go on with (None when it should not be reused). A kept connection the server closed
-        meanwhile is replaced once."""
+        meanwhile is replaced once. Whatever goes wrong, the email's lease is released with its outcome."""
         coll = OutboxEmail.get_pymongo_collection()
-        email = OutboxEmail.model_validate(raw)
-        attempts = email.attempts + 1
-        sender, recipient, data = self._wire(email)
+        attempts = _attempts(raw) + 1
         try:
+            email = OutboxEmail.model_validate(raw)
             reused = smtp is not None and smtp.is_connected
-            if not reused:
+            if smtp is None or not reused:
                 smtp = await self._connect()
             try:
-                await smtp.sendmail(sender, [recipient], data)  # type: ignore[union-attr]  # connected just above
+                await self._send(smtp, email)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 if not reused:
                     raise
                 await _close(smtp)
                 smtp = await self._connect()
-                await smtp.sendmail(sender, [recipient], data)
+                await self._send(smtp, email)
         except aiosmtplib.SMTPRecipientsRefused as exc:  # the envelope was reset: the connection goes on
             permanent = [r for r in exc.recipients if 500 <= r.code < 600]
             if not permanent:
-                await self._retry_later(raw, email, attempts, exc)
+                await self._retry_later(raw, attempts, exc)
                 return smtp
             detail = f"{permanent[0].code} {permanent[0].message}"[:500]
             await release(coll, raw, changes={"attempts": attempts, "status": EmailStatus.bounced,
                                               "last_error": f"hard bounce: {detail}"})
-            await suppress_address(email.to, "hard-bounce", detail)
+            await suppress_address(raw["to"], "hard-bounce", detail)
             EMAILS.labels("bounced").inc()
-            log.warning("email %s bounced permanently: %s", email.id, detail)
+            log.warning("email %s bounced permanently: %s", raw["_id"], detail)
+            return smtp
+        except Undeliverable as exc:  # found before the envelope was opened: the connection goes on
+            await release(coll, raw, changes={"attempts": attempts, "status": EmailStatus.failed,
+                                              "last_error": str(exc)[:500]})
+            EMAILS.labels("failed").inc()
+            log.warning("email %s cannot be delivered: %s", raw["_id"], exc)
             return smtp
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _close(smtp)
-            await self._retry_later(raw, email, attempts, exc)
+            await self._retry_later(raw, attempts, exc)
+            return None
+        except Exception as exc:  # a bug or a document we cannot send: a failed attempt of this email only
+            await _close(smtp)  # in an unknown state (maybe mid-envelope)
+            await self._retry_later(raw, attempts, exc, unexpected=True)
             return None
         await release(coll, raw, changes={
             "attempts": attempts, "status": EmailStatus.sent, "sent_at": utcnow(), "last_error": None})
         EMAILS.labels("sent").inc()
         return smtp
 
-    async def _retry_later(self, raw: dict[str, Any], email: OutboxEmail, attempts: int, exc: Exception) -> None:
-        """A temporary failure: try again after the backoff, or give up after EMAIL_MAX_ATTEMPTS."""
+    async def _send(self, smtp: aiosmtplib.SMTP, email: OutboxEmail) -> None:
+        """Send ``email`` over a connected, greeted session. SMTPUTF8 is used only for an address that needs it;
+        raises ``Undeliverable`` when the server does not offer it (nothing was sent)."""
+        sender, sender_utf8 = smtp_address(parseaddr(self.settings.email_from)[1])
+        recipient, recipient_utf8 = smtp_address(email.to)
+        utf8 = sender_utf8 or recipient_utf8
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            raise Undeliverable(NEEDS_SMTPUTF8)
+        data = self._wire(email, recipient, utf8=utf8)
+        await smtp.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"] if utf8 else None)
+
+    async def _retry_later(self, raw: dict[str, Any], attempts: int, exc: Exception, *,
+                           unexpected: bool = False) -> None:
+        """A failed attempt: try again after the backoff, or give up (``failed``) after EMAIL_MAX_ATTEMPTS. An
+        ``unexpected`` error (not an SMTP or network one) is logged with its traceback, once per attempt."""
         give_up = attempts >= self.settings.email_max_attempts
         await release(OutboxEmail.get_pymongo_collection(), raw,
                       retry_at=None if give_up else utcnow() + backoff(attempts), changes={
@@ -259,13 +314,15 @@ class EmailService:
                           "last_error": f"{type(exc).__name__}: {exc}"[:500],
                       })
         EMAILS.labels("failed" if give_up else "retry").inc()
-        log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
+        log.warning("email %s not sent (attempt %s%s): %s: %s", raw["_id"], attempts, ", given up" if give_up else "",
+                    type(exc).__name__, exc, exc_info=exc if unexpected else None)
 
-    def _wire(self, email: OutboxEmail) -> tuple[str, str, bytes]:
-        """(envelope sender, envelope recipient, the message as sent) of an outbox email."""
+    def _wire(self, email: OutboxEmail, to: str, *, utf8: bool = False) -> bytes:
+        """The message as sent, addressed to ``to`` (the envelope recipient); ``utf8``: with raw UTF-8 headers,
+        for a session that uses SMTPUTF8."""
         msg = EmailMessage()
         msg["From"] = self.settings.email_from
-        msg["To"] = email.to
+        msg["To"] = to
         msg["Subject"] = email.subject
         # A stable Message-ID lets receivers drop a duplicate if a process died after SMTP accepted it.
         msg["Message-ID"] = f"<{email.id}@amourflorals.com>"  # the same on every attempt
@@ -275,8 +332,8 @@ class EmailService:
         if email.html:
             msg.add_alternative(email.html, subtype="html")
         out = io.BytesIO()
-        BytesGenerator(out, policy=WIRE_POLICY).flatten(msg)
-        return parseaddr(self.settings.email_from)[1], email.to, out.getvalue()
+        BytesGenerator(out, policy=WIRE_POLICY_UTF8 if utf8 else WIRE_POLICY).flatten(msg)
+        return out.getvalue()
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -285,8 +342,23 @@ class EmailService:
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             start_tls=s.smtp_starttls, use_tls=s.smtp_use_tls, timeout=s.smtp_timeout,
         )
-        await smtp.connect()
+        try:
+            await smtp.connect()
+            if smtp.is_ehlo_or_helo_needed:  # the extensions (SMTPUTF8) are known before an email is sent
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
+
+
+def _attempts(raw: dict[str, Any]) -> int:
+    """The attempts recorded on a stored email (0 when the field is missing or not a number)."""
+    n = raw.get("attempts")
+    return n if isinstance(n, int) and not isinstance(n, bool) else 0
 
 
 async def _close(smtp: aiosmtplib.SMTP | None) -> None:
@@ -295,7 +367,7 @@ async def _close(smtp: aiosmtplib.SMTP | None) -> None:
         return
     try:
         await smtp.quit()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+    except Exception:  # whatever the session's state, the connection ends here
         smtp.close()
 
 
