@@ -158,3 +158,29 @@ def test_response_only_schemas_require_every_field(doc):
     assert set(cart["required"]) == set(cart["properties"])  # e.g. promo_error: always sent, maybe null
     token = doc["components"]["schemas"]["TokenPair"]
     assert "refresh_token" in token["required"]
+
+
+SHOPPER_REPORTS = ("FunnelFigures", "FunnelDay", "FunnelReport", "SearchTerm", "SearchesReport", "ProductInterest",
+                   "ProductInterestReport", "CartAbandonmentReport")
+COUNT_WORDS = re.compile(r"^(of them, )?(shoppers|orders|items|units|searches|matches|distinct|product page views|"
+                         r"number of|how many)\b", re.I)
+
+
+def test_counts_are_not_described_as_money(doc):
+    """Money is described by field name (app.core.openapi.MONEY); a count must never get the money note: the
+    shopper reports (no currency) have only counts and rates, each integer saying what it counts."""
+    schemas = doc["components"]["schemas"]
+    for name in SHOPPER_REPORTS:
+        for field, prop in schemas[name]["properties"].items():
+            description = prop.get("description", "")
+            assert not re.search(r"minor units|\bcents\b", description, re.I), (name, field)
+            if prop.get("type") == "integer":
+                assert description, (name, field)
+    assert COUNT_WORDS.match(schemas["FunnelDay"]["properties"]["paid"]["description"])
+    assert COUNT_WORDS.match(schemas["CartAbandonmentReport"]["properties"]["paid"]["description"])
+    # Anywhere: a property whose own words say it counts shoppers, orders, … is not money.
+    for name, schema in schemas.items():
+        for field, prop in (schema.get("properties") or {}).items():
+            description = prop.get("description", "")
+            if "minor units" in description:
+                assert not COUNT_WORDS.match(description), (name, field, description)

@@ -238,14 +238,19 @@ def _camel(name: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in re.split(r"[_\W]+", name) if w)
 
 
+# Integer properties with these names are described as money (cents) wherever they appear, so the list holds
+# only names that cannot mean a count: not `paid` (shoppers who paid, in the shopper reports) nor `refunds`;
+# money paid or refunded is `amount_paid`, `amount_refunded`, `refunded`. `total` is money only beside a
+# `currency` (else a list's count). A count named otherwise says what it counts in its own description.
 MONEY = re.compile(r"^(price|amount|amount_paid|amount_refunded|subtotal|discount|total|tax|delivery_fee|fee|"
                    r"line_total|unit_price|unit_price_at_add|min_subtotal|max_discount|refundable|revenue|"
-                   r"gross|net|refunds|refunded|paid|spent|total_spent|average_order_value|aov|"
+                   r"gross|net|refunded|spent|total_spent|average_order_value|aov|"
                    r"discount_total|tax_total|delivery_total|same_day_fee|amount_cents)$")
 MONEY_NOTE = "Integer minor units (cents) of the currency given beside it."
 
 
 def _describe_money(schemas: dict[str, Any]) -> None:
+    """Append ``MONEY_NOTE`` to the description of every integer property named as money (``MONEY``)."""
     for schema in schemas.values():
         props = schema.get("properties") or {}
         for name, prop in props.items():

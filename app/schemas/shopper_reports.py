@@ -3,8 +3,9 @@ and their mappers from the report results (``app.models.reports``).
 
 Days are the shop's own (``SHOP_TIMEZONE``). A **shopper** is the storefront's visitor id (``X-Visitor-Id``),
 else the signed-in account; a paid order counts for the shopper of its checkout. Events carrying neither are
-counted as events but belong to no shopper. Rates are ratios rounded to 4 decimals, 0 when the denominator
-is 0.
+counted as events but belong to no shopper. Every integer is a count (shoppers, events, orders, units, searches,
+matches), never money: these reports carry no currency. Rates are ratios rounded to 4 decimals, 0 when the
+denominator is 0.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class FunnelReport(BaseModel):
 
 
 class SearchTerm(BaseModel):
-    query: str = Field(description="The search text, folded (lower case, accents and punctuation removed).")
-    searches: int
+    query: str = Field(description="The search text, folded (lower case, accents and punctuation removed); "
+                                   "`[redacted]` for the searches whose text looked like personal data (an `@`, "
+                                   "or 7+ digits as in a phone number), which are not stored as typed.")
+    searches: int = Field(description="Searches of this text in the range.")
     shoppers: int = Field(description="Distinct shoppers who searched it.")
     last_results: int = Field(description="Matches found by its most recent search in the range.")
 
@@ -79,8 +82,8 @@ class SearchesReport(BaseModel):
 
     from_: date = Field(serialization_alias="from")
     to: date
-    searches: int
-    searches_without_results: int
+    searches: int = Field(description="Searches in the range.")
+    searches_without_results: int = Field(description="Searches in the range that found no product.")
     no_result_rate: float = Field(description="searches_without_results / searches.")
     top: list[SearchTerm] = Field(description="Most searched, most first.")
     without_results: list[SearchTerm] = Field(description="Most searched among searches that found nothing: "
@@ -117,7 +120,7 @@ class CartAbandonmentReport(BaseModel):
     shoppers_with_cart: int = Field(description="Shoppers who added at least one item to a cart.")
     checked_out: int = Field(description="Of them, shoppers who placed an order.")
     paid: int = Field(description="Of them, shoppers with a paid order.")
-    abandoned: int = Field(description="shoppers_with_cart - paid.")
+    abandoned: int = Field(description="Of them, shoppers without a paid order: shoppers_with_cart - paid.")
     abandonment_rate: float = Field(description="abandoned / shoppers_with_cart.")
     checkout_abandonment_rate: float = Field(description="Shoppers who placed an order but have none paid, over "
                                                          "checked_out.")

@@ -19,8 +19,9 @@ bound. A full queue drops the new event; a failed write drops what it held; both
 writer's last flush writes what is queued (bounded by ``STOP_TIMEOUT_SECONDS``); a process killed outright
 loses at most one flush interval of events.
 
-Events carry ids only (visitor, user, product, order) and, for searches, the folded query text and the
-number of results. The visitor id is whatever the storefront keeps in ``X-Visitor-Id`` (a random token it
+Events carry ids only (visitor, user, product, order) and, for searches, the number of results and the folded
+query text, unless the query looks like personal data (see :func:`search_query_to_store`: then the fixed
+``REDACTED_QUERY``). The visitor id is whatever the storefront keeps in ``X-Visitor-Id`` (a random token it
 stores in the browser); an id of the wrong shape is ignored, never an error.
 """
 
@@ -31,6 +32,7 @@ import contextlib
 import logging
 import re
 import time
+import unicodedata
 from collections import deque
 from datetime import timedelta
 from typing import Any
@@ -61,6 +63,28 @@ FLUSH_CHUNK = 5000  # events per write (views: one bulk write of their day docum
 MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+REDACTED_QUERY = "[redacted]"  # brackets: no folded query can be this text
+# 7+ digits, consecutive ones separated by at most 3 of: whitespace - . ( )  ("+1 (555) 123-4567", "5551234567").
+PHONE_LIKE_RE = re.compile(r"\d(?:[\s().-]{0,3}\d){6,}")
+
+
+def search_query_to_store(q: str) -> str:
+    """What a search event records of the query ``q`` as typed: ``REDACTED_QUERY`` (the whole query, so its
+    result count still counts) when it looks like personal data, else the folded text (``normalize``) cut to
+    ``MAX_QUERY_CHARS``; "" when nothing is left. Looks like personal data, tested on the NFKC form of the
+    whole query (so full-width ``＠`` and digits count, and nothing hides past the cut):
+
+    - any ``@`` (an email address, a handle);
+    - a phone-number-like run of 7 or more digits, consecutive digits separated by at most 3 of whitespace,
+      ``-``, ``.``, ``(`` and ``)`` (a leading ``+`` changes nothing). Also catches a date or a code typed
+      with 7+ digits (``2026-05-10``): redacted as well.
+
+    Names, street addresses and emails spelled out ("olivia at example dot com") cannot be told from a search
+    for flowers, so they are not detected; the report shows them as typed (folded)."""
+    text = unicodedata.normalize("NFKC", q)
+    if "@" in text or PHONE_LIKE_RE.search(text):
+        return REDACTED_QUERY
+    return normalize(q)[:MAX_QUERY_CHARS].strip()
 
 
 def valid_visitor_id(value: str | None) -> str | None:
@@ -273,7 +297,9 @@ class Tracker:
             _installed[-1].record_view(product_id, self.visitor_id, self._user_id())
 
     def searched(self, q: str, results: int) -> None:
-        query = normalize(q)[:MAX_QUERY_CHARS].strip()
+        """A search as typed (``q``) and its number of matches; the query is recorded as
+        :func:`search_query_to_store` gives it (redacted when it looks like personal data)."""
+        query = search_query_to_store(q)
         if query:
             self._record(EventKind.search, query=query, results=results)
 
