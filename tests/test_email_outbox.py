@@ -240,3 +240,20 @@ async def test_emails_of_one_order_arrive_in_the_order_they_were_queued(make_set
         await due_now("fourth")
         assert await email.send_due() == 1  # a failed earlier email no longer holds anything back
         assert received()[-1] == "Fourth"
+
+
+async def test_a_long_unicode_subject_is_folded_into_short_encoded_words(make_settings, app_factory, mailbox):
+    """RFC 2047: an encoded word is at most 75 characters; header lines stay within RFC 5322's 78 — while the
+    List-Unsubscribe URL still arrives on one line, as written."""
+    settings = make_settings(workers_enabled=False)
+    async with app_factory(settings) as application:
+        subject = "Roses " + "🌹" * 150
+        url = "<https://shop.example.com/api/v1/newsletter/unsubscribe?token=" + "a" * 300 + ">"
+        await OutboxEmail(dedupe_key="long-subject", to="long@example.com", subject=subject, text="t",
+                          template="campaign", headers={"List-Unsubscribe": url}).insert()
+        assert await application.state.runtime.email.send_due() == 1
+        (msg,) = await mailbox.wait_for("long@example.com")
+        raw = msg.get("Subject")
+        assert all(len(line) <= 78 for line in raw.splitlines()), raw
+        assert str(make_header(decode_header(raw))) == subject
+        assert msg["List-Unsubscribe"] == url

@@ -42,10 +42,22 @@ from app.services.email_templates import RenderedEmail, render_paragraphs_html
 
 log = logging.getLogger("app.email")
 
-# Messages are flattened with header lines up to RFC 5322's 998-character limit (not the 78 of the default
-# SMTP policy): a long URL in List-Unsubscribe must reach mail clients as written, never folded into an
-# RFC 2047 encoded word (which the default policy does to a token longer than a line).
-WIRE_POLICY = email_policy.SMTP.clone(max_line_length=998)
+class WirePolicy(email_policy.EmailPolicy):
+    """How messages are flattened for SMTP: CRLF, and headers folded at 78 characters (RFC 5322), so a long
+    non-ASCII subject becomes several RFC 2047 encoded words of at most 75 characters each — except the
+    ``List-Unsubscribe`` headers, kept on one line up to RFC 5322's 998 characters: a long URL must reach mail
+    clients as written, never folded into an encoded word (which 78-character folding does to a token longer
+    than a line)."""
+
+    UNFOLDED = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in self.UNFOLDED:
+            return email_policy.EmailPolicy.fold_binary(self.clone(max_line_length=998), name, value)
+        return super().fold_binary(name, value)
+
+
+WIRE_POLICY = WirePolicy(linesep="\r\n")
 # The same for a message sent with SMTPUTF8 (RFC 6531): headers (addresses, subject) may hold raw UTF-8.
 WIRE_POLICY_UTF8 = WIRE_POLICY.clone(utf8=True)
 NEEDS_SMTPUTF8 = "the address needs SMTPUTF8 (RFC 6531), which the SMTP server does not offer"
