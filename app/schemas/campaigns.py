@@ -136,14 +136,18 @@ class CampaignOut(BaseModel):
     preheader: str | None
     blocks: list[Block]
     audience: Audience
-    status: CampaignStatus
+    status: CampaignStatus = Field(description=(
+        "`draft` → `scheduled` → `sending` (recipients' emails are being queued, or some queued email is not "
+        "sent yet: waiting for the mail server or retrying) → `sent` (each email was sent, failed, bounced or "
+        "cancelled); `draft`, `scheduled` and `sending` may become `cancelled`."))
     send_at: UtcDateTime | None = Field(description="When sending starts (scheduled) or started.")
     stats: CampaignStats
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
     started_at: UtcDateTime | None
-    finished_at: UtcDateTime | None = Field(description="When the last recipient's email was queued.")
+    finished_at: UtcDateTime | None = Field(description="When the last recipient's email was queued (the campaign "
+                                                        "stays `sending` until none of them is pending).")
     cancelled_at: UtcDateTime | None
 
 

@@ -250,14 +250,15 @@ class EmailService:
         return smtp
 
     async def _retry_later(self, raw: dict[str, Any], email: OutboxEmail, attempts: int, exc: Exception) -> None:
-        """A temporary failure: try again after the backoff, or give up after EMAIL_MAX_ATTEMPTS."""
+        """A temporary failure: try again after the backoff, or give up after EMAIL_MAX_ATTEMPTS. An email
+        cancelled while this attempt ran (its campaign was cancelled, its address unsubscribed) stays cancelled."""
         give_up = attempts >= self.settings.email_max_attempts
-        await release(OutboxEmail.get_pymongo_collection(), raw,
-                      retry_at=None if give_up else utcnow() + backoff(attempts), changes={
-                          "attempts": attempts,
-                          "status": EmailStatus.failed if give_up else EmailStatus.pending,
-                          "last_error": f"{type(exc).__name__}: {exc}"[:500],
-                      })
+        coll = OutboxEmail.get_pymongo_collection()
+        outcome = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:500]}
+        if not await release(coll, raw, retry_at=None if give_up else utcnow() + backoff(attempts),
+                             where={"status": EmailStatus.pending.value},
+                             changes={**outcome, "status": EmailStatus.failed if give_up else EmailStatus.pending}):
+            await release(coll, raw, changes=outcome)  # no longer pending: keep its status, end the lease
         EMAILS.labels("failed" if give_up else "retry").inc()
         log.warning("email %s not sent (attempt %s): %s", email.id, attempts, exc)
 
