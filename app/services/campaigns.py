@@ -33,9 +33,10 @@ from app.models.marketing import Audience, Campaign, CampaignBlock, CampaignSche
 from app.models.outbox import EmailStatus, OutboxEmail
 from app.models.user import User
 from app.schemas.campaigns import CampaignIn, CampaignPatch, CampaignStats
+from app.services import audit
 from app.services.email import EmailService
 from app.services.email_templates import RenderedEmail, render_email
-from app.services.newsletter import NewsletterService
+from app.services.newsletter import PREVIEW, NewsletterService
 
 JOB = "campaigns"
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -170,21 +171,23 @@ class CampaignService:
     async def preview(self, campaign: Campaign, viewer: User) -> tuple[RenderedEmail, dict[str, str]]:
         """The email as ``viewer`` would get it (their first name), with the headers every copy carries. Its
         unsubscribe link names no subscription, so following it changes nothing."""
-        url, headers = self.newsletter.unsubscribe_link("preview", campaign.id)
+        url, headers = self.newsletter.unsubscribe_link(PREVIEW, campaign.id)
         rendered = self.renderer.render(campaign, await self.renderer.products(campaign),
                                         first_name=viewer.first_name, unsubscribe_url=url)
         return rendered, headers
 
     async def test_send(self, campaign: Campaign, to: str) -> None:
         """Queue one copy to ``to`` (subject prefixed ``[Test]``; the first name of the account with that
-        address, if any). Not counted in the statistics."""
+        address, if any). Not counted in the statistics. The request's audit entry (``campaign.test_send``)
+        records the address as the change ``test_send.to`` (null → ``to``)."""
         account = await User.find_one({"email": to})
-        url, headers = self.newsletter.unsubscribe_link("preview", campaign.id)
+        url, headers = self.newsletter.unsubscribe_link(PREVIEW, campaign.id)
         rendered = self.renderer.render(campaign, await self.renderer.products(campaign),
                                         first_name=account.first_name if account else None, unsubscribe_url=url,
                                         subject_prefix="[Test] ")
         await self.email.enqueue_rendered(to=to, rendered=rendered, template="campaign", headers=headers,
                                           dedupe_key=f"campaign-test:{campaign.id}:{new_id('tst')}")
+        audit.note_change("campaign", campaign.id, {"test_send.to": None}, {"test_send.to": to})
 
     # --- statistics -------------------------------------------------------------------------------------
     @staticmethod
