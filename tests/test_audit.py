@@ -292,15 +292,19 @@ async def test_campaign_changes_are_audited(client, admin):
     cid = r.json()["id"]
     assert (await client.patch(f"{API}/admin/campaigns/{cid}", headers=h,
                                json={"subject": "Peony week"})).status_code == 200
+    assert (await client.post(f"{API}/admin/campaigns/{cid}/test-send", headers=h,
+                              json={"email": "QA@Example.com"})).status_code == 202
     later = "2099-05-01T09:00:00Z"
     assert (await client.post(f"{API}/admin/campaigns/{cid}/schedule", headers=h, json={"send_at": later})) \
         .status_code == 200
     assert (await client.post(f"{API}/admin/campaigns/{cid}/cancel", headers=h)).status_code == 200
     assert_problem(await client.post(f"{API}/admin/campaigns/{cid}/cancel", headers=h), 409)  # nothing changed
 
-    cancel, schedule, update, create = await entries(client, h, target_id=cid)
-    assert [e["action"] for e in (cancel, schedule, update, create)] == [
-        "campaign.cancel", "campaign.schedule", "campaign.update", "campaign.create"]
+    cancel, schedule, test_send, update, create = await entries(client, h, target_id=cid)
+    assert [e["action"] for e in (cancel, schedule, test_send, update, create)] == [
+        "campaign.cancel", "campaign.schedule", "campaign.test_send", "campaign.update", "campaign.create"]
+    # A test send changes nothing on the campaign; its entry says where the copy went.
+    assert changes(test_send) == {"test_send.to": (None, "qa@example.com")}
     assert changes(create)["blocks.0.text"] == (None, "Hello") and create["target_type"] == "campaign"
     assert changes(update) == {"subject": ("Spring is in bloom", "Peony week")}
     assert changes(schedule) == {"status": ("draft", "scheduled"), "send_at": (None, later)}

@@ -281,3 +281,46 @@ async def test_unsubscribe_and_cancel_stop_queued_emails(make_settings, app_fact
         assert await sender.run_due() == 0  # a cancelled campaign is not picked up again
         assert await rt.email.send_due() == 0
     assert mailbox.messages == []
+
+
+@pytest.mark.parametrize("url", [
+    "https://a.com/\u0000x", "https://a.com/\u007f", "https://a.com/x\u0085", "https://evil.com/\u202e",
+    "https://a.com/\u200bx", "https://a.com/\u00adx", "https://a.com/\ufeff", "https://a.com/a b",
+    "https://a.com/\u00a0", "https:///evil", "https://?x", "https://[::1/x", "/collections/\u2066spring",
+    "/collections/\u0000",
+])
+async def test_button_urls_refuse_controls_invisible_characters_and_no_host(client, admin, url):
+    body = campaign_body()
+    body["blocks"][2] = {"type": "button", "text": "Go", "url": url}
+    problem = assert_problem(await client.post(CAMPAIGNS, headers=admin[1], json=body), 422)
+    assert [e["loc"][-2:] for e in problem["errors"]] == [["button", "url"]]
+
+
+async def test_button_urls_that_are_fine(client, admin, settings):
+    body = campaign_body()
+    body["blocks"][2] = {"type": "button", "text": "Go", "url": " https://shop.example/päonien?x=1#top "}
+    r = await client.post(CAMPAIGNS, headers=admin[1], json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["blocks"][2]["url"] == "https://shop.example/päonien?x=1#top"
+
+
+async def test_the_unsubscribe_link_of_previews_and_test_copies_changes_nothing_and_says_so(
+        client, admin, mailbox, settings):
+    _, headers = admin
+    await subscribers(admin[0].email, "qa@example.com")
+    cid = (await client.post(CAMPAIGNS, headers=headers, json=campaign_body())).json()["id"]
+    preview = (await client.get(f"{CAMPAIGNS}/{cid}/preview", headers=headers)).json()
+    assert (await client.post(f"{CAMPAIGNS}/{cid}/test-send", headers=headers,
+                              json={"email": "qa@example.com"})).status_code == 202
+    copy = (await mailbox.wait_for("qa@example.com", "[Test]"))[0]
+    for header in (preview["headers"]["List-Unsubscribe"], copy["List-Unsubscribe"]):
+        url = re.search(r"<(https?://[^>]+)>", header).group(1).removeprefix(settings.public_base_url)
+        r = await client.post(url, content="List-Unsubscribe=One-Click",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        problem = assert_problem(r, 422, "preview-link")
+        assert "preview or test copy" in problem["detail"] and "nothing was changed" in problem["detail"]
+        page = await client.get(url)  # opened in a browser: the storefront's page, told it is a preview link
+        assert page.status_code == 303
+        assert page.headers["location"] == f"{settings.storefront_url}/newsletter/unsubscribe?status=preview"
+    states = {s.email: s.status for s in await NewsletterSubscription.find_all().to_list()}
+    assert states == {admin[0].email: "confirmed", "qa@example.com": "confirmed"}

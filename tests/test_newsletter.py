@@ -174,3 +174,25 @@ async def test_a_confirmation_link_from_before_an_unsubscribe_never_signs_up_aga
     await client.post(SUBSCRIBE, json={"email": "aster@example.com"})
     new = link_token((await mailbox.wait_for("aster@example.com", "confirm"))[0], "/newsletter/confirm")
     assert (await client.post(f"{API}/newsletter/confirm", json={"token": new})).json()["status"] == "confirmed"
+
+
+@pytest.mark.parametrize("query", [
+    "token=abc", "token=", "", "token=%FF%FE", "token=" + "a" * 5000, "token=%E2%80%AE" + "a" * 60,
+    # well-formed but altered, signed for another purpose, or not an unsubscribe token at all
+    "token=" + "A" * 20 + "." + "B" * 43, "token={confirm}", "token=x&token=y",
+])
+async def test_opening_a_bad_unsubscribe_link_redirects_to_the_storefront_page(client, settings, query):
+    confirm = sign_link(settings, "nl-confirm", {"i": "nls_x", "t": 1})
+    r = await client.get(f"{API}/newsletter/unsubscribe?{query.replace('{confirm}', confirm)}")
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"{settings.storefront_url}/newsletter/unsubscribe?status=invalid"
+
+
+async def test_the_one_click_post_keeps_its_problems_for_bad_tokens(client, settings):
+    assert_problem(await client.post(f"{API}/newsletter/unsubscribe?token=abc"), 422, "validation-error")
+    forged = "A" * 20 + "." + "B" * 43
+    assert_problem(await client.post(f"{API}/newsletter/unsubscribe", params={"token": forged}), 400,
+                   "invalid-token")
+    good = sign_link(settings, "nl-unsub", {"i": "nls_01JD7Z8K4M2N6P8Q0R2S4T6V8W", "c": "link"})
+    page = await client.get(f"{API}/newsletter/unsubscribe", params={"token": good})
+    assert page.headers["location"] == f"{settings.storefront_url}/newsletter/unsubscribe?token={good}"

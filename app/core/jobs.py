@@ -44,11 +44,14 @@ async def claim(collection: AsyncCollection[dict[str, Any]], due: dict[str, Any]
 
 
 async def release(collection: AsyncCollection[dict[str, Any]], item: dict[str, Any], *,
-                  changes: dict[str, Any] | None = None, retry_at: datetime | None = None) -> bool:
+                  changes: dict[str, Any] | None = None, retry_at: datetime | None = None,
+                  where: dict[str, Any] | None = None) -> bool:
     """Apply ``changes`` to a claimed ``item`` and end its lease; with ``retry_at`` nobody may claim it
-    before then. False when the lease was lost (it expired and another worker claimed the item)."""
+    before then; with ``where``, only if the item still matches it (e.g. a status someone else may have
+    changed meanwhile). False when nothing was written: the lease was lost (it expired and another worker
+    claimed the item) or ``where`` no longer holds."""
     lease = None if retry_at is None else {"owner": None, "token": None, "until": retry_at}
-    res = await collection.update_one({"_id": item["_id"], "lease.token": item["lease"]["token"]},
+    res = await collection.update_one({**(where or {}), "_id": item["_id"], "lease.token": item["lease"]["token"]},
                                       {"$set": {**(changes or {}), "lease": lease}})
     return res.matched_count == 1
 

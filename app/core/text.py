@@ -62,6 +62,22 @@ def clean_text(value: Any, *, multiline: bool) -> Any:
     return value
 
 
+def clean_token(value: Any) -> Any:
+    """``clean_text`` (single line) for a value that must hold no whitespace and no invisible character at all,
+    such as a URL: it also refuses (ValueError) whitespace and format characters (Unicode category Cf: soft
+    hyphen, zero-width spaces and joiners, bidi marks, the byte-order mark…), which free text may carry (an
+    emoji sequence joins with U+200D) but which hide what a link really is."""
+    value = clean_text(value, multiline=False)
+    if not isinstance(value, str):
+        return value
+    for ch in value:
+        if ch.isspace():
+            raise ValueError(f"must not contain whitespace (U+{ord(ch):04X})")
+        if unicodedata.category(ch) == "Cf":
+            raise ValueError(f"must not contain the invisible format character U+{ord(ch):04X}")
+    return value
+
+
 def normalize(text: str) -> str:
     """Lower-case, accents stripped, punctuation folded to single spaces: "Pêche Peonies!" -> "peche peonies"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold().replace("'", "").replace("\u2019", ""))

@@ -71,8 +71,8 @@ class EmailSuppression(Document):
 class CampaignStatus(StrEnum):
     draft = "draft"
     scheduled = "scheduled"
-    sending = "sending"
-    sent = "sent"  # every recipient's email is queued (delivery is the outbox's work)
+    sending = "sending"  # recipients' emails are being queued, or some queued one is not sent yet
+    sent = "sent"  # every email of it was sent, failed, bounced or cancelled: nothing left to send
     cancelled = "cancelled"
 
 

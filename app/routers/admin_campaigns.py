@@ -91,6 +91,10 @@ async def schedule_campaign(campaign_id: CampaignId, body: ScheduleIn, campaigns
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignOut, responses=problem_responses(404, 409),
              summary="Cancel a campaign that has not finished (its unsent emails too)",
-             description="`409 campaign-not-cancellable` once it is sent or cancelled.")
+             description="A draft, a scheduled campaign, or one still `sending` (being queued, or with emails "
+                         "not sent yet, e.g. while the mail server is down): every unsent email of it is cancelled "
+                         "at once; emails already sent stay sent, and one an outbox worker is handing to the mail "
+                         "server at that very moment may still go (it then counts as sent). "
+                         "`409 campaign-not-cancellable` once it is sent (nothing left to send) or cancelled.")
 async def cancel_campaign(campaign_id: CampaignId, campaigns: Campaigns) -> CampaignOut:
     return await _one(campaigns, await campaigns.cancel(campaign_id))

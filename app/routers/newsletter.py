@@ -49,7 +49,8 @@ async def confirm(body: ConfirmIn, newsletter: Newsletter) -> SubscriptionOut:
              description="The `List-Unsubscribe` URL of every marketing email. Mail clients POST to it with the "
                          "form body `List-Unsubscribe=One-Click`; the storefront's unsubscribe page may POST with "
                          "no body. No sign-in; idempotent; the address's unsent marketing email is cancelled. "
-                         "`400 invalid-token` for a token this shop did not sign.")
+                         "`400 invalid-token` for a token this shop did not sign; `422 preview-link` for the link "
+                         "of a campaign's preview or test copy, which names no subscriber (nothing is changed).")
 async def unsubscribe(token: UnsubscribeToken, newsletter: Newsletter,
                       list_unsubscribe: Annotated[Literal["One-Click"] | None, Form(
                           alias="List-Unsubscribe", description="`One-Click`, as mail clients send it.")] = None,
@@ -59,10 +60,18 @@ async def unsubscribe(token: UnsubscribeToken, newsletter: Newsletter,
 
 
 @router.get("/unsubscribe", status_code=status.HTTP_303_SEE_OTHER, response_class=Response,
-            responses=response_headers(303, "Location", description="The storefront's unsubscribe page "
-                                                                     "(`STOREFRONT_URL/newsletter/unsubscribe`)."),
+            responses=response_headers(303, "Location", description=(
+                "The storefront's unsubscribe page: `STOREFRONT_URL/newsletter/unsubscribe?token=…` for a valid "
+                "link, `…/newsletter/unsubscribe?status=invalid` for a malformed, altered or missing token, "
+                "`…/newsletter/unsubscribe?status=preview` for the link of a preview or test copy.")),
             summary="Open the unsubscribe link in a browser: redirects to the storefront's page",
-            description="Changes nothing (link scanners fetch URLs): the page asks for the click, then POSTs.")
-async def unsubscribe_page(token: UnsubscribeToken, settings: SettingsDep) -> Response:
-    page = f"{settings.storefront_url.rstrip('/')}/newsletter/unsubscribe?token={quote(token)}"
+            description="Always a 303 to the storefront's page, whatever the token: a person opening a damaged "
+                        "link sees the shop's page, told by `status` what is wrong with it. Changes nothing (link "
+                        "scanners fetch URLs): the page asks for the click, then POSTs.")
+async def unsubscribe_page(newsletter: Newsletter, settings: SettingsDep, token: Annotated[str | None, Query(
+        description="The `token` of the unsubscribe link; any value is answered with the redirect.")] = None,
+                           ) -> Response:
+    state = newsletter.unsubscribe_link_state(token) if token is not None else "invalid"
+    query = f"token={quote(token)}" if token is not None and state == "valid" else f"status={state}"
+    page = f"{settings.storefront_url.rstrip('/')}/newsletter/unsubscribe?{query}"
     return Response(status_code=status.HTTP_303_SEE_OTHER, headers={"Location": page})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from app.core.pagination import PageParams
-from app.core.text import FreeText
+from app.core.text import FreeText, clean_token
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
 from app.models.marketing import Campaign, CampaignStatus
@@ -15,11 +16,35 @@ from app.schemas.auth import Email
 from app.schemas.common import StrictModel, unique_items
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
-# An https URL, or a storefront path ("/…" but not "//host", which browsers read as another site). Written
-# without escapes a JavaScript regex (OpenAPI's dialect, unicode mode) refuses, such as \".
+# Never in a link: whitespace, controls (C0, DEL, C1), the usual invisible format characters, and characters
+# that end a URL in HTML or text. The pattern (declared in OpenAPI) lists the common ones; ``_link`` refuses
+# every Unicode Cc/Cf character (``clean_token``). Written without escapes a JavaScript regex (OpenAPI's
+# dialect, unicode mode) refuses, such as \".
+_NOT_IN_LINK = r"""\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff<>"'{}|\\^`"""
+
+
+def _link(value: Any) -> Any:
+    """A button's URL: trimmed of surrounding ASCII spaces, tabs and line breaks (as pasted); then no
+    whitespace, control or invisible format character at all (``clean_token``); an https URL must name a host
+    (``https:///x`` does not)."""
+    if not isinstance(value, str):
+        return value
+    value = clean_token(value.strip(" \t\r\n"))
+    if value.startswith("https://"):
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if not host:
+            raise ValueError("must name a host: https://host/…")
+    return value
+
+
+# An https URL with a host, or a storefront path ("/…" but not "//host", which browsers read as another site).
 LinkUrl = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=500,
-    pattern=r"""^(https://[^\s<>"'{}|\\^`]+|/([^/\s<>"'{}|\\^`][^\s<>"'{}|\\^`]*)?)$""")]
+    pattern=rf"""^(https://[^/?#{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*|/([^/{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*)?)$"""),
+    BeforeValidator(_link)]
 PERSONALISE = "`{first_name}` is replaced by the recipient's first name (\"there\" when unknown)."
 
 
@@ -45,7 +70,8 @@ class ProductsBlock(StrictModel):
 class ButtonBlock(StrictModel):
     type: Literal["button"]
     text: Annotated[str, FreeText(60, min_length=1)] = Field(description="The label. " + PERSONALISE)
-    url: LinkUrl = Field(description="`https://…`, or a storefront path such as `/collections/spring`.")
+    url: LinkUrl = Field(description="`https://host/…`, or a storefront path such as `/collections/spring`. No "
+                                     "whitespace, control or invisible format character (Unicode Cc, Cf).")
 
 
 Block = Annotated[HeadingBlock | ParagraphBlock | ProductsBlock | ButtonBlock, Field(discriminator="type")]
@@ -136,14 +162,18 @@ class CampaignOut(BaseModel):
     preheader: str | None
     blocks: list[Block]
     audience: Audience
-    status: CampaignStatus
+    status: CampaignStatus = Field(description=(
+        "`draft` → `scheduled` → `sending` (recipients' emails are being queued, or some queued email is not "
+        "sent yet: waiting for the mail server or retrying) → `sent` (each email was sent, failed, bounced or "
+        "cancelled); `draft`, `scheduled` and `sending` may become `cancelled`."))
     send_at: UtcDateTime | None = Field(description="When sending starts (scheduled) or started.")
     stats: CampaignStats
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
     started_at: UtcDateTime | None
-    finished_at: UtcDateTime | None = Field(description="When the last recipient's email was queued.")
+    finished_at: UtcDateTime | None = Field(description="When the last recipient's email was queued (the campaign "
+                                                        "stays `sending` until none of them is pending).")
     cancelled_at: UtcDateTime | None
 
 

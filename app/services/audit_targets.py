@@ -150,7 +150,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], AuditAction] = {
     ("DELETE", "/admin/promo-codes/{promo_id}"): AuditAction("promo_code.delete", PROMO, "promo_id"),
     # users and roles
     ("PATCH", "/admin/users/{user_id}"): AuditAction("user.update", USER, "user_id"),
-    # newsletter campaigns (a test send changes nothing: its entry records who sent one)
+    # newsletter campaigns (a test send changes nothing: its entry records who sent one, and where: the
+    # service notes the address as the change `test_send.to`)
     ("POST", "/admin/campaigns"): AuditAction("campaign.create", CAMPAIGN),
     ("PATCH", "/admin/campaigns/{campaign_id}"): AuditAction("campaign.update", CAMPAIGN, "campaign_id"),
     ("POST", "/admin/campaigns/{campaign_id}/test-send"): AuditAction("campaign.test_send", CAMPAIGN, "campaign_id"),

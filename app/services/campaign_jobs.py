@@ -5,7 +5,11 @@ Each round claims one campaign with a lease (``app.core.jobs.claim``): one alrea
 subscribers after the campaign's ``cursor`` (in ``_id`` order), keeps those in the audience who may be mailed
 (``NewsletterService.reachable``), renders one email each and queues them in one unordered insert — each
 with the dedupe key ``campaign:<campaign id>:<address>`` (unique) — then records the batch's last ``_id`` as
-the cursor and ends the lease. When no subscriber is left the campaign is ``sent``.
+the cursor and ends the lease. When no subscriber is left, ``finished_at`` records that every recipient's
+email is queued; the campaign stays ``sending`` while any of its emails is still pending (waiting for SMTP,
+retrying), so it can still be cancelled, and becomes ``sent`` once each one is sent, failed, bounced or
+cancelled. Until then the job looks again every ``min(5 s, MARKETING_POLL_SECONDS)`` at most (one indexed
+read on the outbox's ``campaign_id`` + ``status`` index), when it wakes or polls.
 
 A process that dies mid-batch leaves the lease to expire and the cursor where it was: the next claim does the
 batch again, and the emails already queued are skipped by their keys. No recipient gets two, none is missed.
@@ -26,7 +30,7 @@ from app.core.jobs import JobRunner, claim, release
 from app.models.catalog import Product
 from app.models.marketing import AudienceKind, Campaign, CampaignStatus, NewsletterSubscription, SubscriptionStatus
 from app.models.order import Order, OrderStatus
-from app.models.outbox import OutboxEmail
+from app.models.outbox import EmailStatus, OutboxEmail
 from app.services.campaigns import CampaignRenderer, cancel_campaign_emails
 from app.services.email import EmailService
 from app.services.newsletter import NewsletterService
@@ -36,6 +40,8 @@ log = logging.getLogger("app.campaigns")
 # Orders that count as a purchase for the audiences.
 PLACED = [OrderStatus.paid, OrderStatus.confirmed, OrderStatus.preparing, OrderStatus.out_for_delivery,
           OrderStatus.delivered, OrderStatus.ready_for_pickup, OrderStatus.picked_up]
+# A fully queued campaign waiting for its emails is looked at again after at most this many seconds.
+SETTLE_SECONDS = 5.0
 
 
 class CampaignSender:
@@ -63,6 +69,9 @@ class CampaignSender:
                 await release(coll, raw)
                 return 1
         campaign = Campaign.model_validate(raw)
+        if campaign.finished_at is not None:  # every email is queued: wait for the outbox to deliver them
+            await self._settle(coll, raw)
+            return 1
         subscribers = await NewsletterSubscription.find(
             {"status": SubscriptionStatus.confirmed.value, "_id": {"$gt": campaign.cursor}},
         ).sort([("_id", SortDirection.ASCENDING)]).limit(self.settings.marketing_batch_size).to_list()
@@ -79,11 +88,29 @@ class CampaignSender:
         return len(subscribers)
 
     async def _finish(self, coll: Any, raw: dict[str, Any]) -> None:
+        """No subscriber left: record that every email is queued (``finished_at``), then ``_settle``."""
+        queued = await coll.update_one(
+            {"_id": raw["_id"], "status": CampaignStatus.sending, "lease.token": raw["lease"]["token"]},
+            {"$currentDate": {"finished_at": True}})
+        if queued.modified_count != 1:  # cancelled meanwhile (or the lease was lost)
+            await release(coll, raw)
+            return
+        await self._settle(coll, raw)
+
+    async def _settle(self, coll: Any, raw: dict[str, Any]) -> None:
+        """A fully queued campaign becomes ``sent`` when none of its emails is pending any more; otherwise it
+        stays ``sending`` and nobody claims it again before the next look (``min(5 s, MARKETING_POLL_SECONDS)``).
+        The emails are only ever queued by the holder of this lease, so none can turn up after the check."""
+        waiting = await OutboxEmail.get_pymongo_collection().find_one(
+            {"campaign_id": raw["_id"], "status": EmailStatus.pending.value}, {"_id": 1})
+        if waiting is not None:
+            await release(coll, raw, retry_at=utcnow() + timedelta(
+                seconds=min(SETTLE_SECONDS, self.settings.marketing_poll_seconds)))
+            return
         done = await coll.update_one(
             {"_id": raw["_id"], "status": CampaignStatus.sending, "lease.token": raw["lease"]["token"]},
-            {"$set": {"status": CampaignStatus.sent, "lease": None}, "$currentDate": {"finished_at": True},
-             "$inc": {"version": 1}})
-        if done.modified_count != 1:
+            {"$set": {"status": CampaignStatus.sent, "lease": None}, "$inc": {"version": 1}})
+        if done.modified_count != 1:  # cancelled meanwhile
             await release(coll, raw)
 
     async def _enqueue_batch(self, campaign: Campaign, subscribers: list[NewsletterSubscription]) -> int:

@@ -2,10 +2,13 @@
 campaign is rendered. Sending is the ``campaigns`` job (app/services/campaign_jobs.py).
 
 States: ``draft`` → ``scheduled`` (``schedule``; scheduling again moves the time) → ``sending`` (the job
-starts) → ``sent`` (every recipient's email is queued); ``draft``/``scheduled``/``sending`` → ``cancelled``
-(unsent emails of the campaign are cancelled too). Only drafts are edited. Every state change and edit
-bumps ``version`` (``update_versioned``), so an edit never lands on a campaign that moved on meanwhile; the
-job's own progress fields (``cursor``, ``lease``) are written beside it without touching the content.
+starts; it stays so while recipients' emails are being queued or any queued one is still pending) → ``sent``
+(every email of it was sent, failed, bounced or cancelled); ``draft``/``scheduled``/``sending`` →
+``cancelled``: every email of the campaign not sent yet is cancelled (one that an outbox worker is handing to
+the SMTP server at that moment may still go, and is then counted as sent). Only drafts are edited. Every state
+change and edit bumps ``version`` (``update_versioned``), so an edit never lands on a campaign that moved on
+meanwhile; the job's own progress fields (``cursor``, ``finished_at``, ``lease``) are written beside it without
+touching the content.
 
 Statistics are counted from the campaign's outbox emails (one per recipient, by status) in one aggregation
 for a whole page, plus the ``unsubscribed`` counter kept by the unsubscribe link.
@@ -30,9 +33,10 @@ from app.models.marketing import Audience, Campaign, CampaignBlock, CampaignSche
 from app.models.outbox import EmailStatus, OutboxEmail
 from app.models.user import User
 from app.schemas.campaigns import CampaignIn, CampaignPatch, CampaignStats
+from app.services import audit
 from app.services.email import EmailService
 from app.services.email_templates import RenderedEmail, render_email
-from app.services.newsletter import NewsletterService
+from app.services.newsletter import PREVIEW, NewsletterService
 
 JOB = "campaigns"
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -152,8 +156,9 @@ class CampaignService:
         return campaign
 
     async def cancel(self, campaign_id: str) -> Campaign:
-        """Stop a campaign that has not finished; its unsent emails are cancelled. Conflict
-        ``campaign-not-cancellable`` once it is sent or cancelled."""
+        """Stop a campaign that has not finished (draft, scheduled, or sending: being queued or with emails not
+        sent yet); its unsent emails are cancelled (one being handed to SMTP at this moment may still go).
+        Conflict ``campaign-not-cancellable`` once it is sent (nothing left to send) or cancelled."""
         def mutate(doc: Campaign) -> dict[str, Any]:
             _require(doc, CANCELLABLE, CampaignNotCancellable, "This campaign is already sent or cancelled.")
             return {"status": CampaignStatus.cancelled, "cancelled_at": NOW, "updated_at": NOW}
@@ -166,21 +171,23 @@ class CampaignService:
     async def preview(self, campaign: Campaign, viewer: User) -> tuple[RenderedEmail, dict[str, str]]:
         """The email as ``viewer`` would get it (their first name), with the headers every copy carries. Its
         unsubscribe link names no subscription, so following it changes nothing."""
-        url, headers = self.newsletter.unsubscribe_link("preview", campaign.id)
+        url, headers = self.newsletter.unsubscribe_link(PREVIEW, campaign.id)
         rendered = self.renderer.render(campaign, await self.renderer.products(campaign),
                                         first_name=viewer.first_name, unsubscribe_url=url)
         return rendered, headers
 
     async def test_send(self, campaign: Campaign, to: str) -> None:
         """Queue one copy to ``to`` (subject prefixed ``[Test]``; the first name of the account with that
-        address, if any). Not counted in the statistics."""
+        address, if any). Not counted in the statistics. The request's audit entry (``campaign.test_send``)
+        records the address as the change ``test_send.to`` (null → ``to``)."""
         account = await User.find_one({"email": to})
-        url, headers = self.newsletter.unsubscribe_link("preview", campaign.id)
+        url, headers = self.newsletter.unsubscribe_link(PREVIEW, campaign.id)
         rendered = self.renderer.render(campaign, await self.renderer.products(campaign),
                                         first_name=account.first_name if account else None, unsubscribe_url=url,
                                         subject_prefix="[Test] ")
         await self.email.enqueue_rendered(to=to, rendered=rendered, template="campaign", headers=headers,
                                           dedupe_key=f"campaign-test:{campaign.id}:{new_id('tst')}")
+        audit.note_change("campaign", campaign.id, {"test_send.to": None}, {"test_send.to": to})
 
     # --- statistics -------------------------------------------------------------------------------------
     @staticmethod
@@ -240,7 +247,9 @@ async def _check_products(blocks: list[dict[str, Any]]) -> None:
 
 
 async def cancel_campaign_emails(campaign_id: str) -> int:
-    """Cancel the campaign's emails not sent yet (one ``update_many`` on the campaign's index)."""
+    """Cancel the campaign's emails not sent yet (one ``update_many`` on the campaign's index), including one
+    leased by a worker right now: if its SMTP hand-over succeeds it is ``sent``, otherwise it stays cancelled
+    (``EmailService`` never puts a cancelled email back to pending)."""
     res = await OutboxEmail.get_pymongo_collection().update_many(
         {"campaign_id": campaign_id, "status": EmailStatus.pending}, {"$set": {"status": EmailStatus.cancelled}})
     return res.modified_count

@@ -317,14 +317,15 @@ class EmailService:
     async def _retry_later(self, raw: dict[str, Any], attempts: int, exc: Exception, *,
                            unexpected: bool = False) -> None:
         """A failed attempt: try again after the backoff, or give up (``failed``) after EMAIL_MAX_ATTEMPTS. An
-        ``unexpected`` error (not an SMTP or network one) is logged with its traceback, once per attempt."""
+        ``unexpected`` error (not an SMTP or network one) is logged with its traceback, once per attempt. An email
+        cancelled while this attempt ran (its campaign was cancelled, its address unsubscribed) stays cancelled."""
         give_up = attempts >= self.settings.email_max_attempts
-        await release(OutboxEmail.get_pymongo_collection(), raw,
-                      retry_at=None if give_up else utcnow() + backoff(attempts), changes={
-                          "attempts": attempts,
-                          "status": EmailStatus.failed if give_up else EmailStatus.pending,
-                          "last_error": f"{type(exc).__name__}: {exc}"[:500],
-                      })
+        coll = OutboxEmail.get_pymongo_collection()
+        outcome = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:500]}
+        if not await release(coll, raw, retry_at=None if give_up else utcnow() + backoff(attempts),
+                             where={"status": EmailStatus.pending.value},
+                             changes={**outcome, "status": EmailStatus.failed if give_up else EmailStatus.pending}):
+            await release(coll, raw, changes=outcome)  # no longer pending: keep its status, end the lease
         EMAILS.labels("failed" if give_up else "retry").inc()
         log.warning("email %s not sent (attempt %s%s): %s: %s", raw["_id"], attempts, ", given up" if give_up else "",
                     type(exc).__name__, exc, exc_info=exc if unexpected else None)

@@ -10,7 +10,8 @@ One fact per address: ``NewsletterSubscription`` (app/models/marketing.py). ``/n
 - ``confirm``: the link's token makes the subscription ``confirmed``.
 - ``unsubscribe``: the signed token of every marketing email (never expires; it can only unsubscribe)
   makes it ``unsubscribed`` at once and cancels the address's unsent marketing email; the campaign that
-  carried the link counts it once.
+  carried the link counts it once. The link of a campaign's preview and test copies names no subscription
+  (``PREVIEW``): it changes nothing and says so (``PreviewLink``).
 - Marketing email goes only to a confirmed subscription whose address is not suppressed (hard bounce) and
   whose account, if it has one, is active (``reachable``).
 """
@@ -18,16 +19,18 @@ One fact per address: ``NewsletterSubscription`` (app/models/marketing.py). ``/n
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pymongo.errors import DuplicateKeyError
 
 from app.config import Settings
 from app.core.clock import utcnow
+from app.core.errors import Unprocessable
 from app.core.ids import new_id
-from app.core.security import read_link, sign_link
+from app.core.security import LINK_TOKEN_PATTERN, read_link, sign_link
 from app.models.marketing import Campaign, EmailSuppression, NewsletterSubscription, SubscriptionStatus
 from app.models.user import User
 from app.services.auth import InvalidToken
@@ -40,6 +43,16 @@ CONFIRM = "nl-confirm"
 UNSUBSCRIBE = "nl-unsub"
 API_UNSUBSCRIBE_PATH = "/api/v1/newsletter/unsubscribe"
 INVALID_LINK = "This link is invalid or has expired."
+# What the unsubscribe link of a campaign's preview or test copy names instead of a subscription.
+PREVIEW = "preview"
+
+LinkState = Literal["valid", "invalid", "preview"]
+
+
+class PreviewLink(Unprocessable):
+    """422: the unsubscribe link of a preview or test copy, which names no subscriber: nothing was changed."""
+
+    code = "preview-link"
 
 
 class NewsletterService:
@@ -83,10 +96,14 @@ class NewsletterService:
     # --- unsubscribe ------------------------------------------------------------------------------------
     async def unsubscribe(self, token: str) -> None:
         """One-click unsubscribe with a token from a marketing email (RFC 8058). Idempotent; InvalidToken (400)
-        for a token we did not sign. A subscription deleted since (account closed) needs nothing more."""
+        for a token we did not sign; PreviewLink (422) for the link of a preview or test copy (nobody to
+        unsubscribe; nothing changes). A subscription deleted since (account closed) needs nothing more."""
         payload = read_link(self.settings, UNSUBSCRIBE, token)
         if payload is None or not isinstance(payload.get("i"), str):
             raise InvalidToken(INVALID_LINK)
+        if payload["i"] == PREVIEW:
+            raise PreviewLink("This is the unsubscribe link of a preview or test copy of a campaign: it names no "
+                              "subscriber, so nothing was changed.")
         campaign_id = payload.get("c")
         via = campaign_id if isinstance(campaign_id, str) else "link"
         sub = await NewsletterSubscription.get(payload["i"])
@@ -96,9 +113,21 @@ class NewsletterService:
             await Campaign.get_pymongo_collection().update_one({"_id": via}, {"$inc": {"unsubscribed": 1}})
         await cancel_marketing_to(sub.email)
 
+    def unsubscribe_link_state(self, token: str) -> LinkState:
+        """What an unsubscribe ``token`` (any text, as a browser sends it) is, without a database read:
+        ``valid`` (signed by us, names a subscription), ``preview`` (signed, of a preview or test copy) or
+        ``invalid`` (malformed, altered, or not an unsubscribe token)."""
+        if not re.fullmatch(LINK_TOKEN_PATTERN, token):  # also keeps non-ASCII text from the MAC comparison
+            return "invalid"
+        payload = read_link(self.settings, UNSUBSCRIBE, token)
+        if payload is None or not isinstance(payload.get("i"), str):
+            return "invalid"
+        return "preview" if payload["i"] == PREVIEW else "valid"
+
     def unsubscribe_link(self, subscription_id: str, via: str) -> tuple[str, dict[str, str]]:
         """(the storefront unsubscribe page's URL for the email body, the RFC 8058 headers) of one recipient.
-        ``via`` names what carried the link (a campaign id, "cart-reminder")."""
+        ``via`` names what carried the link (a campaign id, "cart-reminder"); ``subscription_id`` ``PREVIEW``
+        makes the link of a preview or test copy."""
         token = sign_link(self.settings, UNSUBSCRIBE, {"i": subscription_id, "c": via})
         api = f"{self.settings.public_base_url.rstrip('/')}{API_UNSUBSCRIBE_PATH}?token={quote(token)}"
         targets = [f"<{api}>"]
