@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.models.catalog import Category, Product
 from app.models.inventory import StockMovement
 from app.schemas.catalog.admin import AdminProduct
@@ -166,3 +168,14 @@ async def test_archive_delete_and_admin_list(client, staff):
     assert (await client.get(f"{API}/admin/products/{a['id']}", headers=headers)).json()["name"] == "Lily One"
     assert (await client.delete(f"{API}/admin/products/{a['id']}", headers=headers)).status_code == 204
     assert await Product.get(a["id"]) is None
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://images.example.com/spring.jpg", True), ("/media/spring.jpg", True),
+    ("https://images.example.com/a\u202ecod.jpg", False), ("https://images.example.com/\u0000.jpg", False),
+    ("https:///spring.jpg", False), ("//evil.example.com/x.jpg", False), ("javascript:alert(1)", False)])
+async def test_a_category_image_url_is_a_clean_link(client, staff, url, ok):
+    """The same link rule as campaign buttons (schemas.common.LinkUrl): https with a host or a storefront path,
+    no control or invisible characters."""
+    r = await client.post(f"{API}/admin/categories", headers=staff[1], json={"name": "Spring", "image_url": url})
+    assert r.status_code == (201 if ok else 422), r.text

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.core.pagination import PageParams
-from app.core.text import FreeText, clean_token
+from app.core.text import FreeText
 from app.core.types import Int, UtcDateTime, UtcInstant
 from app.models.catalog import Occasion
 from app.models.marketing import Campaign, CampaignStatus
 from app.schemas.auth import Email
-from app.schemas.common import StrictModel, unique_items
+from app.schemas.common import LinkUrl, StrictModel, unique_items
 
 ProductRef = Annotated[str, StringConstraints(pattern=r"^prd_[0-9A-HJKMNP-TV-Z]{26}$")]
-# Never in a link: whitespace, controls (C0, DEL, C1), the usual invisible format characters, and characters
-# that end a URL in HTML or text. The pattern (declared in OpenAPI) lists the common ones; ``_link`` refuses
-# every Unicode Cc/Cf character (``clean_token``). Written without escapes a JavaScript regex (OpenAPI's
-# dialect, unicode mode) refuses, such as \".
-_NOT_IN_LINK = r"""\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff<>"'{}|\\^`"""
-
-
-def _link(value: Any) -> Any:
-    """A button's URL: trimmed of surrounding ASCII spaces, tabs and line breaks (as pasted); then no
-    whitespace, control or invisible format character at all (``clean_token``); an https URL must name a host
-    (``https:///x`` does not)."""
-    if not isinstance(value, str):
-        return value
-    value = clean_token(value.strip(" \t\r\n"))
-    if value.startswith("https://"):
-        try:
-            host = urlsplit(value).hostname
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            host = None
-        if not host:
-            raise ValueError("must name a host: https://host/…")
-    return value
-
-
-# An https URL with a host, or a storefront path ("/…" but not "//host", which browsers read as another site).
-LinkUrl = Annotated[str, StringConstraints(
-    strip_whitespace=True, max_length=500,
-    pattern=rf"""^(https://[^/?#{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*|/([^/{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*)?)$"""),
-    BeforeValidator(_link)]
 PERSONALISE = "`{first_name}` is replaced by the recipient's first name (\"there\" when unknown)."
 
 

@@ -1,11 +1,15 @@
-"""API schemas shared by several resources: the request-body base, the list page and a plain message."""
+"""API schemas shared by several resources: the request-body base, the list page, a plain message and the
+link type of admin content (``LinkUrl``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from app.core.text import clean_token
 
 T = TypeVar("T")
 
@@ -39,3 +43,34 @@ def unique_items(what: str, *, key: Callable[[Any], Hashable] | None = None, sor
 
 class Message(BaseModel):
     detail: str
+
+
+# Never in a link: whitespace, controls (C0, DEL, C1), the usual invisible format characters, and characters
+# that end a URL in HTML or text. The pattern (declared in OpenAPI) lists the common ones; ``_link`` refuses
+# every Unicode Cc/Cf character (``clean_token``). Written without escapes a JavaScript regex (OpenAPI's
+# dialect, unicode mode) refuses, such as \".
+_NOT_IN_LINK = r"""\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff<>"'{}|\\^`"""
+
+
+def _link(value: Any) -> Any:
+    """A URL an admin puts into content (a campaign button, a category image): trimmed of surrounding ASCII
+    spaces, tabs and line breaks (as pasted); then no whitespace, control or invisible format character at all
+    (``clean_token``); an https URL must name a host (``https:///x`` does not)."""
+    if not isinstance(value, str):
+        return value
+    value = clean_token(value.strip(" \t\r\n"))
+    if value.startswith("https://"):
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if not host:
+            raise ValueError("must name a host: https://host/…")
+    return value
+
+
+# An https URL with a host, or a storefront path ("/…" but not "//host", which browsers read as another site).
+LinkUrl = Annotated[str, StringConstraints(
+    strip_whitespace=True, max_length=500,
+    pattern=rf"""^(https://[^/?#{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*|/([^/{_NOT_IN_LINK}][^{_NOT_IN_LINK}]*)?)$"""),
+    BeforeValidator(_link)]

@@ -23,10 +23,9 @@ from app.schemas.catalog.fields import (
     Slug,
     Tag,
     Text,
-    Url,
 )
 from app.schemas.catalog.public import AddOnOut, Rating
-from app.schemas.common import StrictModel, unique_items
+from app.schemas.common import LinkUrl, StrictModel, unique_items
 from app.schemas.images import ImageOut
 
 
@@ -34,7 +33,7 @@ class CategoryCreate(StrictModel):
     name: Name
     slug: Slug | None = Field(None, description="Generated from the name when omitted")
     description: Text | None = None
-    image_url: Url | None = None
+    image_url: LinkUrl | None = None
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
     parent_id: CategoryRefId | None = None
@@ -46,7 +45,7 @@ class CategoryUpdate(StrictModel):
     name: Name | None = None
     slug: Slug | None = None
     description: Text | None = None
-    image_url: Url | None = None
+    image_url: LinkUrl | None = None
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
     sort_order: Int | None = Field(None, ge=-10_000, le=10_000)

@@ -18,7 +18,6 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, mi
 SeoTitle = Annotated[str, FreeText(70)]
 SeoDescription = Annotated[str, FreeText(170)]
 Tag = Annotated[str, FreeText(40, min_length=1), StringConstraints(to_lower=True)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^(https?://|/)\S+$")]
 Cents = Annotated[Int, Field(ge=1, le=10_000_000)]
 CategoryRefId = Annotated[str, StringConstraints(max_length=40, pattern=r"^cat_[0-9A-Z]{26}$")]
 IdOrSlug = Annotated[str, StringConstraints(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")]
