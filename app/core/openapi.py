@@ -246,7 +246,8 @@ MONEY = re.compile(r"^(price|amount|amount_paid|amount_refunded|subtotal|discoun
                    r"line_total|unit_price|unit_price_at_add|min_subtotal|max_discount|refundable|revenue|"
                    r"gross|net|refunded|spent|total_spent|average_order_value|aov|"
                    r"discount_total|tax_total|delivery_total|same_day_fee|amount_cents)$")
-MONEY_NOTE = "Integer minor units (cents) of the currency given beside it."
+MONEY_NOTE = ("Integer minor units (cents): of the `currency` given beside it, or else of the shop's one "
+              "currency (`CURRENCY`, the `currency` of every product and order).")
 
 
 def _describe_money(schemas: dict[str, Any]) -> None:
