@@ -67,6 +67,9 @@ async def test_queries_that_look_like_personal_data_are_not_stored_as_typed(app,
     ("(555) 123-4567", "[redacted]"), ("+44 20 7946 0958", "[redacted]"), ("555 - 1234", "[redacted]"),
     ("x" * 95 + " 555-1234", "[redacted]"),  # judged on the whole query, not on what the cut keeps
     ("2026-05-10 roses", "[redacted]"),  # a date typed with 8 digits is taken for a phone number too
+    ("212/555/0199", "[redacted]"), ("212_555_0198", "[redacted]"), ("212 | 555 | 0195", "[redacted]"),
+    ("555\u2013123\u20134567", "[redacted]"), ("555\u2212123\u22124567", "[redacted]"),
+    ("olivia%40example.com", "[redacted]"), ("olivia&#64;example.com", "[redacted]"),
     ("12 red roses", "12 red roses"), ("roses 123 456", "roses 123 456"),
     ("50 roses, 100 tulips", "50 roses 100 tulips"),
     ("555 1 2 3", "555 1 2 3"), ("Olivia's Pêche Peonies", "olivias peche peonies"),  # names are not detected

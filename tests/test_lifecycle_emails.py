@@ -11,6 +11,7 @@ from app.core.clock import utcnow
 from app.models.cart import Cart
 from app.models.marketing import JobCursor, StockAlert, StockAlertOptOut
 from app.models.outbox import OutboxEmail
+from app.models.user import User
 from tests.checkout_helpers import add_to_cart
 from tests.conftest import create_user, login_headers
 from tests.factories import build_order, line_for, make_product
@@ -109,7 +110,19 @@ async def test_an_address_signed_up_by_someone_else_stops_back_in_stock_emails(c
     assert await StockAlert.find({"email": "victim@example.com", "status": {"$in": ["waiting", "due"]}}).count() == 0
     assert await OutboxEmail.find({"to": "victim@example.com"}).count() == 1
 
-    # The owner of the address, signed in, asks again: the stop is lifted for them.
+    # A mail client without one-click opens the link: the storefront's page, tracking parameters ignored.
+    r = await client.get(f"{API}/stock-alerts/stop", params={"token": token, "utm_source": "mail"})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"{settings.storefront_url}/stock-alerts/stop?token={token}"
+
+    # Anyone can open an account with the address: unverified, it cannot lift the stop.
+    _, unverified = await user_factory(email="victim@example.com", email_verified_at=None)
+    assert (await client.post(f"{API}/products/{lily.id}/stock-alerts", headers=unverified,
+                              json={"size": "standard"})).status_code == 202
+    assert await StockAlert.find({"email": "victim@example.com", "status": "waiting"}).count() == 0
+    await User.get_pymongo_collection().delete_one({"email": "victim@example.com"})
+
+    # The owner of the address, verified and signed in, asks again: the stop is lifted for them.
     _, headers = await user_factory(email="victim@example.com")
     assert (await client.post(f"{API}/products/{lily.id}/stock-alerts", headers=headers,
                               json={"size": "standard"})).status_code == 202

@@ -179,7 +179,7 @@ async def test_a_confirmation_link_from_before_an_unsubscribe_never_signs_up_aga
 @pytest.mark.parametrize("query", [
     "token=abc", "token=", "", "token=%FF%FE", "token=" + "a" * 5000, "token=%E2%80%AE" + "a" * 60,
     # well-formed but altered, signed for another purpose, or not an unsubscribe token at all
-    "token=" + "A" * 20 + "." + "B" * 43, "token={confirm}", "token=x&token=y",
+    "token=" + "A" * 20 + "." + "B" * 43, "token={confirm}", "token=x&token=y", "token=abc&utm_source=mail",
 ])
 async def test_opening_a_bad_unsubscribe_link_redirects_to_the_storefront_page(client, settings, query):
     confirm = sign_link(settings, "nl-confirm", {"i": "nls_x", "t": 1})

@@ -77,15 +77,21 @@ def declared_query_names(route: APIRoute) -> frozenset[str]:
     return names
 
 
+# ``openapi_extra`` of a route opened from an email link (a browser GET that only redirects): the query
+# parameters that link trackers and safe-link rewriters add (``utm_source``…) are ignored, not refused.
+EMAIL_LINK: dict[str, object] = {"x-extra-query": "ignored"}
+
+
 @declares(statuses=(422,))
 async def known_query_parameters(request: Request) -> None:
     """Refuse a query parameter the operation does not declare: 422 ``validation-error`` with
     ``loc = ["query", <name>]`` and type ``extra_forbidden`` — as the list models (``extra="forbid"``) do, so a
-    misspelt filter (``?colour=red``) is never silently ignored on any endpoint."""
+    misspelt filter (``?colour=red``) is never silently ignored on any endpoint (except the redirects of email
+    links, ``EMAIL_LINK``)."""
     if not request.query_params:
         return
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute) or (route.openapi_extra or {}).get("x-extra-query") == "ignored":
         return
     known = declared_query_names(route)
     unknown = [key for key in dict.fromkeys(request.query_params.keys()) if key not in known]

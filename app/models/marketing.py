@@ -170,9 +170,9 @@ class StockAlert(Document):
 
 
 class StockAlertOptOut(Document):
-    """An address that asked, from the link in a back-in-stock email, to get no more of them: guests' requests
-    for it are taken (the same 202) and dropped. The account owning the address lifts it by asking while signed
-    in."""
+    """An address that asked, from the link in a back-in-stock email, to get no more of them: requests for it
+    are taken (the same 202) and dropped, unless they come from the account owning the address with the address
+    verified, which lifts it."""
 
     id: str = id_field("sao")  # type: ignore[assignment]  # our ids are prefixed strings, not ObjectId
     email: str  # lower-case

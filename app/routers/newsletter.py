@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 
 from app.core.openapi import response_headers
 from app.core.problems import problem_responses
+from app.core.query import EMAIL_LINK
 from app.core.ratelimit import client_ip, hit
 from app.deps import SettingsDep, get_newsletter_service
 from app.schemas.common import Message
@@ -65,9 +66,11 @@ async def unsubscribe(token: UnsubscribeToken, newsletter: Newsletter,
                 "link, `…/newsletter/unsubscribe?status=invalid` for a malformed, altered or missing token, "
                 "`…/newsletter/unsubscribe?status=preview` for the link of a preview or test copy.")),
             summary="Open the unsubscribe link in a browser: redirects to the storefront's page",
+            openapi_extra=EMAIL_LINK,
             description="Always a 303 to the storefront's page, whatever the token: a person opening a damaged "
                         "link sees the shop's page, told by `status` what is wrong with it. Changes nothing (link "
-                        "scanners fetch URLs): the page asks for the click, then POSTs.")
+                        "scanners fetch URLs): the page asks for the click, then POSTs. Other query parameters "
+                        "(added by link trackers) are ignored.")
 async def unsubscribe_page(newsletter: Newsletter, settings: SettingsDep, token: Annotated[str | None, Query(
         description="The `token` of the unsubscribe link; any value is answered with the redirect.")] = None,
                            ) -> Response:

@@ -4,10 +4,13 @@ by account); /stock-alerts/stop: the one-click link of those emails that stops t
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 
+from app.core.openapi import response_headers
 from app.core.problems import problem_responses
+from app.core.query import EMAIL_LINK
 from app.core.ratelimit import client_ip, hit
 from app.deps import OptionalUser, SettingsDep, get_stock_alert_service
 from app.routers.params import ProductId
@@ -18,6 +21,7 @@ from app.services.stock_alerts import StockAlertService
 router = APIRouter(tags=["catalog"])
 
 Alerts = Annotated[StockAlertService, Depends(get_stock_alert_service)]
+MAX_TOKEN = 500  # longer than any link token we sign; the page's POST refuses anything else
 
 
 @router.post("/products/{product_id}/stock-alerts", status_code=status.HTTP_202_ACCEPTED, response_model=Message,
@@ -51,3 +55,18 @@ async def stop_stock_alerts(token: Annotated[LinkToken, Query(description="The `
                             ) -> Message:
     await alerts.stop(token)
     return Message(detail="No more back-in-stock emails will be sent to this address.")
+
+
+@router.get("/stock-alerts/stop", status_code=status.HTTP_303_SEE_OTHER, response_class=Response,
+            responses=response_headers(303, "Location", description=(
+                "The storefront's page `STOREFRONT_URL/stock-alerts/stop?token=…` (the token as given).")),
+            summary="Open the stop link in a browser: redirects to the storefront's page",
+            description="A mail client without one-click support opens the `List-Unsubscribe` URL: this answers "
+                        "with the storefront's page, which asks for the click and then POSTs. Changes nothing (link "
+                        "scanners fetch URLs). Other query parameters (added by link trackers) are ignored.",
+            openapi_extra=EMAIL_LINK)
+async def stop_stock_alerts_page(settings: SettingsDep, token: Annotated[str | None, Query(
+        description="The `token` of the link, passed on as given.")] = None) -> Response:
+    query = f"?token={quote(token[:MAX_TOKEN])}" if token else ""
+    page = f"{settings.storefront_url.rstrip('/')}/stock-alerts/stop{query}"
+    return Response(status_code=status.HTTP_303_SEE_OTHER, headers={"Location": page})

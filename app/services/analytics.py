@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import re
 import time
@@ -36,6 +37,7 @@ import unicodedata
 from collections import deque
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from pymongo.errors import BulkWriteError
 
@@ -64,8 +66,9 @@ MAX_QUERY_CHARS = 100
 VISITOR_HEADER = "X-Visitor-Id"
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REDACTED_QUERY = "[redacted]"  # brackets: no folded query can be this text
-# 7+ digits, consecutive ones separated by at most 3 of: whitespace - . ( )  ("+1 (555) 123-4567", "5551234567").
-PHONE_LIKE_RE = re.compile(r"\d(?:[\s().-]{0,3}\d){6,}")
+# In the folded query (every run of other characters is one space): 7+ digits, consecutive ones apart by at
+# most that space ("+1 (555) 123-4567", "212/555/0199", "555–123–4567", "5551234567").
+PHONE_LIKE_RE = re.compile(r"\d(?: ?\d){6,}")
 
 
 def search_query_to_store(q: str) -> str:
@@ -74,17 +77,19 @@ def search_query_to_store(q: str) -> str:
     ``MAX_QUERY_CHARS``; "" when nothing is left. Looks like personal data, tested on the NFKC form of the
     whole query (so full-width ``＠`` and digits count, and nothing hides past the cut):
 
-    - any ``@`` (an email address, a handle);
-    - a phone-number-like run of 7 or more digits, consecutive digits separated by at most 3 of whitespace,
-      ``-``, ``.``, ``(`` and ``)`` (a leading ``+`` changes nothing). Also catches a date or a code typed
-      with 7+ digits (``2026-05-10``): redacted as well.
+    - any ``@`` (an email address, a handle), also written ``%40`` or ``&#64;``;
+    - a phone-number-like run of 7 or more digits in the folded query, where every run of other characters
+      (spaces, ``-``, ``/``, ``_``, dashes of any kind, ``|``…) is one space: consecutive digits at most that
+      space apart (a leading ``+`` changes nothing). Also catches a date or a code typed with 7+ digits
+      (``2026-05-10``): redacted as well.
 
     Names, street addresses and emails spelled out ("olivia at example dot com") cannot be told from a search
     for flowers, so they are not detected; the report shows them as typed (folded)."""
     text = unicodedata.normalize("NFKC", q)
-    if "@" in text or PHONE_LIKE_RE.search(text):
+    folded = normalize(q)
+    if "@" in html.unescape(unquote(text)) or PHONE_LIKE_RE.search(folded):
         return REDACTED_QUERY
-    return normalize(q)[:MAX_QUERY_CHARS].strip()
+    return folded[:MAX_QUERY_CHARS].strip()
 
 
 def valid_visitor_id(value: str | None) -> str | None:

@@ -10,8 +10,8 @@
   spends the request; if it sold out again meanwhile, the request waits again.
 - ``stop``: anyone may type any address into a guest's request, so every back-in-stock email carries a link
   (and RFC 8058 ``List-Unsubscribe`` headers) that stops them: the address's waiting requests are cancelled
-  and a ``StockAlertOptOut`` drops guests' later requests for it (answered the same 202). The account owning
-  the address lifts it by asking while signed in.
+  and a ``StockAlertOptOut`` drops later requests for it (answered the same 202) — from guests, and from an
+  account whose address is not verified. The account owning the address, verified, lifts it by asking.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class StockAlertService:
         if address is None:
             raise Unprocessable("Give the email address to notify.", code="email-required")
         opt_outs = StockAlertOptOut.get_pymongo_collection()
-        if user is not None:
-            await opt_outs.delete_one({"email": address})  # the owner asks now: their earlier stop is lifted
+        if user is not None and user.email_verified_at is not None:
+            await opt_outs.delete_one({"email": address})  # its proven owner asks now: their earlier stop is lifted
         elif await opt_outs.find_one({"email": address}) is not None:
             return  # the address stopped these emails: taken, not recorded (the answer reveals nothing)
         units = product.stock.get(size, 0)
