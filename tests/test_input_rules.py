@@ -117,6 +117,23 @@ def test_every_integer_in_a_request_body_is_strict(app):
     assert loose == [], f"integers that accept '5', true or 1.0: {loose}"
 
 
+def test_every_boolean_in_a_request_body_is_strict(app):
+    """A JSON true/false and nothing else (``app.core.types.Bool``): "yes", "true", 1 or 0 must not set a consent
+    flag or switch a zone off. Query-string booleans are text and stay lax."""
+    found = [(p, meta) for p, t, meta in body_leaves(app) if t is bool]
+    assert len(found) > 15
+    loose = sorted({p for p, meta in found if not any(isinstance(m, Strict) and m.strict for m in meta)})
+    assert loose == [], f"booleans that accept 'yes', 'true', 1 or 0: {loose}"
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "off"])
+async def test_the_newsletter_preference_must_be_a_json_boolean(client, customer, value):
+    r = await client.patch(f"{API}/users/me", headers=customer[1], json={"preferences": {"newsletter": value}})
+    assert_problem(r, 422)
+    me = (await client.get(f"{API}/users/me", headers=customer[1])).json()["preferences"]
+    assert me["newsletter"] is False
+
+
 def test_every_string_in_a_request_body_is_free_text_or_has_a_shape(app):
     strings = [(p, meta) for p, t, meta in body_leaves(app) if t is str]
     assert len(strings) > 60

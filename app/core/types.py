@@ -4,6 +4,8 @@
   request body (money in cents, quantities, stock deltas, refunds, limits) is an ``Int`` with its bounds
   given beside it (``Annotated[Int, Field(ge=1, le=20)]``); ``tests/test_input_rules.py`` sweeps the request
   models so a new field cannot skip it.
+- ``Bool``: a JSON ``true``/``false`` and nothing else, for every boolean in a request body (a consent flag
+  must not be set by ``"yes"`` or ``1``); query-string booleans stay lax (``?active=true`` is text).
 - ``UtcDateTime``: an instant read as aware UTC (a naive value is taken as UTC, an offset is converted), so
   pydantic serialises it with ``Z``. Every datetime in a response model is one.
 - ``RequestDate``: a calendar date from a request, within years 2000–9998, so date arithmetic on it (a
@@ -26,6 +28,7 @@ from pydantic import AfterValidator, AwareDatetime, Strict
 from app.core.clock import ensure_utc
 
 Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]  # a JSON true/false in a request body: "yes", "true", 1 and 0 are a 422
 UtcDateTime = Annotated[datetime, AfterValidator(ensure_utc)]
 
 EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(9998, 12, 31)

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.text import FreeText
-from app.core.types import Int
+from app.core.types import Bool, Int
 from app.models import cart_pricing as priced
 from app.schemas.common import StrictModel, unique_items
 from app.schemas.promo import PromoResult
@@ -51,7 +51,7 @@ class MoveToCartIn(StrictModel):
     quantity: Quantity = 1
     add_ons: AddOnCodes = Field(default_factory=list)
     gift_message: GiftMessage | None = None
-    remove_from_favorites: bool = False
+    remove_from_favorites: Bool = False
 
 
 class LineAddOnOut(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
-from app.core.types import Int, RequestDate, UtcDateTime
+from app.core.types import Bool, Int, RequestDate, UtcDateTime
 from app.models.delivery import DeliveryConfig, DeliveryZone, SlotCode, SlotUsage
 from app.models.delivery_options import DeliveryOptions
 from app.schemas.common import StrictModel, unique_items
@@ -25,7 +25,7 @@ class SlotConfigIn(StrictModel):
     start: LocalTime = Field(description="Local start time in the shop's zone, HH:MM.")
     end: LocalTime
     capacity: Int = Field(ge=0, le=10_000, description="Deliveries per zone per day (pickups per day).")
-    active: bool = True
+    active: Bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> SlotConfigIn:
@@ -43,7 +43,7 @@ class SlotConfigOut(BaseModel):
 
 class DeliveryConfigPatch(StrictModel):
     slots: dict[SlotCode, SlotConfigIn] | None = Field(None, description="Replaces the listed slots.")
-    pickup_enabled: bool | None = None
+    pickup_enabled: Bool | None = None
     pickup_slots: dict[SlotCode, SlotConfigIn] | None = None
     blackout_dates: Annotated[list[RequestDate], Field(max_length=366),
                               unique_items("blackout dates", sort=True)] | None = None
@@ -76,8 +76,8 @@ class ZoneIn(StrictModel):
     zip_codes: ZipCodes = Field(default_factory=list)
     zip_prefixes: ZipPrefixes = Field(default_factory=list)
     fee: Fee
-    same_day_allowed: bool = True
-    active: bool = True
+    same_day_allowed: Bool = True
+    active: Bool = True
 
     @model_validator(mode="after")
     def _some_zip(self) -> ZoneIn:
@@ -91,8 +91,8 @@ class ZonePatch(StrictModel):
     zip_codes: ZipCodes | None = None
     zip_prefixes: ZipPrefixes | None = None
     fee: Fee | None = None
-    same_day_allowed: bool | None = None
-    active: bool | None = None
+    same_day_allowed: Bool | None = None
+    active: Bool | None = None
 
 
 class ZoneOut(BaseModel):

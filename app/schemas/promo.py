@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
-from app.core.types import Int, UtcDateTime, UtcInstant
+from app.core.types import Bool, Int, UtcDateTime, UtcInstant
 from app.models.promo import PromoCode, PromoKind
 from app.schemas.common import StrictModel, unique_items
 
@@ -34,7 +34,7 @@ class _PromoFields(StrictModel):
     per_customer_limit: Int | None = Field(None, ge=1, le=1000)
     category_ids: CategoryIds | None = Field(None, description="The discount applies only to lines in these "
                                                                 "categories (or below); empty = every line.")
-    active: bool | None = None
+    active: Bool | None = None
 
     @model_validator(mode="after")
     def _one_percent_form(self) -> _PromoFields:

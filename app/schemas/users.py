@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
-from app.core.types import UtcDateTime
+from app.core.types import Bool, UtcDateTime
 from app.models.user import Role, User
 from app.schemas.common import StrictModel
 
@@ -71,8 +71,8 @@ class Preferences(BaseModel):
 
 
 class PreferencesPatch(StrictModel):
-    email_notifications: bool | None = None
-    newsletter: bool | None = Field(None, description="`true` subscribes: at once when the account's address is "
+    email_notifications: Bool | None = None
+    newsletter: Bool | None = Field(None, description="`true` subscribes: at once when the account's address is "
                                                       "verified, else a confirmation link is emailed (status "
                                                       "`pending`). `false` unsubscribes.")
     favorite_occasions: list[Occasion] | None = Field(None, max_length=12)
@@ -121,7 +121,7 @@ class AddressIn(StrictModel):
     state: StateCode
     zip: Zip
     phone: UsPhone | None = None
-    is_default: bool = False
+    is_default: Bool = False
 
 
 class AddressPatch(StrictModel):
@@ -134,7 +134,7 @@ class AddressPatch(StrictModel):
     state: StateCode | None = None
     zip: Zip | None = None
     phone: UsPhone | None = None
-    is_default: bool | None = None
+    is_default: Bool | None = None
 
     _required = field_validator("first_name", "last_name", "line1", "city", "state", "zip", "is_default")(_not_null)
 
@@ -162,7 +162,7 @@ class UserListParams(PageParams):
 
 class AdminUserPatch(StrictModel):
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: Bool | None = None
 
 
 def user_out(user: User, newsletter_status: str | None) -> UserOut:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.core.pagination import PageParams
 from app.core.text import FreeText
-from app.core.types import Int, UtcDateTime
+from app.core.types import Bool, Int, UtcDateTime
 from app.models.catalog import AddOnKind, Category, Color, FlowerType, Occasion, Product, ProductStatus
 from app.models.inventory import StockMovement, StockReason
 from app.schemas.catalog.fields import (
@@ -38,7 +38,7 @@ class CategoryCreate(StrictModel):
     seo_description: SeoDescription | None = None
     parent_id: CategoryRefId | None = None
     sort_order: Int = Field(0, ge=-10_000, le=10_000)
-    is_active: bool = True
+    is_active: Bool = True
 
 
 class CategoryUpdate(StrictModel):
@@ -49,7 +49,7 @@ class CategoryUpdate(StrictModel):
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
     sort_order: Int | None = Field(None, ge=-10_000, le=10_000)
-    is_active: bool | None = None
+    is_active: Bool | None = None
 
 
 class CategoryMove(StrictModel):
@@ -123,7 +123,7 @@ class ProductCreate(_ProductFields):
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
     status: ProductStatus = ProductStatus.draft
-    featured: bool = False
+    featured: Bool = False
     low_stock_threshold: Int = Field(3, ge=0, le=10_000)
 
 
@@ -145,7 +145,7 @@ class ProductUpdate(_ProductFields):
     seo_title: SeoTitle | None = None
     seo_description: SeoDescription | None = None
     status: ProductStatus | None = None
-    featured: bool | None = None
+    featured: Bool | None = None
     low_stock_threshold: Int | None = Field(None, ge=0, le=10_000)
 
     @model_validator(mode="after")
