@@ -287,7 +287,8 @@ async def test_unsubscribe_and_cancel_stop_queued_emails(make_settings, app_fact
     "https://a.com/\u0000x", "https://a.com/\u007f", "https://a.com/x\u0085", "https://evil.com/\u202e",
     "https://a.com/\u200bx", "https://a.com/\u00adx", "https://a.com/\ufeff", "https://a.com/a b",
     "https://a.com/\u00a0", "https:///evil", "https://?x", "https://[::1/x", "/collections/\u2066spring",
-    "/collections/\u0000",
+    "/collections/\u0000", "https://./x", "https://.../x", "https://a.com/\u034fx", "https://a.com/\u3164",
+    "https://a.com/\u2800", "https://a.com/x\ufe0f",
 ])
 async def test_button_urls_refuse_controls_invisible_characters_and_no_host(client, admin, url):
     body = campaign_body()

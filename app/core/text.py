@@ -62,19 +62,26 @@ def clean_text(value: Any, *, multiline: bool) -> Any:
     return value
 
 
+# Characters outside category Cf that still show nothing (Unicode's Default_Ignorable_Code_Point and blank
+# lookalikes): combining grapheme joiner, Hangul fillers, Mongolian variation selectors, variation selectors,
+# the Braille blank.
+BLANK_LOOKALIKES = frozenset({0x034F, 0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
+                              *range(0xFE00, 0xFE10)})
+
+
 def clean_token(value: Any) -> Any:
     """``clean_text`` (single line) for a value that must hold no whitespace and no invisible character at all,
     such as a URL: it also refuses (ValueError) whitespace and format characters (Unicode category Cf: soft
-    hyphen, zero-width spaces and joiners, bidi marks, the byte-order mark…), which free text may carry (an
-    emoji sequence joins with U+200D) but which hide what a link really is."""
+    hyphen, zero-width spaces and joiners, bidi marks, the byte-order mark…) and ``BLANK_LOOKALIKES``, which
+    free text may carry (an emoji sequence joins with U+200D) but which hide what a link really is."""
     value = clean_text(value, multiline=False)
     if not isinstance(value, str):
         return value
     for ch in value:
         if ch.isspace():
             raise ValueError(f"must not contain whitespace (U+{ord(ch):04X})")
-        if unicodedata.category(ch) == "Cf":
-            raise ValueError(f"must not contain the invisible format character U+{ord(ch):04X}")
+        if unicodedata.category(ch) == "Cf" or ord(ch) in BLANK_LOOKALIKES:
+            raise ValueError(f"must not contain the invisible character U+{ord(ch):04X}")
     return value
 
 

@@ -64,7 +64,7 @@ def _link(value: Any) -> Any:
             host = urlsplit(value).hostname
         except ValueError:  # e.g. an unclosed IPv6 bracket
             host = None
-        if not host:
+        if not host or not host.strip("."):
             raise ValueError("must name a host: https://host/…")
     return value
 
