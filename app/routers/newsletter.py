@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.openapi import response_headers
 from app.core.problems import problem_responses
 from app.core.query import EMAIL_LINK
 from app.core.ratelimit import client_ip, hit
 from app.deps import SettingsDep, get_newsletter_service
+from app.routers.params import OneClick
 from app.schemas.common import Message
 from app.schemas.newsletter import ConfirmIn, LinkToken, SubscribeIn, SubscriptionOut
 from app.services.newsletter import NewsletterService
@@ -53,8 +54,7 @@ async def confirm(body: ConfirmIn, newsletter: Newsletter) -> SubscriptionOut:
                          "`400 invalid-token` for a token this shop did not sign; `422 preview-link` for the link "
                          "of a campaign's preview or test copy, which names no subscriber (nothing is changed).")
 async def unsubscribe(token: UnsubscribeToken, newsletter: Newsletter,
-                      list_unsubscribe: Annotated[Literal["One-Click"] | None, Form(
-                          alias="List-Unsubscribe", description="`One-Click`, as mail clients send it.")] = None,
+                      list_unsubscribe: OneClick = None,
                       ) -> Message:
     await newsletter.unsubscribe(token)
     return Message(detail="You are unsubscribed: no more newsletters or reminders will be sent to this address.")

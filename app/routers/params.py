@@ -1,11 +1,11 @@
-"""Path parameters shared by routers (ids are validated by shape before any query sees them), and the
-``Location`` helper of 201 answers."""
+"""Parameters shared by routers (ids are validated by shape before any query sees them; the RFC 8058 one-click
+form field), and the ``Location`` helper of 201 answers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Path, Response
+from fastapi import Form, Path, Response
 
 from app.core.openapi import response_headers
 
@@ -27,6 +27,10 @@ PromoId = Annotated[str, id_path("prm")]
 ReviewId = Annotated[str, id_path("rev")]
 UserId = Annotated[str, id_path("usr")]
 ZoneId = Annotated[str, id_path("dzn")]
+
+# The form body mail clients POST to a List-Unsubscribe URL (RFC 8058); a storefront page may send none.
+OneClick = Annotated[Literal["One-Click"] | None, Form(alias="List-Unsubscribe",
+                                                       description="`One-Click`, as mail clients send it.")]
 
 
 CREATED = response_headers(201, "Location")  # route-level ``responses`` entry of operations that use created()

@@ -3,17 +3,17 @@ by account); /stock-alerts/stop: the one-click link of those emails that stops t
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.openapi import response_headers
 from app.core.problems import problem_responses
 from app.core.query import EMAIL_LINK
 from app.core.ratelimit import client_ip, hit
 from app.deps import OptionalUser, SettingsDep, get_stock_alert_service
-from app.routers.params import ProductId
+from app.routers.params import OneClick, ProductId
 from app.schemas.common import Message
 from app.schemas.newsletter import LinkToken, StockAlertIn
 from app.services.stock_alerts import StockAlertService
@@ -45,13 +45,13 @@ async def request_stock_alert(product_id: ProductId, body: StockAlertIn, request
              summary="Stop back-in-stock emails to an address, with one click (RFC 8058)",
              description="The `List-Unsubscribe` URL of every back-in-stock email (its body links to the "
                          "storefront's page `STOREFRONT_URL/stock-alerts/stop?token=…`, which POSTs here). The "
-                         "address's waiting requests are cancelled and later requests for it made without signing "
-                         "in are dropped; the account owning the address lifts that by asking while signed in. "
+                         "address's waiting requests are cancelled and later requests for it are dropped (202 all "
+                         "the same), unless the account owning the address, with the address verified, asks: that "
+                         "lifts the stop. "
                          "No sign-in; idempotent. `400 invalid-token` for a token this shop did not sign.")
 async def stop_stock_alerts(token: Annotated[LinkToken, Query(description="The `token` of the link.")],
                             alerts: Alerts,
-                            list_unsubscribe: Annotated[Literal["One-Click"] | None, Form(
-                                alias="List-Unsubscribe", description="`One-Click`, as mail clients send it.")] = None,
+                            list_unsubscribe: OneClick = None,
                             ) -> Message:
     await alerts.stop(token)
     return Message(detail="No more back-in-stock emails will be sent to this address.")

@@ -139,6 +139,14 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, body + "\n— Amour Florals\n", render_paragraphs_html(subject, body)
 
 
+def one_click_unsubscribe(*targets: str) -> dict[str, str]:
+    """The headers of an email that can be stopped with one click (RFC 8058): ``List-Unsubscribe`` naming
+    ``targets`` (the https URL that takes the POST first, then e.g. a ``mailto:``; RFC 2369 angle brackets are
+    added) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``."""
+    return {"List-Unsubscribe": ", ".join(f"<{t}>" for t in targets),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 class Undeliverable(Exception):
     """An email that no retry can deliver as addressed (its ``str`` is the reason): it is ``failed`` at once."""
 

@@ -34,7 +34,7 @@ from app.core.security import LINK_TOKEN_PATTERN, read_link, sign_link
 from app.models.marketing import Campaign, EmailSuppression, NewsletterSubscription, SubscriptionStatus
 from app.models.user import User
 from app.services.auth import InvalidToken
-from app.services.email import EmailService, cancel_marketing_to
+from app.services.email import EmailService, cancel_marketing_to, one_click_unsubscribe
 from app.services.email_templates import render_email
 
 log = logging.getLogger("app.newsletter")
@@ -130,10 +130,10 @@ class NewsletterService:
         makes the link of a preview or test copy."""
         token = sign_link(self.settings, UNSUBSCRIBE, {"i": subscription_id, "c": via})
         api = f"{self.settings.public_base_url.rstrip('/')}{API_UNSUBSCRIBE_PATH}?token={quote(token)}"
-        targets = [f"<{api}>"]
+        targets = [api]
         if self.settings.email_unsubscribe_mailto:
-            targets.append(f"<mailto:{self.settings.email_unsubscribe_mailto}?subject=unsubscribe%20{quote(token)}>")
-        headers = {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            targets.append(f"mailto:{self.settings.email_unsubscribe_mailto}?subject=unsubscribe%20{quote(token)}")
+        headers = one_click_unsubscribe(*targets)
         return f"{self.settings.storefront_url.rstrip('/')}/newsletter/unsubscribe?token={quote(token)}", headers
 
     # --- the account preference -------------------------------------------------------------------------

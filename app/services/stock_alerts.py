@@ -31,7 +31,7 @@ from app.models.catalog import Product, ProductStatus
 from app.models.marketing import EmailSuppression, StockAlert, StockAlertOptOut, StockAlertStatus
 from app.models.user import User
 from app.services.auth import InvalidToken
-from app.services.email import EmailService
+from app.services.email import EmailService, one_click_unsubscribe
 from app.services.email_templates import RenderedEmail, render_email
 from app.services.product_lookup import load_product
 
@@ -116,13 +116,12 @@ class StockAlertService:
         the address, and never expires."""
         token = quote(sign_link(self.settings, STOP, {"i": alert_id}))
         api = f"{self.settings.public_base_url.rstrip('/')}{API_STOP_PATH}?token={token}"
-        headers = {"List-Unsubscribe": f"<{api}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        return f"{self.settings.storefront_url.rstrip('/')}/stock-alerts/stop?token={token}", headers
+        return f"{self.settings.storefront_url.rstrip('/')}/stock-alerts/stop?token={token}", one_click_unsubscribe(api)
 
     async def stop(self, token: str) -> None:
         """No more back-in-stock emails to the address of the request ``token`` names: its waiting requests are
-        cancelled and guests' later ones dropped (``StockAlertOptOut``). Idempotent; InvalidToken (400) for a
-        token we did not sign."""
+        cancelled and later ones dropped (``StockAlertOptOut``; see ``request``). Idempotent; InvalidToken (400)
+        for a token we did not sign."""
         payload = read_link(self.settings, STOP, token)
         if payload is None or not isinstance(payload.get("i"), str):
             raise InvalidToken("This link is not valid.")
@@ -134,10 +133,10 @@ class StockAlertService:
         except DuplicateKeyError:
             pass  # stopped before
         coll = StockAlert.get_pymongo_collection()
-        async for raw in coll.find({"email": alert.email, "status": {"$in": [StockAlertStatus.waiting.value,
-                                                                            StockAlertStatus.due.value]}}, {"_id": 1}):
-            await coll.update_one({"_id": raw["_id"], "status": {"$in": [StockAlertStatus.waiting.value,
-                                                                          StockAlertStatus.due.value]}},
+        unspent = {"$in": [StockAlertStatus.waiting.value, StockAlertStatus.due.value]}
+        async for raw in coll.find({"email": alert.email, "status": unspent}, {"_id": 1}):
+            # one by one: each cancelled request frees its own dedupe key ("spent:<id>", unique)
+            await coll.update_one({"_id": raw["_id"], "status": unspent},
                                   {"$set": {"status": StockAlertStatus.cancelled.value,
                                             "dedupe_key": f"spent:{raw['_id']}"}})
 
